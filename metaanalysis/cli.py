@@ -1,0 +1,65 @@
+"""The `metaanalysis` console command.
+
+Each subcommand lives in its own module and exposes `main(args) -> int`;
+this file only declares the arguments, so `metaanalysis --help` is the one
+place a user reads what the tool can do. Modules are imported lazily so that
+`metaanalysis validate` does not pay for matplotlib.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+MEASURES = ["PR", "PLO", "PAS", "PFT", "OR", "RR", "RD", "GEN"]
+METHODS = ["FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "GLMM", "MH"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="metaanalysis",
+        description="Living meta-analysis toolkit: study records, random-effects pooling, forest plots.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check every study record and list every problem at once")
+    p.add_argument("directory", nargs="?", default="extracted_studies", help="folder of study YAML files")
+    p.set_defaults(module="metaanalysis.validate_cli")
+
+    p = sub.add_parser("summary", help="validate, then print the evidence base as a table")
+    p.add_argument("directory", nargs="?", default="extracted_studies")
+    p.set_defaults(module="metaanalysis.summary_cli")
+
+    p = sub.add_parser("pool-csv", help="pool any CSV table and print the result as JSON")
+    p.add_argument("file", help="CSV with study,events,n | study,ai,n1i,ci,n2i | study,yi,vi")
+    p.add_argument("--measure", required=True, choices=MEASURES)
+    p.add_argument("--method", default="REML", choices=METHODS)
+    p.add_argument("--ci", default="knha", choices=["z", "knha"], help="Wald z or Hartung-Knapp-Sidik-Jonkman")
+    p.add_argument("--group", default=None, help="column holding subgroup labels")
+    p.add_argument("--level", type=float, default=0.95)
+    p.add_argument("--json", action="store_true", help="print JSON (the only output format for now)")
+    p.set_defaults(module="metaanalysis.pool_csv")
+
+    p = sub.add_parser("run", help="validate, pool every declared analysis, draw figures, execute notebooks")
+    p.add_argument("--studies", default="extracted_studies")
+    p.add_argument("--analyses", default=None, help="analyses YAML (default: the packaged analyses.yaml)")
+    p.add_argument("--out", default="results")
+    p.add_argument("--notebooks", default="notebooks")
+    p.add_argument("--skip-notebooks", action="store_true", help="pool and plot only")
+    p.set_defaults(module="metaanalysis.run")
+
+    p = sub.add_parser("new-study", help="write a commented template for a new study record")
+    p.add_argument("id", help="study id, e.g. smith2026")
+    p.add_argument("--directory", default="extracted_studies")
+    p.set_defaults(module="metaanalysis.new_study")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(args.module)
+    return int(module.main(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
