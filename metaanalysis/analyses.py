@@ -1,0 +1,192 @@
+"""The declared analyses (`data/analyses.yaml`): what `metaanalysis run` pools.
+
+A declaration error names the file, the entry and the field, and every problem
+is reported at once, like the study-record validator.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROPORTION_METHODS = ("GLMM", "PLO", "PFT", "PAS", "PR")
+POPULATIONS = ("after_car_t", "after_bispecific")
+UNITS = ("patients", "treatment_courses")
+
+
+class AnalysisDeclarationError(ValueError):
+    """The analyses file is malformed; the message lists every problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class InverseVariance:
+    method: str = "REML"
+    test: str = "knha"
+    pi_method: str = "metafor"
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """One outcome in one population, pooled by regimen class."""
+
+    id: str
+    population: str
+    outcome: str
+    methods: tuple[str, ...]
+    units: tuple[str, ...]
+    level: float
+    inverse_variance: InverseVariance
+    group_by: str = "regimen_class"
+    # sensitivity switches (the primary analysis has them all off)
+    exclude_derived: bool = False
+    exclude_overlapping: bool = False
+    diseases: tuple[str, ...] | None = None
+    variant: str = "primary"
+
+    @property
+    def primary_method(self) -> str:
+        return self.methods[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Landmark:
+    id: str
+    population: str
+    endpoint: str
+    months: float
+    level: float
+    inverse_variance: InverseVariance
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    id: str
+    study: str
+    experimental: str
+    control: str
+    outcomes: tuple[str, ...]
+    measures: tuple[str, ...]
+    level: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sensitivity:
+    id: str
+    label: str
+    exclude_derived: bool = False
+    exclude_overlapping: bool = False
+    units: tuple[str, ...] | None = None
+    diseases: tuple[str, ...] | None = None
+
+    def apply(self, analysis: Analysis) -> Analysis:
+        return replace(
+            analysis,
+            exclude_derived=self.exclude_derived or analysis.exclude_derived,
+            exclude_overlapping=self.exclude_overlapping or analysis.exclude_overlapping,
+            units=self.units if self.units is not None else analysis.units,
+            diseases=self.diseases if self.diseases is not None else analysis.diseases,
+            variant=self.id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    analyses: tuple[Analysis, ...]
+    landmarks: tuple[Landmark, ...]
+    comparisons: tuple[Comparison, ...]
+    sensitivity: tuple[Sensitivity, ...]
+    source: str = field(default="")
+
+
+def default_path() -> Path:
+    return Path(str(resources.files("metaanalysis") / "data" / "analyses.yaml"))
+
+
+def load_plan(path: str | Path | None = None) -> Plan:
+    path = Path(path) if path is not None else default_path()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise AnalysisDeclarationError(f"{path}: not valid YAML: {exc}") from None
+    problems: list[str] = []
+    if not isinstance(raw, dict):
+        raise AnalysisDeclarationError(f"{path}: top level must be a mapping")
+    unknown = set(raw) - {"defaults", "analyses", "landmarks", "comparisons", "sensitivity"}
+    problems += [f"{path}: unknown top-level key {k!r}" for k in sorted(unknown)]
+
+    d = raw.get("defaults") or {}
+    iv = InverseVariance(**{k: v for k, v in (d.get("inverse_variance") or {}).items()})
+    level = float(d.get("level", 0.95))
+    methods = tuple(d.get("methods", ("GLMM", "PLO", "PFT")))
+    units = tuple(d.get("units", UNITS))
+
+    seen: set[str] = set()
+
+    def entry_id(kind: str, i: int, e: Any) -> str | None:
+        if not isinstance(e, dict) or "id" not in e:
+            problems.append(f"{path}: {kind}[{i}]: needs a mapping with an 'id'")
+            return None
+        if e["id"] in seen:
+            problems.append(f"{path}: {kind}[{i}].id: duplicate id {e['id']!r}")
+        seen.add(e["id"])
+        return e["id"]
+
+    def check_keys(kind: str, i: int, e: dict, allowed: set[str]) -> None:
+        for k in sorted(set(e) - allowed):
+            problems.append(f"{path}: {kind}[{i}].{k}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    analyses = []
+    for i, e in enumerate(raw.get("analyses") or []):
+        if entry_id("analyses", i, e) is None:
+            continue
+        check_keys("analyses", i, e, {"id", "population", "outcome", "methods", "units", "group_by"})
+        ms = tuple(e.get("methods", methods))
+        bad = [m for m in ms if m not in PROPORTION_METHODS]
+        if bad:
+            problems.append(f"{path}: analyses[{i}].methods: unknown {bad} (known: {', '.join(PROPORTION_METHODS)})")
+        if e.get("population") not in POPULATIONS:
+            problems.append(f"{path}: analyses[{i}].population: {e.get('population')!r} is not one of {POPULATIONS}")
+        if not e.get("outcome"):
+            problems.append(f"{path}: analyses[{i}].outcome: missing")
+        analyses.append(Analysis(id=e["id"], population=e.get("population"), outcome=e.get("outcome"),
+                                 methods=ms, units=tuple(e.get("units", units)), level=level,
+                                 inverse_variance=iv, group_by=e.get("group_by", d.get("group_by", "regimen_class"))))
+
+    landmarks = []
+    for i, e in enumerate(raw.get("landmarks") or []):
+        if entry_id("landmarks", i, e) is None:
+            continue
+        check_keys("landmarks", i, e, {"id", "population", "endpoint", "months"})
+        if e.get("population") not in POPULATIONS:
+            problems.append(f"{path}: landmarks[{i}].population: {e.get('population')!r} is not one of {POPULATIONS}")
+        landmarks.append(Landmark(id=e["id"], population=e.get("population"), endpoint=e.get("endpoint"),
+                                  months=float(e.get("months", 0)), level=level, inverse_variance=iv))
+
+    comparisons = []
+    for i, e in enumerate(raw.get("comparisons") or []):
+        if entry_id("comparisons", i, e) is None:
+            continue
+        check_keys("comparisons", i, e, {"id", "study", "experimental", "control", "outcomes", "measures"})
+        bad = [m for m in e.get("measures", []) if m not in ("OR", "RR", "RD")]
+        if bad:
+            problems.append(f"{path}: comparisons[{i}].measures: unknown {bad} (known: OR, RR, RD)")
+        comparisons.append(Comparison(id=e["id"], study=e.get("study"), experimental=e.get("experimental"),
+                                      control=e.get("control"), outcomes=tuple(e.get("outcomes", ())),
+                                      measures=tuple(e.get("measures", ("OR", "RD"))), level=level))
+
+    sensitivity = []
+    for i, e in enumerate(raw.get("sensitivity") or []):
+        if entry_id("sensitivity", i, e) is None:
+            continue
+        check_keys("sensitivity", i, e, {"id", "label", "exclude_derived", "exclude_overlapping", "units", "diseases"})
+        sensitivity.append(Sensitivity(id=e["id"], label=e.get("label", e["id"]),
+                                       exclude_derived=bool(e.get("exclude_derived", False)),
+                                       exclude_overlapping=bool(e.get("exclude_overlapping", False)),
+                                       units=tuple(e["units"]) if "units" in e else None,
+                                       diseases=tuple(e["diseases"]) if "diseases" in e else None))
+    if problems:
+        raise AnalysisDeclarationError("\n".join(problems))
+    return Plan(tuple(analyses), tuple(landmarks), tuple(comparisons), tuple(sensitivity), source=str(path))

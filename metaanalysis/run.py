@@ -1,0 +1,114 @@
+"""`metaanalysis run`: validate, pool every declared analysis, draw, report what changed.
+
+Outputs (under --out, default `results/`):
+  pooled.csv        one row per population, outcome, regimen class and method (primary variant)
+  sensitivity.csv   the same for every sensitivity variant (primary method)
+  study_level.csv   every study row that entered a pooled row
+  excluded.csv      every candidate row that did not, with the reason
+  comparisons.csv   two-arm comparisons within a study (OR, RD)
+  landmarks.csv     landmark survival rates, pooled where a CI allows it
+  studies.csv       the evidence base, one row per study
+  figures/          one forest plot per analysis (PNG at 300 dpi and SVG)
+  report/           the executed notebooks as HTML
+  changes.md        what changed against the previous run (also printed)
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on CI
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from . import analyses as analyses_mod  # noqa: E402
+from .changes import compare, read_previous  # noqa: E402
+from .comparisons import compare_arms  # noqa: E402
+from .forest import forest_plot, save_forest  # noqa: E402
+from .landmarks import pool_landmarks  # noqa: E402
+from .pooling import excluded_rows, pool, pooled_rows, study_level_rows  # noqa: E402
+from .studies import StudyValidationError, load_studies, load_time_to_event, study_table  # noqa: E402
+from .vocabulary import regimen_labels, outcome_labels  # noqa: E402
+
+
+def figure_title(analysis, method: str) -> str:
+    population = {"after_car_t": "after CAR-T failure", "after_bispecific": "after bispecific-antibody failure"}
+    return f"{outcome_labels().get(analysis.outcome, analysis.outcome)} {population[analysis.population]}"
+
+
+def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
+        notebooks_dir: Path | None = None, log=print) -> dict:
+    frame = load_studies(studies_dir)
+    tte = load_time_to_event(studies_dir)
+    plan = analyses_mod.load_plan(plan_path)
+    old_pooled, old_studies = read_previous(out_dir)
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+
+    pooled, sens, level_rows, excluded, figures = [], [], [], [], []
+    for analysis in plan.analyses:
+        for method in analysis.methods:
+            pa = pool(frame, analysis, method)
+            pooled += pooled_rows(pa)
+            if method == analysis.primary_method:
+                level_rows.append(study_level_rows(pa))
+                excluded.append(excluded_rows(pa))
+                if pa.subgroups.groups:
+                    fig = forest_plot(pa.subgroups, title=figure_title(analysis, method),
+                                      group_labels=regimen_labels())
+                    figures += save_forest(fig, out_dir / "figures" / analysis.id)
+                    plt.close(fig)
+        for variant in plan.sensitivity:
+            spec = variant.apply(analysis)
+            for method in analysis.methods:
+                sens += pooled_rows(pool(frame, spec, method))
+
+    comparisons = [compare_arms(frame, c) for c in plan.comparisons]
+    for comp in comparisons:
+        for measure, sub in comp.by_measure.items():
+            fig = forest_plot(sub, title=f"{comp.title} ({measure})", group_labels=outcome_labels())
+            figures += save_forest(fig, out_dir / "figures" / f"{comp.id}_{measure}")
+            plt.close(fig)
+    landmarks = pool_landmarks(tte, plan.landmarks)
+
+    tables = {
+        "pooled.csv": pd.DataFrame(pooled),
+        "sensitivity.csv": pd.DataFrame(sens),
+        "study_level.csv": pd.concat(level_rows, ignore_index=True) if level_rows else pd.DataFrame(),
+        "excluded.csv": pd.concat(excluded, ignore_index=True) if excluded else pd.DataFrame(),
+        "comparisons.csv": pd.concat([c.table for c in comparisons], ignore_index=True) if comparisons else pd.DataFrame(),
+        "landmarks.csv": landmarks,
+        "studies.csv": study_table(studies_dir),
+    }
+    for name, table in tables.items():
+        table.to_csv(out_dir / name, index=False)
+
+    report = compare(old_pooled, tables["pooled.csv"], old_studies, set(tables["studies.csv"]["study"]))
+    (out_dir / "changes.md").write_text("# Changes against the previous run\n\n" + report.text() + "\n",
+                                        encoding="utf-8")
+    html = []
+    if notebooks_dir is not None:
+        from .report import write_report
+        notebooks = sorted(Path(notebooks_dir).glob("*.ipynb"))
+        html = write_report(notebooks, out_dir / "report",
+                            {"STUDIES_DIR": str(Path(studies_dir).resolve()),
+                             "RESULTS_DIR": str(Path(out_dir).resolve())},
+                            cwd=Path(notebooks_dir).resolve())
+    log(f"Pooled {len(plan.analyses)} analyses x methods into {len(tables['pooled.csv'])} rows; "
+        f"{len(figures)} figure files; {len(html)} report pages; results in {out_dir}/")
+    log(report.text())
+    return dict(tables=tables, figures=figures, report=report, html=html)
+
+
+def main(args) -> int:
+    try:
+        run(Path(args.studies), Path(args.out), Path(args.analyses) if args.analyses else None,
+            notebooks_dir=None if args.skip_notebooks else Path(args.notebooks))
+    except StudyValidationError as exc:
+        print(f"The evidence base does not validate; nothing was pooled.\n{exc}", file=sys.stderr)
+        return 1
+    except analyses_mod.AnalysisDeclarationError as exc:
+        print(f"The analyses declaration is invalid; nothing was pooled.\n{exc}", file=sys.stderr)
+        return 1
+    return 0
