@@ -1,0 +1,247 @@
+"""The study-record format, declared in one place (see docs/study-records.md).
+
+Every key a study file may hold, its type, whether it is required and which
+values it allows. `validation.py` walks this tree; nothing else needs to
+know the shape of a record. Rules that relate several fields (CR <= ORR,
+percentages against counts, overlapping cohorts) are checks in
+`validation.py`, not here.
+
+Node types:
+- `Scalar(kind)`: kind is "text", "integer", "number", "boolean", "year_month"
+  (text "YYYY-MM") or "p_value" (a number in [0, 1] or text such as "<0.001").
+- `Record(fields)`: a mapping with exactly these keys (others are errors).
+- `ListOf(item)`: a list; `length` fixes its size (e.g. 2 for ranges).
+- `MapOf(value)`: a mapping with free keys (baseline names, outcome names);
+  `key_pattern` or `key_vocabulary` constrains the keys.
+`vocabulary` / `key_vocabulary` name a list read at run time from
+metaanalysis/data ("regimen_classes" or "outcomes").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+ID_PATTERN = r"[a-z0-9_]+"
+SNAKE_CASE = r"[a-z][a-z0-9_]*"
+# Template placeholders look like "<FILL:name>"; one left in a record is an error.
+PLACEHOLDER_PREFIX = "<FILL"
+
+
+@dataclass(frozen=True)
+class Scalar:
+    kind: str
+    required: bool = False
+    nullable: bool = False
+    choices: tuple[str, ...] | None = None
+    pattern: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    vocabulary: str | None = None
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Record:
+    fields: dict[str, "Spec"]
+    required: bool = False
+    nullable: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class ListOf:
+    item: "Spec"
+    required: bool = False
+    nullable: bool = False
+    min_items: int = 0
+    length: int | None = None
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class MapOf:
+    value: "Spec"
+    required: bool = False
+    nullable: bool = False
+    key_pattern: str | None = None
+    key_vocabulary: str | None = None
+    doc: str = ""
+
+
+Spec = Union[Scalar, Record, ListOf, MapOf]
+
+
+def text(required: bool = False, **kw) -> Scalar:
+    return Scalar("text", required=required, **kw)
+
+
+def choice(*values: str, required: bool = False, **kw) -> Scalar:
+    return Scalar("text", required=required, choices=values, **kw)
+
+
+# -- building blocks ------------------------------------------------------------
+SOURCE = Record({
+    "where": text(True, doc='section, table or figure: "Table 2", "Fig. 3B", "abstract, Results"'),
+    "quote": text(True, doc="the words the number was read from, verbatim"),
+}, required=True, doc="where a number was read")
+
+DERIVED_FROM = ("percent", "difference", "sum", "table", "other")
+DERIVED = Record({
+    "from": choice(*DERIVED_FROM, required=True),
+    "rule": text(True, doc="how the number was computed, e.g. 'round(43 % x 92) = 39.56 -> 40'"),
+}, doc="present only when the number was computed rather than printed")
+
+COUNT = Record({
+    "value": Scalar("integer", required=True, minimum=0),
+    "source": SOURCE,
+    "derived": DERIVED,
+}, doc="{value, source}: a count of patients (or courses)")
+
+PAIR = ListOf(Scalar("number"), length=2, doc="[lo, hi]")
+# A CI bound may be null: "not reached" / not estimable, as printed.
+CI = ListOf(Scalar("number", nullable=True), length=2, doc="[lo, hi]; a bound may be null (not reached)")
+
+PERCENT = Scalar("number", minimum=0, maximum=100, doc="as printed, in percent")
+
+BINARY = Record({
+    "events": Scalar("integer", minimum=0),
+    "n": Scalar("integer", minimum=1),
+    "percent": PERCENT,
+    "source": SOURCE,
+    "derived": DERIVED,
+    "notes": text(),
+}, doc="one binary outcome: events/n and/or the printed percent")
+
+ENDPOINTS = ("OS", "PFS", "EFS", "DOR", "PFS2", "OS2", "GRFS")
+TTE_KINDS = ("median", "landmark", "hazard_ratio")
+TIME_TO_EVENT = Record({
+    "endpoint": choice(*ENDPOINTS, required=True),
+    "kind": choice(*TTE_KINDS, required=True),
+    "source": SOURCE,
+    "start": text(doc='what the clock starts at, e.g. "CAR-T infusion"'),
+    "value": Scalar("number", doc="months for a median; the ratio for a hazard ratio"),
+    "not_reached": Scalar("boolean", doc="median not reached"),
+    "months": Scalar("number", minimum=0, doc="landmark time"),
+    "percent": PERCENT,
+    "ci": CI,
+    "ci_level": Scalar("number", minimum=0.5, maximum=0.999, doc="default 0.95"),
+    "range": PAIR,
+    "p": Scalar("p_value"),
+    "comparison": text(doc='for a hazard ratio, e.g. "late vs early relapse"'),
+    "model": choice("univariable", "multivariable"),
+    "derived": DERIVED,
+    "notes": text(),
+})
+# Keys that only make sense for one kind (the others are always allowed).
+TTE_KIND_KEYS = {
+    "median": {"value", "not_reached", "ci", "ci_level", "range"},
+    "landmark": {"months", "percent", "ci", "ci_level"},
+    "hazard_ratio": {"value", "ci", "ci_level", "p", "comparison", "model"},
+}
+
+BASELINE_VALUE = Record({
+    "median": Scalar("number"),
+    "range": PAIR,
+    "events": Scalar("integer", minimum=0),
+    "n": Scalar("integer", minimum=1),
+    "percent": PERCENT,
+    "value": Scalar("number"),
+    "source": SOURCE,
+    "derived": DERIVED,
+    "notes": text(),
+}, doc="one of {median, range}, {events, n, percent} or {value}, each with source")
+BASELINE = MapOf(BASELINE_VALUE, key_pattern=SNAKE_CASE)
+
+SUBGROUP = Record({
+    "id": text(True, pattern=ID_PATTERN),
+    "label": text(True),
+    "definition": text(),
+    "n": COUNT,
+    "binary": MapOf(BINARY, key_vocabulary="outcomes"),
+    "time_to_event": ListOf(TIME_TO_EVENT),
+    "baseline": BASELINE,
+    "notes": text(),
+})
+
+ROLES = ("treatment", "overall")
+ARM = Record({
+    "id": text(True, pattern=ID_PATTERN),
+    "label": text(True),
+    "role": choice(*ROLES, doc="default treatment; overall = whole-cohort numbers, never pooled as a regimen"),
+    "regimen": text(True),
+    "regimen_class": text(True, vocabulary="regimen_classes"),
+    # Optional: a paper may print a class's percentage without its size; no size is invented.
+    "n": COUNT,
+    "binary": MapOf(BINARY, key_vocabulary="outcomes"),
+    "time_to_event": ListOf(TIME_TO_EVENT),
+    "baseline": BASELINE,
+    "subgroups": ListOf(SUBGROUP),
+    "notes": text(),
+})
+
+SOURCE_TYPES = ("full_text", "abstract", "news_report", "summary", "preprint")
+CONFIDENCE = ("high", "moderate", "low")
+PRIOR_FAILURE = ("car_t", "bispecific")
+DISEASES = ("LBCL", "DLBCL", "B-NHL")
+UNITS = ("patients", "treatment_courses")
+
+STUDY = Record({
+    "id": text(True, pattern=ID_PATTERN, doc="equal to the file name without .yaml"),
+    "citation": Record({
+        "authors": ListOf(text(), required=True, min_items=1),
+        "title": text(True),
+        "journal": text(True, nullable=True),
+        "year": Scalar("integer", required=True, nullable=True, minimum=1990, maximum=2100,
+                       doc="null only when the source prints no year"),
+        "doi": text(True, nullable=True),
+        "source_type": choice(*SOURCE_TYPES, required=True),
+        "source_file": text(True, doc="path under shared/, e.g. seeds/004_....txt"),
+        "url": text(nullable=True),
+        "confidence": choice(*CONFIDENCE, doc="default high"),
+    }, required=True),
+    "centres": ListOf(Record({
+        "name": text(True),
+        "country": text(True, nullable=True),
+        "n_sites": Scalar("integer", minimum=1, doc="where the paper gives only a count of sites"),
+    }), required=True, min_items=1),
+    "design": Record({
+        "type": choice("retrospective", "prospective", required=True),
+        "setting": choice("single_centre", "multi_centre", "registry", "trial_subgroup", required=True),
+    }, required=True),
+    "enrolment": Record({
+        "start": Scalar("year_month", required=True),
+        "end": Scalar("year_month", required=True),
+        "source": SOURCE,
+    }),
+    "population": Record({
+        "prior_failure": ListOf(choice(*PRIOR_FAILURE), required=True, min_items=1),
+        "disease": choice(*DISEASES, required=True),
+        "histology": MapOf(COUNT),
+        "description": text(True),
+        "n": Record(COUNT.fields, required=True, doc=COUNT.doc),
+    }, required=True),
+    "unit_of_analysis": choice(*UNITS, required=True),
+    "patients": Record(COUNT.fields, doc="with treatment_courses: the number of patients behind the courses"),
+    "relations": Record({
+        "supersedes": ListOf(text(pattern=ID_PATTERN)),
+        "overlaps": ListOf(Record({
+            "id": text(True, pattern=ID_PATTERN),
+            "reason": text(True),
+        })),
+    }),
+    "follow_up": Record({
+        "median_months": Scalar("number", minimum=0),
+        "range": PAIR,
+        "source": SOURCE,
+    }),
+    "arms": ListOf(ARM, required=True, min_items=1),
+    "baseline": BASELINE,
+    "notes": text(),
+}, required=True)
+
+__all__ = [
+    "Scalar", "Record", "ListOf", "MapOf", "Spec", "STUDY", "ARM", "SUBGROUP", "BINARY", "TIME_TO_EVENT",
+    "BASELINE_VALUE", "SOURCE", "DERIVED", "COUNT", "TTE_KIND_KEYS", "ID_PATTERN", "PLACEHOLDER_PREFIX",
+    "ENDPOINTS", "TTE_KINDS", "ROLES", "PRIOR_FAILURE", "DISEASES", "UNITS", "SOURCE_TYPES", "CONFIDENCE",
+    "DERIVED_FROM",
+]
