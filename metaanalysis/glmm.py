@@ -35,6 +35,7 @@ _HESSIAN_STEP = 1e-4          # lme4 deriv12 default `delta`
 _MODE_TOL = 1e-12             # Newton step size at which a per-study mode counts as found
 _MODE_MAXIT = 200
 _TAU_MAX = 20.0               # a tau this large on the logit scale means the fit has failed
+_BETA_MAX = 30.0              # |logit| this large (p ~ 1e-13) means beta0 ran away
 _TAU_ZERO = 1e-6              # below this the optimum is on the boundary tau = 0
 
 
@@ -205,6 +206,8 @@ def _fit(x: np.ndarray, n: np.ndarray, nAGQ: int) -> tuple[float, float, float]:
     if tau < _TAU_ZERO or profile(0.0)[1] <= res.fun:
         tau = 0.0
     beta, dev = profile(tau)
+    if not (math.isfinite(dev) and abs(beta) < _BETA_MAX):
+        raise GLMMConvergenceError(f"beta0 ran to {beta:.6g}: the likelihood has no finite maximum")
     return beta, tau, dev
 
 
@@ -265,6 +268,9 @@ def rma_glmm(events: Sequence[int], n: Sequence[int], *, studies: Sequence[str] 
                    "error; tau^2, I^2, heterogeneity tests and the prediction interval are not estimable",),
             provenance=provenance)
 
+    if x.sum() == 0 or x.sum() == nn.sum():
+        raise ValueError(f"every study has {'no' if x.sum() == 0 else 'only'} events: the pooled logit is "
+                         f"{'-' if x.sum() == 0 else '+'}infinity and the GLMM has no finite maximum")
     beta, tau, dev = _fit(x, nn, nAGQ)
     se = _se_beta(beta, tau, x, nn, nAGQ)
     tau2 = tau * tau
