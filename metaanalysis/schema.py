@@ -219,9 +219,9 @@ STUDY = Record({
         "histology": MapOf(COUNT),
         "description": text(True),
         "n": Record(COUNT.fields, required=True, doc=COUNT.doc),
+        "patients": Record(COUNT.fields, doc="with treatment_courses: the number of patients behind the courses"),
     }, required=True),
     "unit_of_analysis": choice(*UNITS, required=True),
-    "patients": Record(COUNT.fields, doc="with treatment_courses: the number of patients behind the courses"),
     "relations": Record({
         "supersedes": ListOf(text(pattern=ID_PATTERN)),
         "overlaps": ListOf(Record({

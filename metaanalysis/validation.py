@@ -387,9 +387,9 @@ class _Checker:
         population = _map(data.get("population"))
         if data.get("unit_of_analysis") == "treatment_courses":
             self.warn(("unit_of_analysis",), "counts are treatment courses, not patients")
-            if "patients" not in data:
-                self.error(("patients",), "unit_of_analysis is treatment_courses: give "
-                           "patients ({value, source}), the number of patients behind the courses")
+            if "patients" not in population:
+                self.error(("population", "patients"), "unit_of_analysis is treatment_courses: give "
+                           "population.patients ({value, source}), the number of patients behind the courses")
         enrolment = _map(data.get("enrolment"))
         start, end = _year_month(enrolment.get("start")), _year_month(enrolment.get("end"))
         if start and end and start > end:
@@ -402,9 +402,9 @@ class _Checker:
         if study_n is not None and all(c is not None for c in counts) and sum(counts) > study_n:
             self.error(("population", "histology"), f"histology counts add up to {sum(counts)}, more than "
                        f"population.n = {study_n}")
-        patients = _int(_map(data.get("patients")).get("value"))
+        patients = _int(_map(population.get("patients")).get("value"))
         if patients is not None and study_n is not None and patients > study_n:
-            self.error(("patients", "value"), f"{patients} patients but only {study_n} "
+            self.error(("population", "patients", "value"), f"{patients} patients but only {study_n} "
                        "treatment courses (population.n)")
         self.baseline(data.get("baseline"), ("baseline",))
         relations = _map(data.get("relations"))
