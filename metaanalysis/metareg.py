@@ -118,7 +118,7 @@ def rma_mods(yi, vi, X, *, method: str = "REML", test: str = "z", level: float =
     if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v)) and np.all(np.isfinite(X))):
         raise ValueError("yi, vi and X must be finite numbers")
     if np.any(v <= 0):
-        raise ValueError(f"vi must be positive; row(s) {list(np.flatnonzero(v <= 0) + 1)} are not")
+        raise ValueError(f"vi must be positive; row(s) {[int(i) + 1 for i in np.flatnonzero(v <= 0)]} are not")
     if not np.allclose(X[:, 0], 1.0):
         raise ValueError("the first column of X must be the intercept (all ones)")
     k, p = X.shape
