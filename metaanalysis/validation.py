@@ -245,6 +245,9 @@ class _Checker:
 
     # -- schema walk -----------------------------------------------------------
     def walk(self, value: Any, spec: schema.Spec, path: PathT) -> None:
+        if isinstance(value, str) and value.startswith(schema.PLACEHOLDER_PREFIX):
+            self.error(path, f"template placeholder {value} was not filled in")
+            return
         if value is None:
             if not spec.nullable:
                 self.error(path, "is empty (null): give a value" + (" (required)" if spec.required else
@@ -350,9 +353,6 @@ class _Checker:
             return
         if not value.strip():
             self.error(path, "is empty text")
-            return
-        if value.startswith(schema.PLACEHOLDER_PREFIX):
-            self.error(path, f"template placeholder {value} was not filled in")
             return
         if spec.choices and value not in spec.choices:
             near = suggest(value, spec.choices)
@@ -469,11 +469,12 @@ class _Checker:
         """events/n/percent of a binary outcome or a baseline proportion."""
         events, n, percent = _int(entry.get("events")), _int(entry.get("n")), _num(entry.get("percent"))
         derived_from = _map(entry.get("derived")).get("from")
-        if "events" in entry and "n" not in entry:
+        if "events" in entry and "n" not in entry and "percent" not in entry:
             self.error(path + ("n",), "events without n: give the denominator")
         if "n" in entry and "events" not in entry and "percent" not in entry:
             self.error(path + ("events",), "n without events or percent")
-        if pooled and "percent" in entry and "n" not in entry and "events" not in entry:
+        if pooled and "percent" in entry and "n" not in entry:
+            # A count printed with its percentage but no denominator ("8 patients (42%)") stays as printed.
             self.warn(path + ("percent",), "percentage without a denominator: shown, never pooled")
         if pooled and "percent" in entry and "n" in entry and "events" not in entry:
             self.warn(path + ("events",), "percentage and n without a count: not pooled until the count is "

@@ -1,0 +1,22 @@
+"""`metaanalysis validate [DIR]`: list every problem in every study record.
+
+One line per problem, `file:line: severity: field.path: message`, then a
+count. Exit code 1 if any error, 0 when only warnings (or nothing) remain.
+"""
+from __future__ import annotations
+
+from .validation import ERROR, check_directory
+
+
+def report(problems) -> str:
+    n_errors = sum(p.severity == ERROR for p in problems)
+    n_warnings = len(problems) - n_errors
+    return f"{n_errors} error(s), {n_warnings} warning(s)"
+
+
+def main(args) -> int:
+    parsed, problems = check_directory(args.directory)
+    for problem in problems:
+        print(problem)
+    print(f"{args.directory}: {len(parsed)} study file(s) read; {report(problems)}")
+    return 1 if any(p.severity == ERROR for p in problems) else 0
