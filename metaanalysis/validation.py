@@ -95,7 +95,10 @@ def parse_text(text: str, file: str = "<string>") -> tuple[ParsedFile | None, li
         return None, [Problem(file, "", exc.line, ERROR, str(exc))]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        what = " ".join(p for p in (exc.context, exc.problem) if p)
+        context = exc.context or ""
+        if context and exc.context_mark is not None and exc.problem_mark is not None:
+            context += f" (from line {exc.context_mark.line + 1})"
+        what = ": ".join(p for p in (context, exc.problem) if p)
         return None, [Problem(file, "", mark.line + 1 if mark else None, ERROR, f"malformed YAML: {what}")]
     except yaml.YAMLError as exc:
         return None, [Problem(file, "", None, ERROR, f"malformed YAML: {exc}")]
@@ -108,11 +111,12 @@ def parse_text(text: str, file: str = "<string>") -> tuple[ParsedFile | None, li
 
 
 def _build(node: yaml.Node, path: PathT, loader: Any, parsed: ParsedFile, seen: set[int]) -> Any:
-    line = node.start_mark.line + 1
     if id(node) in seen:
         # An alias: the same node reached twice. Refused so that a record reads the same to a human
-        # as to the tool (and a recursive alias cannot loop).
-        raise _Malformed("YAML anchors/aliases (&name, *name) are not supported: write the value out", line)
+        # as to the tool (and a recursive alias cannot loop). The node's own mark is the anchor's.
+        raise _Malformed(f"{format_path(path)}: YAML anchors/aliases (&name, *name) are not supported: write "
+                         f"the value out (it repeats the value at line {node.start_mark.line + 1})",
+                         parsed.lines.get(path))
     seen.add(id(node))
     if isinstance(node, yaml.ScalarNode):
         parsed.raw[path] = node.value
@@ -120,7 +124,8 @@ def _build(node: yaml.Node, path: PathT, loader: Any, parsed: ParsedFile, seen: 
     if isinstance(node, yaml.SequenceNode):
         out_list = []
         for i, item in enumerate(node.value):
-            parsed.lines[path + (i,)] = item.start_mark.line + 1
+            # An alias item has no mark of its own: fall back on the list's line.
+            parsed.lines[path + (i,)] = (item.start_mark.line if id(item) not in seen else node.start_mark.line) + 1
             out_list.append(_build(item, path + (i,), loader, parsed, seen))
         return out_list
     out: dict[Any, Any] = {}
