@@ -27,6 +27,7 @@ from typing import Sequence
 import numpy as np
 from scipy import optimize, special, stats
 
+from .effects import escalc
 from .results import MetaResult, StudyRows
 
 # Gauss-Hermite rule for the standard normal density (lme4 `GHrule`): nodes z_k,
@@ -119,14 +120,6 @@ def _check_counts(events: Sequence, n: Sequence, studies: Sequence | None) -> tu
         if xi < 0 or xi > ni:
             raise ValueError(f"study {names[i]!r}: events = {xi} must lie between 0 and n = {ni}")
     return np.asarray(events, dtype=float), np.asarray(n, dtype=float), names
-
-
-def _plo_effects(x: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Logit and its variance as metafor's escalc(measure="PLO") with add = 1/2, to = "only0":
-    the 1/2 is added only to studies with 0 or n events. rma.glmm uses these vi for I^2."""
-    add = np.where((x == 0) | (x == n), 0.5, 0.0)
-    a, b = x + add, n - x + add
-    return np.log(a / b), 1.0 / a + 1.0 / b
 
 
 def _typical_vi(vi: np.ndarray) -> float:
@@ -244,7 +237,10 @@ def rma_glmm(events: Sequence[int], n: Sequence[int], *, studies: Sequence[str] 
         raise ValueError(f"nAGQ = {nAGQ!r} must be a positive integer")
     x, nn, names = _check_counts(events, n, studies)
     k = len(x)
-    yi, vi = _plo_effects(x, nn)
+    # escalc("PLO") with metafor's defaults (add = 1/2 to studies with 0 or n events): the
+    # study rows, and the within-study variances rma.glmm uses for I^2.
+    es = escalc("PLO", events=[int(v) for v in x], n=[int(v) for v in nn], add=0.5, to="only0", studies=names)
+    yi, vi = es.yi, es.vi
     zcrit = float(stats.norm.ppf(1 - (1 - level) / 2))
     rows = _study_rows(names, x, nn, yi, vi, level)
     provenance = dict(model="binomial-normal random intercept (rma.glmm measure='PLO', lme4::glmer)",

@@ -21,6 +21,7 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.contingency_tables import StratifiedTable
 
+from .effects import escalc
 from .results import MetaResult, StudyRows
 
 
@@ -49,20 +50,13 @@ def _check_tables(ai, n1i, ci, n2i, studies) -> tuple[np.ndarray, ...]:
     return tuple(np.asarray(c, dtype=float) for c in (ai, n1i, ci, n2i)) + (names,)
 
 
-def _study_effects(measure, a, n1, c, n2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """escalc(measure, ai, n1i, ci, n2i) with add = 1/2, to = "only0", drop00 = TRUE:
+def _study_effects(measure, a, n1, c, n2, names) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """escalc(measure) with add = 1/2, to = "only0", plus metafor's drop00 = TRUE:
     (yi, vi, usable) where `usable` is False for tables with no events or only events in both arms."""
-    b, d = n1 - a, n2 - c
-    usable = ~(((a == 0) & (c == 0)) | ((b == 0) & (d == 0)))
-    add = np.where((a == 0) | (b == 0) | (c == 0) | (d == 0), 0.5, 0.0)
-    a_, b_, c_, d_ = a + add, b + add, c + add, d + add
-    if measure == "OR":
-        yi = np.log(a_ * d_ / (b_ * c_))
-        vi = 1 / a_ + 1 / b_ + 1 / c_ + 1 / d_
-    else:
-        yi = np.log((a_ / (a_ + b_)) / (c_ / (c_ + d_)))
-        vi = 1 / a_ - 1 / (a_ + b_) + 1 / c_ - 1 / (c_ + d_)
-    return yi, vi, usable
+    usable = ~(((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))
+    es = escalc(measure, ai=[int(v) for v in a], n1i=[int(v) for v in n1], ci=[int(v) for v in c],
+                n2i=[int(v) for v in n2], add=0.5, to="only0", studies=names)
+    return es.yi, es.vi, usable
 
 
 def rma_mh(ai: Sequence[int], n1i: Sequence[int], ci: Sequence[int], n2i: Sequence[int], *,
@@ -99,7 +93,7 @@ def rma_mh(ai: Sequence[int], n1i: Sequence[int], ci: Sequence[int], n2i: Sequen
     ci_lb, ci_ub = beta - zcrit * se, beta + zcrit * se
     zval = beta / se
 
-    yi, vi, usable = _study_effects(measure, a, n1, c, n2)
+    yi, vi, usable = _study_effects(measure, a, n1, c, n2, names)
     k_yi = int(usable.sum())
     notes = []
     if k_yi < len(a):

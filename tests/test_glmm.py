@@ -110,3 +110,12 @@ def test_no_finite_maximum_raises_named_error():
 def test_bad_input_names_study_and_field(events, n, msg):
     with pytest.raises(ValueError, match=msg):
         rma_glmm(events, n, studies=["A", "B"][:len(n)] if len(events) == len(n) else None)
+
+
+@pytest.mark.parametrize("name", list(GLMM_CASES))
+def test_study_rows_carry_escalc_plo(name):
+    # the yi/vi behind I^2: escalc(measure = "PLO") as in the reference `effects`
+    r = _fit(name)
+    ref = GLMM_CASES[name]["effects"]["PLO"]
+    assert r.studies.yi == pytest.approx(ref["yi"], rel=1e-12)
+    assert r.studies.vi == pytest.approx(ref["vi"], rel=1e-12)
