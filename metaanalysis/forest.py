@@ -396,7 +396,8 @@ def _method_text(res: MetaResult) -> str:
     elif res.method == "FE":
         text = "Common effect, inverse variance"
     else:
-        ci = "Hartung-Knapp-Sidik-Jonkman CI" if res.test == "knha" else "Wald z CI"
+        ci = {"knha": "Hartung-Knapp-Sidik-Jonkman CI",
+              "knha_adhoc": "Hartung-Knapp-Sidik-Jonkman CI (ad hoc variance floor)"}.get(res.test, "Wald z CI")
         text = f"Random effects, {TAU2_METHOD_NAMES.get(res.method, res.method)} τ², {ci}"
     if res.measure in POOLING_SCALES and res.method != "GLMM":
         text += f", pooled on the {POOLING_SCALES[res.measure]} scale"
@@ -405,8 +406,10 @@ def _method_text(res: MetaResult) -> str:
 
 def _pi_text(res: MetaResult) -> str:
     if res.pi_method == "metafor":   # metafor: t(k-1) under knha, normal quantile under z
-        return "prediction interval t(k-1)" if res.test == "knha" else "prediction interval with normal quantile"
-    return f"prediction interval {res.pi_method}"
+        return "prediction interval t(k-1)" if res.test != "z" else "prediction interval with normal quantile"
+    if res.pi_method == "higgins2009":
+        return "prediction interval t(k-2) (Higgins et al. 2009)"
+    return f"prediction interval: {res.pi_method}"
 
 
 def _footnote(fits: list[tuple[str, str, MetaResult]], sub: SubgroupResult | None, show_prediction: bool) -> str:
