@@ -526,7 +526,7 @@ class _Checker:
 
     def time_to_event(self, entry: dict, path: PathT) -> None:
         kind = entry.get("kind")
-        if kind not in schema.TTE_KIND_KEYS:
+        if not isinstance(kind, str) or kind not in schema.TTE_KIND_KEYS:
             return
         specific = set().union(*schema.TTE_KIND_KEYS.values())
         for key in entry:

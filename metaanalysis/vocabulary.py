@@ -7,7 +7,9 @@ code changes. `suggest` turns a misspelling into "did you mean ...".
 """
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 from importlib import resources
 from typing import Any, Iterable
 
@@ -16,7 +18,13 @@ import yaml
 
 def _load(name: str) -> dict[str, dict[str, Any]]:
     text = resources.files("metaanalysis").joinpath("data", name).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    # The file is read on every call (so an appended entry counts at once); parsing is cached per content.
+    return copy.deepcopy(_parse(name, text))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse(name: str, text: str) -> dict[str, dict[str, Any]]:
+    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     # These files ship with the package; a broken one is a programming error, not bad study input.
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in data.items()):
         raise ValueError(f"metaanalysis/data/{name} must map each name to a mapping of its properties")
