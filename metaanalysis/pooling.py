@@ -16,6 +16,7 @@ from .effects import escalc
 from .glmm import rma_glmm
 from .results import MetaResult, SubgroupResult
 from .rma import rma_effects
+from .single_study import single_proportion
 from .subgroups import subgroup_test
 
 # Why a row was not pooled. One phrase per reason so tables can be filtered.
@@ -51,11 +52,10 @@ class PooledAnalysis:
 
 
 def _as_list(value) -> list[str]:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    """The loader stores relations as one comma-separated string (or <NA>)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.replace(";", ",").split(",") if v.strip()]
-    return [str(v) for v in value]
+    return [v.strip() for v in str(value).replace(";", ",").split(",") if v.strip()]
 
 
 def select_rows(frame: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -73,9 +73,10 @@ def select_rows(frame: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, 
 
     mark(cand["role"].fillna("treatment") != "treatment", WHOLE_COHORT)
     mark(cand["subgroup"].notna(), STRATUM)
+    # The loader already knows which numbers cannot be a proportion (no denominator,
+    # no count, superseded report); its reason is carried over verbatim.
+    mark(~cand["poolable"].astype(bool), cand["not_poolable_reason"].astype(object))
     mark(cand["events"].isna() | cand["n"].isna(), NO_DENOMINATOR)
-    superseded = cand["superseded_by"].notna()
-    mark(superseded, "superseded by " + cand["superseded_by"].astype(str))
     mark(~cand["unit_of_analysis"].isin(analysis.units),
          "different unit of analysis (" + cand["unit_of_analysis"].astype(str) + ")")
     if analysis.diseases is not None:
@@ -87,18 +88,18 @@ def select_rows(frame: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, 
     # Overlapping cohorts: never pooled together. The primary analysis keeps the
     # larger cohort (then the later one); the sensitivity analysis drops both.
     live = cand[reasons.isna()]
-    overlaps = {s: set(_as_list(v)) for s, v in zip(live["study"], live["overlaps"])}
-    studies_here = set(live["study"])
-    for study in sorted(studies_here):
-        partners = {p for p in overlaps.get(study, set()) if p in studies_here}
-        partners |= {s for s, ps in overlaps.items() if study in ps}
-        if not partners:
+    declared = {(a, b) for a, v in zip(live["study"], live["overlaps"]) for b in _as_list(v)}
+    partners = {s: {b for a, b in declared if a == s} | {a for a, b in declared if b == s}
+                for s in set(live["study"])}
+    size = live.groupby("study").agg(n=("n", "max"), year=("year", "max"))
+    for study, others in sorted(partners.items()):
+        others &= set(live["study"])
+        if not others:
             continue
         if analysis.exclude_overlapping:
             mark(cand["study"] == study, OVERLAPPING)
             continue
-        size = lambda s: (int(live.loc[live["study"] == s, "n"].max()), int(live.loc[live["study"] == s, "year"].max() or 0))  # noqa: E731
-        keep = max([study, *partners], key=lambda s: (*size(s), s))
+        keep = max([study, *others], key=lambda s: (int(size.at[s, "n"]), int(size.at[s, "year"] or 0), s))
         if keep != study:
             mark(cand["study"] == study, f"overlaps with {keep} (the larger cohort was kept)")
 
@@ -120,15 +121,8 @@ def _fit(method: str, rows: pd.DataFrame, analysis: Analysis) -> MetaResult:
 
 
 def _single(rows: pd.DataFrame, analysis: Analysis) -> MetaResult:
-    """A class with one study is shown, not pooled: the study's own proportion.
-
-    Fitted as a common-effect model on the logit scale with k = 1, which
-    returns the study itself (Wald CI on the logit scale, back-transformed).
-    """
-    events = rows["events"].astype(int).to_numpy()
-    n = rows["n"].astype(int).to_numpy()
-    es = escalc("PLO", events=events, n=n, add=0.5, to="only0", studies=tuple(rows["label"]))
-    return rma_effects(es, method="FE", test="z", level=analysis.level, pi_method="metafor")
+    row = rows.iloc[0]
+    return single_proportion(int(row["events"]), int(row["n"]), study=row["label"], level=analysis.level)
 
 
 def pool(frame: pd.DataFrame, analysis: Analysis, method: str) -> PooledAnalysis:
@@ -161,10 +155,12 @@ def pooled_rows(pa: PooledAnalysis) -> list[dict]:
     """Rows of results/pooled.csv for one analysis and method."""
     out = []
     for cls, fit in pa.classes.items():
+        if not fit.pooled and fit.error is None and pa.method != pa.analysis.primary_method:
+            continue  # a single study is the same under every method: one row, under the primary
         res = fit.result
         row = dict(analysis=pa.analysis.id, variant=pa.analysis.variant, population=pa.analysis.population,
                    outcome=pa.analysis.outcome, regimen_class=cls,
-                   method=pa.method if fit.pooled else "not pooled (k = 1)",
+                   method=pa.method if fit.pooled or fit.error else "not pooled (k = 1)",
                    k=len(fit.rows), n_total=int(fit.rows["n"].sum()),
                    estimate=None, ci_lb=None, ci_ub=None, pi_lb=None, pi_ub=None, tau2=None, I2=None,
                    Qbetween=pa.subgroups.Qbetween, Qbetween_p=pa.subgroups.Qbetween_p,
@@ -179,8 +175,9 @@ def pooled_rows(pa: PooledAnalysis) -> list[dict]:
 
 
 def study_level_rows(pa: PooledAnalysis) -> pd.DataFrame:
-    cols = STUDY_LEVEL_COLUMNS + ["analysis", "variant", "unit_of_analysis", "disease", "label"]
-    return pa.included[cols].assign(derived=pa.included["derived"].astype(bool))
+    cols = STUDY_LEVEL_COLUMNS + ["unit_of_analysis", "disease", "label"]
+    return pa.included[cols].assign(derived=pa.included["derived"].astype(bool), analysis=pa.analysis.id,
+                                    variant=pa.analysis.variant)
 
 
 def excluded_rows(pa: PooledAnalysis) -> pd.DataFrame:

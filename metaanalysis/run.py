@@ -29,8 +29,21 @@ from .comparisons import compare_arms  # noqa: E402
 from .forest import forest_plot, save_forest  # noqa: E402
 from .landmarks import pool_landmarks  # noqa: E402
 from .pooling import excluded_rows, pool, pooled_rows, study_level_rows  # noqa: E402
-from .studies import StudyValidationError, load_studies, load_time_to_event, study_table  # noqa: E402
-from .vocabulary import regimen_labels, outcome_labels  # noqa: E402
+from .studies import StudyValidationError, outcome_table, study_table, time_to_event_table  # noqa: E402
+from .validation import check_directory, errors  # noqa: E402
+from .vocabulary import outcomes, regimen_classes  # noqa: E402
+
+
+def regimen_labels() -> dict[str, str]:
+    return {k: v.get("label", k) for k, v in regimen_classes().items()}
+
+
+def outcome_labels() -> dict[str, str]:
+    return {k: v.get("label", k) for k, v in outcomes().items()}
+
+
+def _labels_for(sub, labels: dict[str, str]) -> dict[str, str]:
+    return {g: labels.get(g, g) for g in sub.groups}
 
 
 def figure_title(analysis, method: str) -> str:
@@ -40,8 +53,14 @@ def figure_title(analysis, method: str) -> str:
 
 def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
         notebooks_dir: Path | None = None, log=print) -> dict:
-    frame = load_studies(studies_dir)
-    tte = load_time_to_event(studies_dir)
+    parsed, problems = check_directory(studies_dir)
+    if errors(problems):
+        raise StudyValidationError(problems)
+    warnings = [p for p in problems if p not in errors(problems)]
+    log(f"Validated {len(parsed)} study records: 0 errors, {len(warnings)} warnings "
+        f"(`metaanalysis validate {studies_dir}` lists them).")
+    records = [p.data for p in parsed]
+    frame, tte = outcome_table(records), time_to_event_table(records)
     plan = analyses_mod.load_plan(plan_path)
     old_pooled, old_studies = read_previous(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
@@ -56,7 +75,7 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
                 excluded.append(excluded_rows(pa))
                 if pa.subgroups.groups:
                     fig = forest_plot(pa.subgroups, title=figure_title(analysis, method),
-                                      group_labels=regimen_labels())
+                                      group_labels=_labels_for(pa.subgroups, regimen_labels()))
                     figures += save_forest(fig, out_dir / "figures" / analysis.id)
                     plt.close(fig)
         for variant in plan.sensitivity:
@@ -67,7 +86,7 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
     comparisons = [compare_arms(frame, c) for c in plan.comparisons]
     for comp in comparisons:
         for measure, sub in comp.by_measure.items():
-            fig = forest_plot(sub, title=f"{comp.title} ({measure})", group_labels=outcome_labels())
+            fig = forest_plot(sub, title=f"{comp.title} ({measure})", group_labels=_labels_for(sub, outcome_labels()))
             figures += save_forest(fig, out_dir / "figures" / f"{comp.id}_{measure}")
             plt.close(fig)
     landmarks = pool_landmarks(tte, plan.landmarks)
@@ -79,7 +98,7 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
         "excluded.csv": pd.concat(excluded, ignore_index=True) if excluded else pd.DataFrame(),
         "comparisons.csv": pd.concat([c.table for c in comparisons], ignore_index=True) if comparisons else pd.DataFrame(),
         "landmarks.csv": landmarks,
-        "studies.csv": study_table(studies_dir),
+        "studies.csv": study_table(records),
     }
     for name, table in tables.items():
         table.to_csv(out_dir / name, index=False)
