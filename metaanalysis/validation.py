@@ -740,7 +740,11 @@ def validate_directory(directory: str | Path = "extracted_studies", *, regimen_c
 
 def validate_text(text: str, file: str = "<string>.yaml", *, regimen_classes: dict | None = None,
                   outcomes: dict | None = None) -> list[Problem]:
-    """Problems of one record given as text (the id is checked against `file`'s name)."""
+    """Problems of one record given as text (the id is checked against `file`'s name).
+
+    Checks that need the other records (duplicate ids, relations, shared centres) are left to
+    `validate_directory`.
+    """
     parsed, problems = parse_text(text, file)
     if parsed is None:
         return problems
@@ -748,7 +752,7 @@ def validate_text(text: str, file: str = "<string>.yaml", *, regimen_classes: di
                        load_outcomes() if outcomes is None else outcomes)
     checker.walk(parsed.data, schema.STUDY, ())
     checker.record_rules()
-    return sorted(checker.problems + _cross_file([parsed]), key=lambda p: p.line or 0)
+    return sorted(checker.problems, key=lambda p: p.line or 0)
 
 
 def errors(problems: Iterable[Problem]) -> list[Problem]:

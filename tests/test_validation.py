@@ -457,3 +457,20 @@ def test_cli_summary(tmp_path):
     assert ok.returncode == 0 and "base_2024 / glofit [bispecific_antibody]: ORR 6/12, CR 4/12, PR 2/12" in ok.stdout
     broken = run_cli("summary", str(FIXTURES / "many_problems"))
     assert broken.returncode == 1 and "7 error(s)" in broken.stdout
+
+
+def test_shared_centre_with_missing_enrolment_is_a_warning(tmp_path):
+    later = other_record("later_2025", centre="Test Hospital")
+    later = edit('  start: 2021-01\n  end: 2022-06\n  source: {where: "Methods", quote: "from January 2021 to June 2022"}\n',
+                 "", later).replace("enrolment:\n", "")
+    p = only(check(tmp_path, later_2025=later), "centres[0].name", line_of(later, "- name: Test Hospital"),
+             severity=WARNING, file="later_2025.yaml")
+    assert "base_2024" in p.message
+
+
+def test_packaged_vocabularies_are_read():
+    from metaanalysis.vocabulary import outcomes, regimen_classes, suggest_regimen_class
+    classes, names = regimen_classes(), outcomes()
+    assert all("label" in entry for entry in classes.values())
+    assert {"ORR", "CR", "PR"} <= set(names) and names["ORR"]["kind"] == "response"
+    assert suggest_regimen_class("glofitamab", classes) == "bispecific_antibody"   # a covered drug
