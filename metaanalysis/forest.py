@@ -134,6 +134,8 @@ def _check_fit(name: str, res: MetaResult, scale: _Scale, *, studies_shown: bool
         values = getattr(s, fname)
         if values is not None and len(values) != k:
             raise ValueError(f"{where}: StudyRows.{fname} has {len(values)} entries for {k} studies")
+    if res.k != k:
+        raise ValueError(f"{where}: k = {res.k} but StudyRows has {k} studies")
     if (s.events is None) != (s.n is None):
         raise ValueError(f"{where}: StudyRows has {'events' if s.n is None else 'n'} without "
                          f"{'n' if s.n is None else 'events'}")
@@ -186,11 +188,9 @@ def _fits(result, group_labels) -> tuple[list[tuple[str, str, MetaResult]], Subg
         raise TypeError(f"forest_plot takes a MetaResult or SubgroupResult, not {type(result).__name__}")
     if not result.groups:
         raise ValueError("SubgroupResult.groups is empty: there is no class to plot")
+    # group_labels may be a whole vocabulary (vocabulary.regimen_labels()): keys without a
+    # class in this result are simply unused; a class without a key keeps its key as label.
     group_labels = dict(group_labels or {})
-    unknown = sorted(set(group_labels) - set(result.groups))
-    if unknown:
-        raise ValueError(f"group_labels names classes that are not in the result: {unknown}; "
-                         f"classes are {sorted(result.groups)}")
     out = []
     for key, res in result.groups.items():
         if not isinstance(res, MetaResult):
@@ -250,12 +250,14 @@ def _fmt_tau2(t: float) -> str:
 
 def _heterogeneity(res: MetaResult) -> str:
     parts = []
-    if res.tau2 is not None:
+    if res.tau2 is not None and res.method not in ("FE", "MH"):   # a common-effect fit estimates no tau^2
         parts.append(f"τ² = {_fmt_tau2(res.tau2)}")
     if res.I2 is not None:
-        parts.append(f"I² = {res.I2:.0f}%")
+        parts.append(f"I² = {res.I2:.1f}%")
     if res.QE is not None:
-        parts.append(f"Q = {res.QE:.2f} (df = {res.k - 1}), {_fmt_p(res.QEp)}")
+        # the GLMM's QE is metafor's Wald-type test, not Cochran's Q
+        name = "Wald Q" if res.method == "GLMM" else "Q"
+        parts.append(f"{name} = {res.QE:.2f} (df = {res.k - 1}), {_fmt_p(res.QEp)}")
     return "Heterogeneity: " + ("; ".join(parts) if parts else "not estimated")
 
 
@@ -295,7 +297,8 @@ def _subgroup_lines(sub: SubgroupResult) -> list[str]:
 def _format_numbers(rows: list[_Row], decimals: int) -> dict[int, str]:
     """'45.5 [16.7, 76.6]' with the brackets aligned down the column."""
     def num(x: float) -> str:
-        return f"{x:.{decimals}f}"
+        text = f"{x:.{decimals}f}"
+        return text.lstrip("-") if float(text) == 0 else text   # no "-0.000"
 
     triples = [(num(r.numbers[0]), num(r.numbers[1]), num(r.numbers[2])) for r in rows if len(r.numbers) == 3]
     pis = [(num(r.numbers[0]), num(r.numbers[1])) for r in rows if len(r.numbers) == 2]
@@ -348,14 +351,16 @@ def _frame(rows: list[_Row], columns: list[tuple[str, str]], decimals: int) -> p
 
 # --------------------------------------------------------------------------- axis
 def _nice_log_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 ticks covering [lo, hi] and 1; decades only when that would crowd the axis."""
     lo, hi = min(lo, 1.0), max(hi, 1.0)
     steps = [m * 10.0 ** e for e in range(-6, 7) for m in (1, 2, 5)]
     start = max([t for t in steps if t <= lo * (1 + 1e-12)], default=steps[0])
     stop = min([t for t in steps if t >= hi * (1 - 1e-12)], default=steps[-1])
     ticks = [t for t in steps if start <= t <= stop]
-    if len(ticks) > 7:   # too many labels: keep decades only
-        decades = [t for t in ticks if math.isclose(math.log10(t), round(math.log10(t)))]
-        ticks = sorted(set([start, *decades, stop]))
+    if len(ticks) > 7:
+        first = 10.0 ** math.floor(math.log10(lo) + 1e-12)
+        last = 10.0 ** math.ceil(math.log10(hi) - 1e-12)
+        ticks = [t for t in steps if first <= t <= last and t == 10.0 ** round(math.log10(t))]
     return ticks
 
 
@@ -544,6 +549,7 @@ def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None
             closing = "Overall"
             rows += [replace(r, indent=True) for r in _fit_rows(sub.overall, scale, wmax, show_prediction,
                                                                   group=closing) if r.kind != "study"]
+            rows.append(_Row("blank", group=closing))
         rows += [_Row("text", text=line, group=closing) for line in _subgroup_lines(sub)]
     columns = _columns(any(res.studies.events is not None for _, res in shown), scale)
     ticks, xlim = _axis(rows, scale)

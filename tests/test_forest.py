@@ -184,7 +184,7 @@ def test_class_headers_subtotals_heterogeneity_and_subgroup_test():
     assert "CAR-T re-treatment" in texts and "IMiD-based" in texts
     assert "Random-effects model 40.0 [30.0, 50.0] 100.0%" in texts
     assert "Prediction interval [20.0, 65.0]" in texts
-    assert "Heterogeneity: τ² = 0.2000; I² = 48%; Q = 12.30 (df = 2), p = 0.015" in texts
+    assert "Heterogeneity: τ² = 0.2000; I² = 48.2%; Q = 12.30 (df = 2), p = 0.015" in texts
     assert "k = 1: not pooled" in texts
     assert "Test for subgroup differences: Q = 4.87, df = 1, p = 0.027" in texts
 
@@ -296,9 +296,28 @@ def test_study_on_the_logit_scale_is_an_error_naming_the_study():
         forest_plot(_fit(rows))
 
 
-def test_unknown_group_label_key_and_bad_percent_are_errors():
-    with pytest.raises(ValueError, match=r"not in the result: \['car-t'\]"):
-        forest_plot(_subgroups(), group_labels={"car-t": "CAR-T"})
+def test_group_labels_may_be_a_whole_vocabulary():
+    labels = {"cart": "CAR-T re-treatment", "bsab": "Bispecific antibody", "imid": "IMiD-based"}
+    texts = _texts(forest_plot(_subgroups(), group_labels=labels))
+    assert "CAR-T re-treatment" in texts and "IMiD-based" in texts
+    assert "Bispecific antibody" not in texts and "cart" not in texts
+
+
+def test_class_labels_must_differ_from_each_other_and_from_study_labels():
+    with pytest.raises(ValueError, match="two classes share one label"):
+        forest_plot(_subgroups(), group_labels={"cart": "Other", "imid": "other"})
+    with pytest.raises(ValueError, match=r"study label\(s\) \['Smith 2024'\] equal a class label"):
+        forest_plot(_subgroups(), group_labels={"imid": "Smith 2024"})
+
+
+def test_k_must_match_the_study_rows():
+    res = _three_studies()
+    bad = MetaResult(**{**{f: getattr(res, f) for f in res.__dataclass_fields__}, "k": 4})
+    with pytest.raises(ValueError, match="k = 4 but StudyRows has 3 studies"):
+        forest_plot(bad)
+
+
+def test_bad_percent_and_wrong_type_are_errors():
     bcg = _bcg_rr()
     with pytest.raises(ValueError, match="percent=True is only meaningful for proportion"):
         forest_plot(bcg, percent=True)
@@ -323,7 +342,7 @@ def test_ratio_plot_of_a_real_fit_matches_metafor():
     expected = f"Random-effects model {ref['bt_pred']:.2f} [{ref['bt_ci_lb']:.2f}, {ref['bt_ci_ub']:.2f}]"
     assert any(t.startswith(expected) for t in texts), expected
     assert f"Prediction interval [{ref['bt_pi_lb']:.2f}, {ref['bt_pi_ub']:.2f}]" in texts
-    assert (f"Heterogeneity: τ² = {ref['tau2']:.4f}; I² = {ref['I2']:.0f}%; "
+    assert (f"Heterogeneity: τ² = {ref['tau2']:.4f}; I² = {ref['I2']:.1f}%; "
             f"Q = {ref['QE']:.2f} (df = {ref['k'] - 1}), p < 0.001") in texts
     assert ax.get_xlabel() == "Risk ratio (log scale)"
 
@@ -342,7 +361,7 @@ def test_subgroup_plot_of_a_real_fit_matches_metafor():
         assert (f"Random-effects model {100 * g['bt_pred']:.1f} [{100 * g['bt_ci_lb']:.1f}, "
                 f"{100 * g['bt_ci_ub']:.1f}] 100.0%") in texts
         assert f"Prediction interval [{100 * g['bt_pi_lb']:.1f}, {100 * g['bt_pi_ub']:.1f}]" in texts
-        assert (f"Heterogeneity: τ² = {g['tau2']:.4f}; I² = {g['I2']:.0f}%; "
+        assert (f"Heterogeneity: τ² = {g['tau2']:.4f}; I² = {g['I2']:.1f}%; "
                 f"Q = {g['QE']:.2f} (df = {g['k'] - 1}), p < 0.001") in texts
     assert (f"Test for subgroup differences: Q = {ref['Qbetween_separate_tau2']:.2f}, df = 1, p < 0.001"
             in texts)
