@@ -172,7 +172,7 @@ def _check_defined(measure, y, v, labels, to):
     for i, lab in enumerate(labels):
         if not (math.isfinite(y[i]) and math.isfinite(v[i]) and v[i] > 0):
             raise ValueError(
-                f"study {lab}: {measure} effect size undefined (yi = {y[i]!r}, vi = {v[i]!r}): a 0 % or 100 % "
+                f"study {lab}: {measure} effect size undefined (yi = {float(y[i])}, vi = {float(v[i])}): a 0 % or 100 % "
                 f"arm needs a continuity correction on this scale (to={to!r}; use to='only0' with add > 0)")
 
 
