@@ -74,9 +74,10 @@ def format_path(path: Iterable[Any]) -> str:
 
 # -- parsing -----------------------------------------------------------------
 class _Malformed(Exception):
-    def __init__(self, message: str, line: int | None):
+    def __init__(self, message: str, line: int | None, path: PathT = ()):
         super().__init__(message)
         self.line = line
+        self.path = format_path(path)
 
 
 def parse_text(text: str, file: str = "<string>") -> tuple[ParsedFile | None, list[Problem]]:
@@ -92,7 +93,7 @@ def parse_text(text: str, file: str = "<string>") -> tuple[ParsedFile | None, li
         finally:
             loader.dispose()
     except _Malformed as exc:
-        return None, [Problem(file, "", exc.line, ERROR, str(exc))]
+        return None, [Problem(file, exc.path, exc.line, ERROR, str(exc))]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         context = exc.context or ""
@@ -114,13 +115,12 @@ def _build(node: yaml.Node, path: PathT, loader: Any, parsed: ParsedFile, seen: 
     if id(node) in seen:
         # An alias: the same node reached twice. Refused so that a record reads the same to a human
         # as to the tool (and a recursive alias cannot loop). The node's own mark is the anchor's.
-        raise _Malformed(f"{format_path(path)}: YAML anchors/aliases (&name, *name) are not supported: write "
-                         f"the value out (it repeats the value at line {node.start_mark.line + 1})",
-                         parsed.lines.get(path))
+        raise _Malformed("YAML anchors/aliases (&name, *name) are not supported: write the value out "
+                         f"(it repeats the value at line {node.start_mark.line + 1})", parsed.lines.get(path), path)
     seen.add(id(node))
     if isinstance(node, yaml.ScalarNode):
         parsed.raw[path] = node.value
-        return loader.construct_object(node, deep=True)
+        return _scalar(node, path, loader)
     if isinstance(node, yaml.SequenceNode):
         out_list = []
         for i, item in enumerate(node.value):
@@ -132,15 +132,25 @@ def _build(node: yaml.Node, path: PathT, loader: Any, parsed: ParsedFile, seen: 
     for key_node, value_node in node.value:
         key_line = key_node.start_mark.line + 1
         if not isinstance(key_node, yaml.ScalarNode):
-            raise _Malformed(f"{format_path(path) or 'top level'}: a mapping key must be a plain name", key_line)
-        key = loader.construct_object(key_node, deep=True)
+            raise _Malformed("a mapping key must be a plain name", key_line, path)
+        key = _scalar(key_node, path, loader)
         if key in out:
-            raise _Malformed(f"{format_path(path + (key,))}: key {key!r} appears twice "
-                             f"(lines {parsed.lines[path + (key,)]} and {key_line}); "
-                             "the second would silently replace the first", key_line)
+            raise _Malformed(f"key {key!r} appears twice (lines {parsed.lines[path + (key,)]} and {key_line}); "
+                             "the second would silently replace the first", key_line, path + (key,))
         parsed.lines[path + (key,)] = key_line
         out[key] = _build(value_node, path + (key,), loader, parsed, seen)
     return out
+
+
+def _scalar(node: yaml.ScalarNode, path: PathT, loader: Any) -> Any:
+    line = node.start_mark.line + 1
+    if node.tag == "tag:yaml.org,2002:merge":
+        raise _Malformed("merge keys (<<) are not supported: write the keys out", line, path)
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError) as exc:
+        # PyYAML's constructors raise these for impossible values, e.g. the date 2023-02-30.
+        raise _Malformed(f"unreadable value {node.value!r} ({exc})", line, path) from None
 
 
 def parse_file(path: str | Path) -> tuple[ParsedFile | None, list[Problem]]:
@@ -197,6 +207,8 @@ def _describe(value: Any) -> str:
         return f"text {shown!r}"
     if isinstance(value, (date, datetime)):
         return f"a date ({value.isoformat()})"
+    if isinstance(value, bytes):
+        return "binary data"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
