@@ -69,6 +69,24 @@ class Tau2Fit:
 
 # -- linear algebra shared by the estimators --------------------------------------
 
+def check_outcomes(yi, vi) -> tuple[np.ndarray, np.ndarray]:
+    """yi, vi as float arrays, or ValueError naming the index and field (callers may bypass rma())."""
+    yi = np.asarray(yi, dtype=float).ravel()
+    vi = np.asarray(vi, dtype=float).ravel()
+    if yi.shape != vi.shape:
+        raise ValueError(f"'yi' has {yi.size} values but 'vi' has {vi.size}")
+    if yi.size == 0:
+        raise ValueError("no studies: 'yi' is empty")
+    for name, arr in (("yi", yi), ("vi", vi)):
+        bad = np.flatnonzero(~np.isfinite(arr))
+        if bad.size:
+            raise ValueError(f"index {bad[0]}: '{name}' must be finite, got {arr[bad[0]]!r}")
+    bad = np.flatnonzero(vi <= 0)
+    if bad.size:
+        raise ValueError(f"index {bad[0]}: 'vi' must be > 0, got {vi[bad[0]]!r}")
+    return yi, vi
+
+
 def design(k: int, X: np.ndarray | None = None) -> np.ndarray:
     """The design matrix: a column of ones unless moderators are given."""
     if X is None:
@@ -345,8 +363,7 @@ def estimate_tau2(method: str, yi, vi, *, X: np.ndarray | None = None,
     """
     if method not in ESTIMATORS:
         raise ValueError(f"unknown tau^2 estimator {method!r}; expected one of {sorted(ESTIMATORS)}")
-    yi = np.asarray(yi, dtype=float)
-    vi = np.asarray(vi, dtype=float)
+    yi, vi = check_outcomes(yi, vi)
     X = design(len(yi), X)
     k, p = X.shape
     if method != "FE" and k <= p:
@@ -357,4 +374,4 @@ def estimate_tau2(method: str, yi, vi, *, X: np.ndarray | None = None,
 
 
 __all__ = ["ESTIMATORS", "Control", "Tau2Fit", "ConvergenceError", "estimate_tau2", "brent_root",
-           "design", "p_matrix", "q_statistic", "typical_variance", "mad"]
+           "check_outcomes", "design", "p_matrix", "q_statistic", "typical_variance", "mad"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .estimators import Control, brent_root, design, q_statistic, typical_variance
+from .estimators import Control, brent_root, check_outcomes, design, q_statistic, typical_variance
 
 # confint.rma.uni() searches with uniroot(tol = eps^0.25, maxiter = 1000)
 _QP_MAXITER = 1000
@@ -48,8 +48,7 @@ class Tau2Interval:
 
 def q_test(yi, vi, *, X: np.ndarray | None = None) -> QTest:
     """Cochran's Q (weights 1/vi), its chi^2 p-value on k - p df, and s^2."""
-    yi = np.asarray(yi, dtype=float)
-    vi = np.asarray(vi, dtype=float)
+    yi, vi = check_outcomes(yi, vi)
     X = design(len(yi), X)
     k, p = X.shape
     if k <= p:
@@ -79,8 +78,7 @@ def qprofile_ci(yi, vi, tau2: float, *, X: np.ndarray | None = None, level: floa
     note says the limit is not estimable. If Q(0) is already below the lower
     chi^2 quantile, the interval is the null set {0} (both limits 0, noted).
     """
-    yi = np.asarray(yi, dtype=float)
-    vi = np.asarray(vi, dtype=float)
+    yi, vi = check_outcomes(yi, vi)
     X = design(len(yi), X)
     k, p = X.shape
     if k <= p:

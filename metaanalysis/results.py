@@ -49,8 +49,9 @@ class StudyRows:
 class MetaResult:
     """A fitted meta-analysis: pooled estimate, heterogeneity, intervals.
 
-    `test` is "z" (Wald) or "knha" (Hartung-Knapp-Sidik-Jonkman, t with
-    `df` = k - 1); under "knha" `zval` holds the t statistic, as in metafor.
+    `test` is "z" (Wald), "knha" (Hartung-Knapp-Sidik-Jonkman, t with
+    `df` = k - 1) or "knha_adhoc" (the same, never narrower than Wald: metafor's
+    test="adhoc"); under the t tests `zval` holds the t statistic, as in metafor.
     `pi_method` names how the prediction interval was computed.
     `notes` says what could not be estimated and why (e.g. k = 1), so that a
     missing number is explained rather than silently absent.
@@ -131,7 +132,8 @@ class MetaResult:
     def summary(self) -> str:
         """A plain-text summary in the spirit of print(rma(...))."""
         pct = int(round(self.level * 100))
-        test = "Wald z" if self.test == "z" else f"Hartung-Knapp-Sidik-Jonkman t({_fmt(self.df)})"
+        test = {"z": "Wald z", "knha_adhoc": f"modified (ad hoc) Hartung-Knapp t({_fmt(self.df)})"}.get(
+            self.test, f"Hartung-Knapp-Sidik-Jonkman t({_fmt(self.df)})")
         lines = [f"{'Random' if self.method not in ('FE', 'MH') else 'Common'}-effects model "
                  f"(k = {self.k}; tau^2 estimator: {self.method}; measure: {self.measure}; CI: {test})", ""]
         if self.tau2 is not None:

@@ -276,3 +276,16 @@ def test_provenance_records_options_and_input_digest():
     assert len(a.provenance["inputs_sha256"]) == 64
     assert a.provenance["inputs_sha256"] != b.provenance["inputs_sha256"]
     assert a.provenance["control"]["threshold"] == 1e-5
+
+
+def test_building_blocks_validate_their_inputs_too():
+    # meta-regression and leave-one-out call these directly, bypassing rma()'s checks
+    from metaanalysis.heterogeneity import q_test
+    with pytest.raises(ValueError, match=r"index 1: 'vi' must be > 0"):
+        estimate_tau2("REML", [0.1, 0.2, 0.3], [0.1, 0.0, 0.1])
+    with pytest.raises(ValueError, match=r"index 2: 'yi' must be finite"):
+        q_test([0.1, 0.2, float("nan")], [0.1, 0.1, 0.1])
+    with pytest.raises(ValueError, match="more studies than coefficients"):
+        estimate_tau2("DL", [0.1], [0.1])
+    with pytest.raises(ValueError, match="unknown tau"):
+        estimate_tau2("XX", [0.1, 0.2], [0.1, 0.1])
