@@ -658,7 +658,7 @@ def _cross_file(parsed: list[ParsedFile]) -> list[Problem]:
             supersedes[rid] = {x for _, x in sup if isinstance(x, str)}
     # A supersedes cycle would leave every record in it superseded (nothing pooled).
     for rid in supersedes:
-        stack, seen = list(supersedes[rid]), set()
+        stack, seen = list(supersedes[rid] - {rid}), set()     # self-reference is reported on its own
         while stack:
             cur = stack.pop()
             if cur == rid:

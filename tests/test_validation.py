@@ -475,3 +475,68 @@ def test_packaged_vocabularies_are_read():
     assert all("label" in entry for entry in classes.values())
     assert {"ORR", "CR", "PR"} <= set(names) and names["ORR"]["kind"] == "response"
     assert suggest_regimen_class("glofitamab", classes) == "bispecific_antibody"   # a covered drug
+
+
+SUBGROUP = ("    subgroups:\n      - id: late\n        label: Late relapse\n        n:\n          value: 9\n"
+            '          source: {where: "Table 4", quote: "late relapse (n = 9)"}\n')
+
+
+@pytest.mark.parametrize("old, new, path, needle", [
+    # arm ids repeat
+    ("  - id: chemo", "  - id: glofit", "arms[1].id", "  - id: glofit"),
+    # a p-value that is neither a number in [0, 1] nor "<0.001"-like text
+    ("        p: 0.04", "        p: 1.5", "arms[0].time_to_event[1].p", "p: 1.5"),
+    ("        p: 0.04", "        p: significant", "arms[0].time_to_event[1].p", "p: significant"),
+    # a median with both a value and not_reached
+    ("        value: 4.5\n", "        value: 4.5\n        not_reached: true\n", "arms[0].time_to_event[0].value",
+     "value: 4.5"),
+    # ci_level without ci
+    ("        ci: [2.1, 7.0]\n", "        ci_level: 0.9\n", "arms[0].time_to_event[0].ci_level", "ci_level: 0.9"),
+    # a baseline value mixing shapes
+    ("    median: 60\n", "    median: 60\n    events: 3\n    n: 20\n", "baseline.age_years", "age_years:"),
+    # a baseline median outside its range
+    ("    median: 60\n", "    median: 90\n", "baseline.age_years.median", "median: 90"),
+    # a record superseding itself
+    ("unit_of_analysis: patients\n", "unit_of_analysis: patients\nrelations:\n  supersedes: [base_2024]\n",
+     "relations.supersedes[0]", "supersedes: [base_2024]"),
+    # a placeholder left from the template
+    ('  title: "A synthetic study for the validator tests"', '  title: "<FILL:title>"', "citation.title",
+     "<FILL:title>"),
+])
+def test_other_rules(tmp_path, old, new, path, needle):
+    text = edit(old, new)
+    only(check(tmp_path, text), path, line_of(text, needle, 1 if needle == "  - id: glofit" else 0))
+
+
+def test_one_arm_larger_than_the_study(tmp_path):
+    text = edit("      value: 12\n", "      value: 21\n")
+    problems = check(tmp_path, text)
+    assert {(p.path, p.line) for p in problems} == {("arms[0].n.value", line_of(text, "value: 21")),
+                                                   ("arms", line_of(text, "arms:"))}     # and 21 + 8 > 20
+
+
+def test_subgroup_larger_than_its_arm(tmp_path):
+    text = BASE + SUBGROUP                          # chemo arm has n = 8
+    only(check(tmp_path, text), "arms[1].subgroups[0].n.value", line_of(text, "value: 9"))
+
+
+def test_histology_and_patients_counts(tmp_path):
+    text = edit("  disease: LBCL\n", "  disease: LBCL\n  histology:\n"
+                '    DLBCL: {value: 15, source: {where: "Table 1", quote: "DLBCL 15"}}\n'
+                '    tFL: {value: 6, source: {where: "Table 1", quote: "tFL 6"}}\n')
+    only(check(tmp_path, text), "population.histology", line_of(text, "histology:"))
+    text = edit("unit_of_analysis: patients", "unit_of_analysis: treatment_courses")
+    text = edit('    source: {where: "Methods", quote: "20 patients"}\n',
+                '    source: {where: "Methods", quote: "20 courses"}\n  patients:\n    value: 25\n'
+                '    source: {where: "Methods", quote: "25 patients"}\n', text)
+    problems = [p for p in check(tmp_path, text) if p.severity == ERROR]
+    assert [(p.path, p.line) for p in problems] == [("population.patients.value", line_of(text, "value: 25"))]
+
+
+def test_supersedes_cycle(tmp_path):
+    other = other_record("other_2025", relations="relations:\n  supersedes: [base_2024]\n")
+    text = BASE + "relations:\n  supersedes: [other_2025]\n"
+    problems = check(tmp_path, text, other_2025=other)
+    assert {(Path(p.file).name, p.path) for p in problems} == {("base_2024.yaml", "relations.supersedes"),
+                                                              ("other_2025.yaml", "relations.supersedes")}
+    assert all("cycle" in p.message for p in problems)
