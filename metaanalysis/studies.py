@@ -19,6 +19,9 @@ percentage printed without a denominator keeps `events` and `n` at `<NA>`).
 study's patients failed both (a single value, so that a study is never split
 into one row per prior failure).
 
+Columns naming several ids (`supersedes`, `superseded_by`, `overlaps`) join them with "; ";
+`overlaps` lists relations declared in either record.
+
 `poolable` says whether the numbers themselves can enter a pooled
 proportion: false, with `not_poolable_reason`, for a percentage without a
 denominator ("percentage without denominator"), a percentage and n without a
