@@ -289,3 +289,18 @@ def test_building_blocks_validate_their_inputs_too():
         estimate_tau2("DL", [0.1], [0.1])
     with pytest.raises(ValueError, match="unknown tau"):
         estimate_tau2("XX", [0.1, 0.2], [0.1, 0.1])
+
+
+def test_tau2_with_moderators_reproduces_metafor_meta_regression():
+    # metafor: rma(yi, vi, mods = ~ factor(group), method = "REML")$QM (reference `subgroups`);
+    # checks the design-matrix path that meta-regression builds on (the key itself is tested elsewhere)
+    c = case("kearon1998_sensitivity_by_patients")
+    es = effect_sizes(c, "PLO")
+    group = np.array(c["data"]["group"])
+    X = np.column_stack([np.ones(len(group)), group == "symptomatic"]).astype(float)  # R's level order
+    tau2 = estimate_tau2("REML", es.yi, es.vi, X=X).tau2
+    w = 1 / (es.vi + tau2)
+    xtwx = X.T @ (X * w[:, None])
+    beta = np.linalg.solve(xtwx, X.T @ (w * es.yi))
+    qm = beta[1] ** 2 / np.linalg.inv(xtwx)[1, 1]
+    assert qm == pytest.approx(c["subgroups"]["QM_common_tau2"], rel=1e-6)
