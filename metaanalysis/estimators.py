@@ -16,6 +16,13 @@ stopping rules (`Control`, metafor's defaults), which reproduces metafor to
 ~1e-14. Pass a tighter `Control(threshold=..., tol=...)` for the exact root;
 tests/test_rma_edge_cases.py checks that scipy's exact root lies within
 metafor's own tolerance of ours.
+
+pymare (0.0.13) and statsmodels (0.15.0) compute some of the same
+quantities (DL exactly; REML and PM to their own optimiser tolerances), but
+not se(tau^2), the Q-profile CI, nor metafor's stopping points, and pymare's
+defaults changed between releases (Knapp-Hartung by default since 0.0.11).
+So they are not a runtime source of numbers here; the tests pin them against
+ours with every option passed explicitly, so a change in either shows up.
 """
 from __future__ import annotations
 
