@@ -117,7 +117,7 @@ def _scale(fits: Sequence[tuple[str, MetaResult]], percent: bool | None) -> _Sca
 # --------------------------------------------------------------------------- checks
 def _check_fit(name: str, res: MetaResult, scale: _Scale, *, studies_shown: bool = True) -> None:
     """Refuse what would draw a wrong picture; name the class, study and field."""
-    where = f"class {name!r}" if name else "the result"
+    where = f"group {name!r}" if name else "the result"
     needs_bt = scale.family == "ratio" or (scale.family == "proportion" and res.measure != "PR")
     if needs_bt and res.bt_pred is None:
         raise ValueError(f"{where}: measure {res.measure} is fitted on a transformed scale but bt_pred is None; "
@@ -187,27 +187,27 @@ def _fits(result, group_labels) -> tuple[list[tuple[str, str, MetaResult]], Subg
     if not isinstance(result, SubgroupResult):
         raise TypeError(f"forest_plot takes a MetaResult or SubgroupResult, not {type(result).__name__}")
     if not result.groups:
-        raise ValueError("SubgroupResult.groups is empty: there is no class to plot")
+        raise ValueError("SubgroupResult.groups is empty: there is no group to plot")
     # group_labels may be a whole vocabulary (vocabulary.regimen_labels()): keys without a
     # class in this result are simply unused; a class without a key keeps its key as label.
     group_labels = dict(group_labels or {})
     out = []
     for key, res in result.groups.items():
         if not isinstance(res, MetaResult):
-            raise TypeError(f"class {key!r}: expected a MetaResult, got {type(res).__name__}")
+            raise TypeError(f"group {key!r}: expected a MetaResult, got {type(res).__name__}")
         label = str(group_labels.get(key, key))
         if not label.strip():
-            raise ValueError(f"class {key!r} has an empty label")
+            raise ValueError(f"group {key!r} has an empty label")
         out.append((key, label, res))
     labels = [lab.strip().lower() for _, lab, _ in out]
     if len(set(labels)) != len(labels):
-        raise ValueError(f"two classes share one label (case-insensitive): {[lab for _, lab, _ in out]}")
+        raise ValueError(f"two groups share one label (case-insensitive): {[lab for _, lab, _ in out]}")
     for key, label, res in out:
         if res.studies is not None:
             clash = [s for s in res.studies.study if s.strip().lower() in labels]
             if clash:
-                raise ValueError(f"class {key!r}: study label(s) {clash} equal a class label; forestplot would "
-                                 "draw them as class headers. Rename the study or the class label")
+                raise ValueError(f"group {key!r}: study label(s) {clash} equal a group label; forestplot would "
+                                 "draw them as group headers. Rename the study or the group label")
     return out, result
 
 
@@ -379,6 +379,11 @@ def _axis(rows: list[_Row], scale: _Scale) -> tuple[list[float], tuple[float, fl
     lo, hi = min(values), max(values)
     if scale.log:
         ticks = _nice_log_ticks(lo, hi)
+        # keep the reference line at 1 off the frame's edge
+        if ticks[0] == 1.0:
+            ticks.insert(0, 0.5)
+        if ticks[-1] == 1.0:
+            ticks.append(2.0)
         return ticks, (ticks[0], ticks[-1])
     lo, hi = min(lo, 0.0), max(hi, 0.0)   # the reference line at 0 is always in view
     ticks = [float(t) for t in MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)]
@@ -433,11 +438,11 @@ def _footnote(fits: list[tuple[str, str, MetaResult]], sub: SubgroupResult | Non
     else:
         parts = [f"{', '.join(labels)}: {text}" for text, labels in methods.items()]
     if any(res.k < 2 for _, _, res in fits):
-        parts.append("Classes with k = 1 show the single study, not pooled")
+        parts.append("Groups with k = 1 show the single study, not pooled")
     if sub is not None:
-        parts.append("Weights are within each class")
+        parts.append("Weights are within each group")
         if sub.Qbetween is not None:
-            parts.append("Test for subgroup differences with a separate τ² per class")
+            parts.append("Test for subgroup differences with a separate τ² per group")
         parts += [note[:1].upper() + note[1:] for note in sub.notes]
     if any(res.method == "GLMM" for _, res in pooled):
         parts.append("GLMM weights are shares of patients (a GLMM has no inverse-variance weights)")
@@ -521,7 +526,7 @@ def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None
     plot is drawn there and the figure is left as it is.
     """
     fits, sub = _fits(result, group_labels)
-    shown = [(label or "result", res) for _, label, res in fits]
+    shown = [(key or "result", res) for key, _, res in fits]
     overall = [("overall", sub.overall)] if sub is not None and sub.overall is not None else []
     scale = _scale(shown + overall, percent)
     for name, res in shown:
@@ -530,7 +535,7 @@ def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None
         if res.k < 2:
             raise ValueError("SubgroupResult.overall has k < 2: there is no overall estimate to draw")
         if "overall" in [lab.strip().lower() for _, lab, _ in fits]:
-            raise ValueError("a class is labelled 'Overall', which is the header of the overall estimate")
+            raise ValueError("a group is labelled 'Overall', which is the header of the overall estimate")
         _check_fit(name, res, scale, studies_shown=False)
 
     wmax = max(max(res.studies.weight) for _, res in shown)

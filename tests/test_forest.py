@@ -272,7 +272,7 @@ def test_meta_result_without_studies_is_an_error():
         forest_plot(bare)
     sub = SubgroupResult(groups={"cart": _three_studies(), "bsab": bare}, Qbetween=None, Qbetween_df=None,
                          Qbetween_p=None)
-    with pytest.raises(ValueError, match="class 'bsab' has no study rows"):
+    with pytest.raises(ValueError, match="group 'bsab' has no study rows"):
         forest_plot(sub)
 
 
@@ -304,9 +304,9 @@ def test_group_labels_may_be_a_whole_vocabulary():
 
 
 def test_class_labels_must_differ_from_each_other_and_from_study_labels():
-    with pytest.raises(ValueError, match="two classes share one label"):
+    with pytest.raises(ValueError, match="two groups share one label"):
         forest_plot(_subgroups(), group_labels={"cart": "Other", "imid": "other"})
-    with pytest.raises(ValueError, match=r"study label\(s\) \['Smith 2024'\] equal a class label"):
+    with pytest.raises(ValueError, match=r"study label\(s\) \['Smith 2024'\] equal a group label"):
         forest_plot(_subgroups(), group_labels={"imid": "Smith 2024"})
 
 
