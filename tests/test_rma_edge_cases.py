@@ -304,3 +304,63 @@ def test_tau2_with_moderators_reproduces_metafor_meta_regression():
     beta = np.linalg.solve(xtwx, X.T @ (w * es.yi))
     qm = beta[1] ** 2 / np.linalg.inv(xtwx)[1, 1]
     assert qm == pytest.approx(c["subgroups"]["QM_common_tau2"], rel=1e-6)
+
+
+# -- invariances any correct implementation has ----------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_studies = st.integers(min_value=3, max_value=12).flatmap(lambda k: st.tuples(
+    st.lists(st.floats(-3, 3), min_size=k, max_size=k),
+    st.lists(st.floats(0.005, 2.0), min_size=k, max_size=k)))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(data=_studies, shift=st.floats(-5, 5), method=st.sampled_from(sorted(ESTIMATORS)))
+def test_shifting_all_estimates_shifts_only_the_pooled_estimate(data, shift, method):
+    yi, vi = data
+    if len(set(yi)) == 1:
+        return  # HKSJ undefined for identical estimates (tested above)
+    try:
+        a = rma(yi, vi, method=method, test="knha")
+    except ConvergenceError:
+        return  # oscillating Fisher scoring: tested separately
+    b = rma([y + shift for y in yi], vi, method=method, test="knha")
+    assert b.b == pytest.approx(a.b + shift, abs=1e-8)
+    for name in ("tau2", "se", "QE", "I2", "tau2_ci_lb", "tau2_ci_ub"):
+        if getattr(a, name) is None:
+            assert getattr(b, name) is None, name
+        else:
+            assert getattr(b, name) == pytest.approx(getattr(a, name), rel=1e-6, abs=1e-8), name
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(data=_studies, method=st.sampled_from(sorted(ESTIMATORS)))
+def test_study_order_does_not_matter(data, method):
+    yi, vi = data
+    fits = []
+    for order in (slice(None), slice(None, None, -1)):
+        try:
+            fits.append(rma(yi[order], vi[order], method=method, test="z"))
+        except ConvergenceError:
+            fits.append(None)
+    a, b = fits
+    if a is None or b is None:  # Fisher scoring can oscillate (as in metafor): then in either order
+        assert a is None and b is None
+        return
+    for name in ("b", "se", "tau2", "QE", "I2", "pi_lb", "tau2_ci_ub"):
+        if getattr(a, name) is None:
+            assert getattr(b, name) is None, name
+        else:
+            assert getattr(b, name) == pytest.approx(getattr(a, name), rel=1e-6, abs=1e-8), name
+
+
+def test_oscillating_fisher_scoring_raises_and_step_halving_fixes_it():
+    # Fisher scoring from tau2 = 0 overshoots back and forth here (metafor's algorithm does the same
+    # and stops with "did not converge"); the suggested stepadj = 0.5 reaches the REML root
+    yi, vi = [0.0, 0, 0, 0, 0, 1], [1.0, 1, 1, 1, 1, 0.125]
+    with pytest.raises(ConvergenceError, match="stepadj"):
+        rma(yi, vi, method="REML")
+    res = rma(yi, vi, method="REML", control=Control(stepadj=0.5, maxiter=1000, threshold=1e-12))
+    assert res.tau2 == pytest.approx(_exact_reml(np.array(yi), np.array(vi)), rel=1e-8)
