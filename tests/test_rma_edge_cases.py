@@ -364,3 +364,15 @@ def test_oscillating_fisher_scoring_raises_and_step_halving_fixes_it():
         rma(yi, vi, method="REML")
     res = rma(yi, vi, method="REML", control=Control(stepadj=0.5, maxiter=1000, threshold=1e-12))
     assert res.tau2 == pytest.approx(_exact_reml(np.array(yi), np.array(vi)), rel=1e-8)
+
+
+def test_level_reaches_every_interval():
+    es = effect_sizes(case("bcg"), "RR")
+    r95 = rma_effects(es, method="REML", test="z", level=0.95)
+    r90 = rma_effects(es, method="REML", test="z", level=0.90)
+    assert (r90.ci_ub - r90.b) / r90.se == pytest.approx(stats.norm.isf(0.05))
+    assert (r90.pi_ub - r90.b) / math.sqrt(r90.se ** 2 + r90.tau2) == pytest.approx(stats.norm.isf(0.05))
+    assert r95.tau2_ci_lb < r90.tau2_ci_lb < r90.tau2 < r90.tau2_ci_ub < r95.tau2_ci_ub
+    rows = r90.studies
+    assert (rows.ci_ub[0] - rows.estimate[0]) > 0
+    assert math.log(rows.ci_ub[0]) - es.yi[0] == pytest.approx(stats.norm.isf(0.05) * math.sqrt(es.vi[0]))
