@@ -95,6 +95,10 @@ def _scale(fits: Sequence[tuple[str, MetaResult]], percent: bool | None) -> _Sca
         listing = ", ".join(f"{name!r}: {res.measure}" for name, res in fits)
         raise ValueError(f"cannot draw proportions, ratios and differences on one axis; measures are {listing}")
     family = next(iter(families.values()))
+    levels = {res.level for _, res in fits}
+    if len(levels) > 1:
+        raise ValueError(f"groups have different confidence levels {sorted(levels)}; one column header "
+                         "cannot describe them")
     measures = {res.measure for _, res in fits}
     pct = int(round(fits[0][1].level * 100))
     if family == "proportion":

@@ -382,3 +382,27 @@ def test_glmm_plot_names_the_model_and_matches_metafor():
     assert f"Prediction interval [{100 * ref['bt_pi_lb']:.1f}, {100 * ref['bt_pi_ub']:.1f}]" in texts
     assert "A 11/11" in " ".join(texts)      # the 100 % study is shown
     assert "Binomial-normal GLMM (ML, nAGQ = 7), Wald CI" in " ".join(texts)
+
+
+def test_mantel_haenszel_plot_matches_metafor():
+    """metafor: rma.mh(ai, n1i, ci, n2i, measure = "OR") on the BCG trials (b, ci.lb, ci.ub, QE)."""
+    import math
+
+    from metaanalysis.mantel_haenszel import rma_mh
+    c = case("bcg")
+    d, ref = c["data"], c["mh"]["OR"]
+    texts = _texts(forest_plot(rma_mh(d["ai"], d["n1i"], d["ci"], d["n2i"], measure="OR", studies=d["study"])))
+    expected = (f"Common-effect model (MH) {math.exp(ref['b']):.2f} [{math.exp(ref['ci_lb']):.2f}, "
+                f"{math.exp(ref['ci_ub']):.2f}] 100.0%")
+    assert expected in texts
+    het = next(t for t in texts if t.startswith("Heterogeneity"))
+    assert f"Q = {ref['QE']:.2f} (df = 12)" in het and "τ²" not in het   # no tau^2 in a common-effect model
+    assert "Common effect, Mantel-Haenszel." in " ".join(texts)
+
+
+def test_groups_with_different_levels_are_an_error():
+    res = _three_studies()
+    other = MetaResult(**{**{f: getattr(res, f) for f in res.__dataclass_fields__}, "level": 0.9})
+    sub = SubgroupResult(groups={"a": res, "b": other}, Qbetween=None, Qbetween_df=None, Qbetween_p=None)
+    with pytest.raises(ValueError, match="different confidence levels"):
+        forest_plot(sub)
