@@ -18,7 +18,7 @@ metaanalysis/data ("regimen_classes" or "outcomes").
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Union
 
 ID_PATTERN = r"[a-z0-9_]+"
