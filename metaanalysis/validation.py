@@ -519,7 +519,7 @@ class _Checker:
             self.error(path + ("n",), f"n = {n} is more than the {what}'s n = {group_n}")
 
     def responses(self, binary: dict, path: PathT) -> None:
-        """CR <= ORR and CR + PR == ORR within one arm or subgroup."""
+        """CR <= ORR, CR + PR == ORR and graded <= any-grade toxicity within one arm or subgroup."""
         def counts(name):
             entry = _map(binary.get(name))
             return _int(entry.get("events")), _int(entry.get("n")), _num(entry.get("percent"))
@@ -535,6 +535,14 @@ class _Checker:
         if (None not in (cr[0], pr[0], orr[0]) and cr[1] is not None and cr[1] == pr[1] == orr[1]
                 and cr[0] + pr[0] != orr[0]):
             self.error(path + ("ORR", "events"), f"CR + PR = {cr[0]} + {pr[0]} = {cr[0] + pr[0]} but ORR = {orr[0]}")
+        # A graded toxicity is a subset of the same toxicity at any grade (CRS_grade3plus <= CRS_any).
+        for name in binary:
+            if isinstance(name, str) and "_grade" in name and not name.endswith("_any"):
+                whole = name.split("_grade")[0] + "_any"
+                part, total = counts(name), counts(whole)
+                if (part[0] is not None and total[0] is not None and part[1] is not None and part[1] == total[1]
+                        and part[0] > total[0]):
+                    self.error(path + (name, "events"), f"{name} events ({part[0]}) exceed {whole} events ({total[0]})")
 
     def time_to_event(self, entry: dict, path: PathT) -> None:
         kind = entry.get("kind")

@@ -28,6 +28,7 @@ CLASSES = {
 }
 OUTCOMES = {name: {"kind": "response", "label": name} for name in ("ORR", "CR", "PR", "ORR_day30")}
 OUTCOMES["CRS_any"] = {"kind": "safety", "label": "CRS, any grade"}
+OUTCOMES["CRS_grade3plus"] = {"kind": "safety", "label": "CRS grade >= 3"}
 
 
 def edit(old: str, new: str, text: str = BASE, count: int = 1) -> str:
@@ -192,6 +193,13 @@ def test_cr_plus_pr_not_orr(tmp_path):
     text = edit("        events: 2\n        n: 12\n        percent: 16.7", "        events: 3\n        n: 12\n        percent: 25.0")
     p = only(check(tmp_path, text), "arms[0].binary.ORR.events", line_of(text, "events: 6"))
     assert "4 + 3 = 7" in p.message
+
+
+def test_graded_toxicity_above_any_grade(tmp_path):
+    crs = ('      CRS_any: {events: 3, n: 12, source: {where: "Table 3", quote: "CRS 3/12"}}\n'
+           '      CRS_grade3plus: {events: 4, n: 12, source: {where: "Table 3", quote: "grade >= 3 CRS 4/12"}}\n')
+    text = edit("    time_to_event:\n", crs + "    time_to_event:\n")
+    only(check(tmp_path, text), "arms[0].binary.CRS_grade3plus.events", line_of(text, "CRS_grade3plus:"))
 
 
 def test_arm_sizes_above_study_n(tmp_path):
