@@ -527,7 +527,9 @@ def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None
     differences a reference line at 0. `group_labels` maps class keys to the
     labels shown. With `ax=None` the figure is sized to its content and
     detached from pyplot (no global state is left behind); with an `ax`, the
-    plot is drawn there and the figure is left as it is.
+    plot is drawn there, the figure keeps its size, and title, table and
+    footnote extend beyond the axes (save with bbox_inches="tight", as
+    `save_forest` does).
     """
     fits, sub = _fits(result, group_labels)
     shown = [(key or "result", res) for key, _, res in fits]
@@ -592,11 +594,14 @@ def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None
                                       fig=fig, x=-offset, y=0, units="points")
         _draw_summaries(ax, rows, ypos, label_transform)
 
+        below = _below_axis_pts(fig, ax)
+        width_in = MARGIN_IN + offset / 72 + PLOT_WIDTH_IN + 0.35 if own_figure else fig.get_figwidth()
+        chars = int((width_in - 2 * MARGIN_IN) * 72 / (0.56 * (FONTSIZE - 1)))   # ~average glyph width
+        foot = "\n".join(textwrap.wrap(_footnote(fits, sub, show_prediction), width=chars))
+        title_text = "\n".join(textwrap.wrap(title, width=int(chars * 0.7))) if title else ""
         if own_figure:
-            _layout(fig, ax, n_rows, offset, title, _footnote(fits, sub, show_prediction))
-        else:
-            if title:
-                ax.set_title(title, loc="left", fontsize=FONTSIZE + 2, fontweight="bold")
+            _layout(fig, ax, n_rows, width_in, offset, below, title_text, foot)
+        _annotate(ax, offset, below, title_text, foot)
         _rules(fig, ax, n_rows, offset)
     if own_figure:
         fig.set_dpi(matplotlib.rcParams["figure.dpi"])   # the layout is in points: unchanged
@@ -613,25 +618,29 @@ def _rules(fig: Figure, ax, n_rows: int, offset_pts: float) -> None:
         ax.plot([x0, 1.0], [y, y], transform=trans, color="0.1", linewidth=lw, clip_on=False, zorder=4)
 
 
-def _layout(fig: Figure, ax, n_rows: int, offset_pts: float, title: str | None, footnote: str) -> None:
-    """Size the figure to the table, the plot, the title and the footnote."""
-    table_in = offset_pts / 72.0
-    width = MARGIN_IN + table_in + PLOT_WIDTH_IN + 0.35
+def _below_axis_pts(fig: Figure, ax) -> float:
+    """Depth in points of the x tick labels and axis label below the plot."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    below_pts = (ax.get_window_extent(renderer).y0 - ax.xaxis.label.get_window_extent(renderer).y0) * 72 / fig.dpi
-    chars = int((width - 2 * MARGIN_IN) * 72 / (0.56 * (FONTSIZE - 1)))
-    foot = "\n".join(textwrap.wrap(footnote, width=chars))
+    return (ax.get_window_extent(renderer).y0 - ax.xaxis.label.get_window_extent(renderer).y0) * 72 / fig.dpi
+
+
+def _layout(fig: Figure, ax, n_rows: int, width_in: float, offset_pts: float, below_pts: float,
+            title_text: str, foot: str) -> None:
+    """Size the figure to the table, the plot, the title and the footnote."""
+    title_pts = (title_text.count("\n") + 1) * (FONTSIZE + 2) * 1.3 + 8 if title_text else 6
     foot_pts = (foot.count("\n") + 1) * (FONTSIZE - 1) * 1.3
-    title_text = "\n".join(textwrap.wrap(title, width=int(chars * 0.7))) if title else ""
-    title_pts = (title_text.count("\n") + 1) * (FONTSIZE + 2) * 1.3 + 8 if title else 6
     top_in = (title_pts + 6) / 72
     bottom_in = (below_pts + 8 + foot_pts + 6) / 72
     height = top_in + n_rows * ROW_HEIGHT_IN + bottom_in
-    fig.set_size_inches(width, height)
-    ax.set_position((( MARGIN_IN + table_in) / width, bottom_in / height,
-                     PLOT_WIDTH_IN / width, n_rows * ROW_HEIGHT_IN / height))
-    if title:
+    fig.set_size_inches(width_in, height)
+    ax.set_position(((MARGIN_IN + offset_pts / 72) / width_in, bottom_in / height,
+                     PLOT_WIDTH_IN / width_in, n_rows * ROW_HEIGHT_IN / height))
+
+
+def _annotate(ax, offset_pts: float, below_pts: float, title_text: str, foot: str) -> None:
+    """Title above the table and the method footnote below the x axis, both flush with the study labels."""
+    if title_text:
         ax.annotate(title_text, xy=(0, 1), xycoords="axes fraction", xytext=(-offset_pts, 8),
                     textcoords="offset points", ha="left", va="bottom", fontsize=FONTSIZE + 2,
                     fontweight="bold")
