@@ -746,9 +746,11 @@ def study_files(directory: str | Path) -> tuple[list[Path], list[Problem]]:
     return files, problems
 
 
-def check_directory(directory: str | Path = "extracted_studies", **vocabularies: dict) -> tuple[list[ParsedFile], list[Problem]]:
+def check_directory(directory: str | Path = "extracted_studies", *, regimen_classes: dict | None = None,
+                    outcomes: dict | None = None) -> tuple[list[ParsedFile], list[Problem]]:
+    """Parse and check every study file of `directory`: (parsed records, every problem)."""
     files, problems = study_files(directory)
-    parsed, file_problems = check_files(files, **vocabularies)
+    parsed, file_problems = check_files(files, regimen_classes=regimen_classes, outcomes=outcomes)
     return parsed, problems + file_problems
 
 
