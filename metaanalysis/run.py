@@ -28,18 +28,11 @@ from .changes import compare, read_previous  # noqa: E402
 from .comparisons import compare_arms  # noqa: E402
 from .forest import forest_plot, save_forest  # noqa: E402
 from .landmarks import pool_landmarks  # noqa: E402
+from .report import NotebookError, write_report  # noqa: E402
 from .pooling import excluded_rows, pool, pooled_rows, study_level_rows  # noqa: E402
 from .studies import StudyValidationError, outcome_table, study_table, time_to_event_table  # noqa: E402
 from .validation import check_directory, errors  # noqa: E402
-from .vocabulary import outcomes, regimen_classes  # noqa: E402
-
-
-def regimen_labels() -> dict[str, str]:
-    return {k: v.get("label", k) for k, v in regimen_classes().items()}
-
-
-def outcome_labels() -> dict[str, str]:
-    return {k: v.get("label", k) for k, v in outcomes().items()}
+from .vocabulary import outcome_labels, regimen_labels  # noqa: E402
 
 
 def _labels_for(sub, labels: dict[str, str]) -> dict[str, str]:
@@ -108,7 +101,6 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
                                         encoding="utf-8")
     html = []
     if notebooks_dir is not None:
-        from .report import write_report
         notebooks = sorted(Path(notebooks_dir).glob("*.ipynb"))
         html = write_report(notebooks, out_dir / "report",
                             {"STUDIES_DIR": str(Path(studies_dir).resolve()),
@@ -126,6 +118,9 @@ def main(args) -> int:
             notebooks_dir=None if args.skip_notebooks else Path(args.notebooks))
     except StudyValidationError as exc:
         print(f"The evidence base does not validate; nothing was pooled.\n{exc}", file=sys.stderr)
+        return 1
+    except NotebookError as exc:
+        print(f"A notebook failed; the tables and figures above were written.\n{exc}", file=sys.stderr)
         return 1
     except analyses_mod.AnalysisDeclarationError as exc:
         print(f"The analyses declaration is invalid; nothing was pooled.\n{exc}", file=sys.stderr)

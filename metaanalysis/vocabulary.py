@@ -61,4 +61,14 @@ def suggest_regimen_class(word: str, classes: dict[str, dict[str, Any]]) -> str 
     return suggest(word, classes)
 
 
-__all__ = ["regimen_classes", "outcomes", "suggest", "suggest_regimen_class"]
+def regimen_labels() -> dict[str, str]:
+    """Regimen class key -> the label plots and tables print."""
+    return {key: entry.get("label") or key for key, entry in regimen_classes().items()}
+
+
+def outcome_labels() -> dict[str, str]:
+    """Outcome name -> the label plots and tables print."""
+    return {key: entry.get("label") or key for key, entry in outcomes().items()}
+
+
+__all__ = ["regimen_classes", "outcomes", "suggest", "suggest_regimen_class", "regimen_labels", "outcome_labels"]

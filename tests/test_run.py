@@ -1,0 +1,160 @@
+"""`metaanalysis run` end to end, in a temporary copy of the evidence base."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from metaanalysis import cli
+from metaanalysis.analyses import load_plan
+from metaanalysis.effects import escalc
+from metaanalysis.glmm import rma_glmm
+from metaanalysis.rma import rma_effects
+from metaanalysis.run import run
+from metaanalysis.studies import load_studies
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "notebooks" / "example_new_study.yaml"
+
+POOLED_COLUMNS = ["population", "outcome", "regimen_class", "method", "k", "n_total", "estimate", "ci_lb",
+                  "ci_ub", "pi_lb", "pi_ub", "tau2", "I2", "studies"]
+STUDY_LEVEL_COLUMNS = ["study", "arm", "population", "outcome", "regimen_class", "events", "n", "derived"]
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("living")
+    studies = base / "extracted_studies"
+    shutil.copytree(ROOT / "extracted_studies", studies)
+    out = run(studies, base / "results", log=lambda *a: None)
+    return base, studies, out
+
+
+def test_run_writes_every_table_with_the_promised_columns(first_run):
+    base, _, _ = first_run
+    pooled = pd.read_csv(base / "results" / "pooled.csv")
+    level = pd.read_csv(base / "results" / "study_level.csv")
+    assert list(pooled.columns[[list(pooled.columns).index(c) for c in POOLED_COLUMNS]]) == POOLED_COLUMNS
+    assert set(STUDY_LEVEL_COLUMNS) <= set(level.columns)
+    for name in ("excluded.csv", "sensitivity.csv", "comparisons.csv", "landmarks.csv", "studies.csv", "changes.md"):
+        assert (base / "results" / name).stat().st_size > 0, name
+    # one row per population, outcome, regimen class and method
+    assert not pooled.duplicated(["population", "outcome", "regimen_class", "method"]).any()
+
+
+def test_every_analysis_with_a_class_has_a_forest_plot_in_png_300_dpi_and_svg(first_run):
+    base, _, out = first_run
+    plan = load_plan()
+    level = pd.read_csv(base / "results" / "study_level.csv")
+    shown = set(level["analysis"])
+    assert shown, "no analysis had a single study to show"
+    for analysis in plan.analyses:
+        png = base / "results" / "figures" / f"{analysis.id}.png"
+        if analysis.id in shown:
+            assert png.exists() and png.with_suffix(".svg").exists(), analysis.id
+            dpi = Image.open(png).info["dpi"]
+            assert round(dpi[0]) == 300
+    for comparison in plan.comparisons:
+        for measure in comparison.measures:
+            assert (base / "results" / "figures" / f"{comparison.id}_{measure}.png").exists()
+
+
+def test_pooled_numbers_equal_the_engine_on_study_level_csv(first_run):
+    """Re-fit every pooled row from results/study_level.csv with the engine directly."""
+    base, _, _ = first_run
+    pooled = pd.read_csv(base / "results" / "pooled.csv")
+    level = pd.read_csv(base / "results" / "study_level.csv")
+    plan = {a.id: a for a in load_plan().analyses}
+    checked = 0
+    for _, row in pooled[pooled["k"] >= 2].iterrows():
+        rows = level[(level["analysis"] == row["analysis"]) & (level["regimen_class"] == row["regimen_class"])]
+        assert len(rows) == row["k"] and rows["n"].sum() == row["n_total"]
+        if row["method"] == "GLMM":
+            res = rma_glmm(rows["events"].to_numpy(), rows["n"].to_numpy(), nAGQ=7)
+        else:
+            iv = plan[row["analysis"]].inverse_variance
+            es = escalc(row["method"], events=rows["events"].to_numpy(), n=rows["n"].to_numpy(), add=0.5, to="only0")
+            res = rma_effects(es, method=iv.method, test=iv.test, level=0.95, pi_method=iv.pi_method)
+        ci_lb, ci_ub, pi_lb, pi_ub = res.reporting_interval()
+        np.testing.assert_allclose([row["estimate"], row["ci_lb"], row["ci_ub"], row["pi_lb"], row["pi_ub"]],
+                                   [res.estimate, ci_lb, ci_ub, pi_lb, pi_ub], rtol=1e-12)
+        checked += 1
+    assert checked >= 3
+
+
+def test_every_candidate_row_is_either_pooled_or_listed_with_a_reason(first_run):
+    base, studies, _ = first_run
+    frame = load_studies(studies)
+    level = pd.read_csv(base / "results" / "study_level.csv")
+    excluded = pd.read_csv(base / "results" / "excluded.csv")
+    assert excluded["reason"].notna().all()
+    for analysis in load_plan().analyses:
+        candidates = frame[(frame["population"] == analysis.population) & (frame["outcome"] == analysis.outcome)]
+        used = (level["analysis"] == analysis.id).sum() + (excluded["analysis"] == analysis.id).sum()
+        assert used == len(candidates), analysis.id
+
+
+def test_superseded_and_percent_only_rows_are_never_pooled(first_run):
+    base, _, _ = first_run
+    level = pd.read_csv(base / "results" / "study_level.csv")
+    excluded = pd.read_csv(base / "results" / "excluded.csv")
+    assert "tongren_cart_after_bsab_2025" not in set(level["study"])
+    assert excluded.loc[excluded["study"] == "tongren_cart_after_bsab_2025", "reason"].str.startswith("superseded").all()
+    no_n = excluded[excluded["n"].isna()]
+    assert len(no_n) and (no_n["reason"].str.contains("denominator|stratum|whole-cohort")).all()
+    assert level["events"].notna().all() and level["n"].notna().all()
+
+
+def test_a_new_study_is_picked_up_and_the_change_report_names_it(first_run, tmp_path):
+    base, studies, first = first_run
+    work = tmp_path / "copy"
+    shutil.copytree(base, work)
+    record = EXAMPLE.read_text(encoding="utf-8")
+    (work / "extracted_studies" / "example_new_study.yaml").write_text(record, encoding="utf-8")
+    second = run(work / "extracted_studies", work / "results", log=lambda *a: None)
+    report = second["report"]
+    assert report.studies_added == ("example_new_study",)
+    moved = report.estimates
+    bsab = moved[(moved["outcome"] == "ORR") & (moved["regimen_class"] == "bispecific_antibody")
+                 & (moved["population"] == "after_car_t")]
+    assert set(bsab["method"]) == {"GLMM", "PLO", "PFT"}
+    assert (bsab["k_new"] == bsab["k_old"] + 1).all()
+    text = (work / "results" / "changes.md").read_text(encoding="utf-8")
+    assert "example_new_study" in text and "bispecific_antibody" in text
+    assert "example_new_study" in pd.read_csv(work / "results" / "study_level.csv")["study"].tolist()
+
+
+def test_overlapping_cohorts_are_never_pooled_together(first_run, tmp_path):
+    base, studies, _ = first_run
+    work = tmp_path / "studies"
+    shutil.copytree(studies, work)
+    record = EXAMPLE.read_text(encoding="utf-8").replace(
+        "unit_of_analysis: patients",
+        "unit_of_analysis: patients\nrelations:\n  overlaps:\n    - {id: shumilov2025, reason: \"test: shared centres\"}")
+    (work / "example_new_study.yaml").write_text(record, encoding="utf-8")
+    out = run(work, tmp_path / "results", log=lambda *a: None)
+    level, excluded = out["tables"]["study_level.csv"], out["tables"]["excluded.csv"]
+    orr = level[level["analysis"] == "orr_after_cart"]
+    assert "shumilov2025" in set(orr["study"]) and "example_new_study" not in set(orr["study"])
+    reason = excluded[(excluded["analysis"] == "orr_after_cart") & (excluded["study"] == "example_new_study")]["reason"]
+    assert reason.iloc[0] == "overlaps with shumilov2025 (the larger cohort was kept)"
+    sens = out["tables"]["sensitivity.csv"]
+    no_overlap = sens[(sens["variant"] == "without_overlaps") & (sens["analysis"] == "orr_after_cart")
+                      & (sens["regimen_class"] == "bispecific_antibody")]
+    assert not no_overlap["studies"].str.contains("shumilov2025|example_new_study").any()
+
+
+def test_run_refuses_a_broken_evidence_base_and_names_the_file(first_run, tmp_path, capsys):
+    _, studies, _ = first_run
+    work = tmp_path / "studies"
+    shutil.copytree(studies, work)
+    (work / "broken.yaml").write_text("id: broken\narms: [\n", encoding="utf-8")
+    code = cli.main(["run", "--studies", str(work), "--out", str(tmp_path / "out"), "--skip-notebooks"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "broken.yaml" in err and "nothing was pooled" in err
+    assert not (tmp_path / "out" / "pooled.csv").exists()
