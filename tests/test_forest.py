@@ -406,3 +406,10 @@ def test_groups_with_different_levels_are_an_error():
     sub = SubgroupResult(groups={"a": res, "b": other}, Qbetween=None, Qbetween_df=None, Qbetween_p=None)
     with pytest.raises(ValueError, match="different confidence levels"):
         forest_plot(sub)
+
+
+def test_svg_is_byte_identical_when_an_unchanged_analysis_is_redrawn(tmp_path):
+    """A living analysis re-runs often: unchanged results must not produce a diff in the figures."""
+    first = save_forest(forest_plot(_subgroups(), title="ORR"), tmp_path / "a")[1].read_bytes()
+    second = save_forest(forest_plot(_subgroups(), title="ORR"), tmp_path / "b")[1].read_bytes()
+    assert first == second
