@@ -65,19 +65,25 @@ def _dev_terms(x: np.ndarray, n: np.ndarray, eta: np.ndarray) -> np.ndarray:
 
 
 def _modes(x: np.ndarray, n: np.ndarray, beta: float, tau: float) -> np.ndarray:
-    """Per-study mode of p(x_i | u) phi(u) in u: the root of f(u) = u - tau (x - n mu), which is
-    increasing and lies in [tau (x - n), tau x]. Newton, with bisection whenever Newton leaves
-    the bracket (it can overshoot for large tau)."""
-    lo, hi = tau * (x - n), tau * x
+    """Per-study mode in u of p(x_i | u) phi(u): the minimum of the strictly convex
+    phi(u) = u^2/2 - x eta + n log(1 + e^eta), eta = beta + tau u. Newton steps, halved while
+    they do not decrease phi (plain Newton can oscillate on this sigmoid-shaped gradient)."""
+    def objective(u):
+        eta = beta + tau * u
+        return 0.5 * u * u - x * eta + n * np.logaddexp(0.0, eta)
+
     u = np.zeros_like(x)
+    phi = objective(u)
     for _ in range(_MODE_MAXIT):
         mu = special.expit(beta + tau * u)
-        f = u - tau * (x - n * mu)
-        lo = np.where(f < 0, u, lo)
-        hi = np.where(f > 0, u, hi)
-        new = u - f / (1.0 + tau * tau * n * mu * (1.0 - mu))
-        new = np.where((new > lo) & (new < hi), new, 0.5 * (lo + hi))
-        step, u = new - u, new
+        step = -(u - tau * (x - n * mu)) / (1.0 + tau * tau * n * mu * (1.0 - mu))
+        for _halving in range(60):
+            new_phi = objective(u + step)
+            worse = new_phi > phi + 1e-12 * (1.0 + np.abs(phi))   # ignore rounding-level increases
+            if not worse.any():
+                break
+            step = np.where(worse, 0.5 * step, step)
+        u, phi = u + step, new_phi
         if np.max(np.abs(step)) < _MODE_TOL * (1.0 + np.max(np.abs(u))):
             return u
     raise GLMMConvergenceError(

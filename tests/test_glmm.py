@@ -119,3 +119,18 @@ def test_study_rows_carry_escalc_plo(name):
     ref = GLMM_CASES[name]["effects"]["PLO"]
     assert r.studies.yi == pytest.approx(ref["yi"], rel=1e-12)
     assert r.studies.vi == pytest.approx(ref["vi"], rel=1e-12)
+
+
+def test_zero_arms_and_large_tau_fit_with_a_stable_hessian():
+    # Several 0 % arms and a 3/3 arm drive tau^2 high; plain Newton for the per-study mode
+    # oscillates here. The se must not depend on the finite-difference step (lme4 uses 1e-4).
+    from metaanalysis import glmm
+    r = rma_glmm([16, 0, 18, 0, 0, 3], [23, 12, 42, 8, 4, 3])
+    assert r.tau2 > 5 and math.isfinite(r.se)
+    old = glmm._HESSIAN_STEP
+    try:
+        glmm._HESSIAN_STEP = 1e-3
+        r3 = rma_glmm([16, 0, 18, 0, 0, 3], [23, 12, 42, 8, 4, 3])
+    finally:
+        glmm._HESSIAN_STEP = old
+    assert r3.se == pytest.approx(r.se, rel=1e-5)
