@@ -218,7 +218,9 @@ STUDY = Record({
         "disease": choice(*DISEASES, required=True),
         "histology": MapOf(COUNT),
         "description": text(True),
-        "n": Record(COUNT.fields, required=True, doc=COUNT.doc),
+        # Optional: a source may not say how many patients it studied. Such a record is
+        # kept (its numbers are shown) with a warning; nothing is ever imputed for it.
+        "n": Record(COUNT.fields, doc=COUNT.doc),
         "patients": Record(COUNT.fields, doc="with treatment_courses: the number of patients behind the courses"),
     }, required=True),
     "unit_of_analysis": choice(*UNITS, required=True),

@@ -183,7 +183,7 @@ def study_table(records: list[dict[str, Any]]) -> pd.DataFrame:
             "design": design.get("type"), "setting": design.get("setting"),
             "enrolment_start": enrolment.get("start"), "enrolment_end": enrolment.get("end"),
             "population": population_label(r), "disease": (r.get("population") or {}).get("disease"),
-            "unit_of_analysis": r.get("unit_of_analysis"), "n": r["population"]["n"]["value"],
+            "unit_of_analysis": r.get("unit_of_analysis"), "n": ((r.get("population") or {}).get("n") or {}).get("value"),
             "patients": ((r.get("population") or {}).get("patients") or {}).get("value"), "n_arms": len(r.get("arms") or []),
             "follow_up_months": follow_up.get("median_months"),
             "follow_up_lb": fu_range[0], "follow_up_ub": fu_range[1],

@@ -402,6 +402,8 @@ class _Checker:
         if citation.get("confidence") == "low":
             self.warn(("citation", "confidence"), "confidence: low (read the notes before using these numbers)")
         population = _map(data.get("population"))
+        if "population" in data and "n" not in population:
+            self.warn(("population",), "population.n is not given: the study size is unknown (shown, never imputed)")
         if data.get("unit_of_analysis") == "treatment_courses":
             self.warn(("unit_of_analysis",), "counts are treatment courses, not patients")
             if "patients" not in population:
@@ -741,6 +743,9 @@ def study_files(directory: str | Path) -> tuple[list[Path], list[Problem]]:
     files = sorted(p for p in d.iterdir() if p.suffix == ".yaml" and p.is_file())
     problems = [Problem(str(p), "", None, ERROR, "study files must end in .yaml (this one is not read)")
                 for p in sorted(d.iterdir()) if p.suffix.lower() in (".yml", ".yaml") and p.suffix != ".yaml"]
+    # Nothing is silently skipped: study files parked in a subfolder are named.
+    problems += [Problem(str(p), "", None, WARNING, "in a subfolder: not read as a study record")
+                 for p in sorted(d.glob("*/**/*.yaml"))]
     if not files:
         problems.append(Problem(str(d), "", None, ERROR, "no study files (*.yaml) in this directory"))
     return files, problems

@@ -548,3 +548,25 @@ def test_supersedes_cycle(tmp_path):
     assert {(Path(p.file).name, p.path) for p in problems} == {("base_2024.yaml", "relations.supersedes"),
                                                               ("other_2025.yaml", "relations.supersedes")}
     assert all("cycle" in p.message for p in problems)
+
+
+def test_population_n_may_be_missing_but_is_warned(tmp_path):
+    """A source that gives no study size (e.g. spiegel2021) is kept, with a warning, never imputed."""
+    from metaanalysis.validation import validate_directory
+    import shutil
+    src = Path(__file__).resolve().parents[1] / "extracted_studies" / "spiegel2021.yaml"
+    shutil.copy(src, tmp_path / "spiegel2021.yaml")
+    problems = validate_directory(tmp_path)
+    assert not [p for p in problems if p.severity == "error" and p.path.startswith("population")]
+    assert any(p.path == "population" and "population.n is not given" in p.message for p in problems)
+
+
+def test_study_files_in_a_subfolder_are_named_not_silently_skipped(tmp_path):
+    from metaanalysis.validation import validate_directory
+    import shutil
+    src = Path(__file__).resolve().parents[1] / "extracted_studies" / "shumilov2025.yaml"
+    shutil.copy(src, tmp_path / "shumilov2025.yaml")
+    (tmp_path / "parked").mkdir()
+    shutil.copy(src, tmp_path / "parked" / "other.yaml")
+    problems = validate_directory(tmp_path)
+    assert any(p.file.endswith("other.yaml") and "subfolder" in p.message for p in problems)
