@@ -30,8 +30,6 @@ from scipy import optimize, special, stats
 from .effects import escalc
 from .results import MetaResult, StudyRows
 
-# Gauss-Hermite rule for the standard normal density (lme4 `GHrule`): nodes z_k,
-# weights w_k with sum(w_k) = 1, so sum w_k g(z_k) ~ E g(Z).
 _HESSIAN_STEP = 1e-4          # lme4 deriv12 default `delta`
 _MODE_TOL = 1e-12             # Newton step size at which a per-study mode counts as found
 _MODE_MAXIT = 200
@@ -45,6 +43,8 @@ class GLMMConvergenceError(RuntimeError):
 
 
 def _gh_rule(nAGQ: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite rule for the standard normal density (lme4 `GHrule`): nodes z_k and
+    weights w_k with sum(w_k) = 1, so that sum w_k g(z_k) approximates E g(Z)."""
     z, w = np.polynomial.hermite_e.hermegauss(nAGQ)
     return z, w / math.sqrt(2.0 * math.pi)
 
@@ -183,7 +183,8 @@ def _ilogit(v: float) -> float:
 
 def _fit(x: np.ndarray, n: np.ndarray, nAGQ: int) -> tuple[float, float, float]:
     """(beta0, tau, deviance) at the ML optimum: tau by bounded Brent on the profile deviance,
-    beta0 by Brent for each tau. Both 1-D problems are smooth and unimodal here."""
+    beta0 by Brent for each tau. Both 1-D problems are smooth; the profile in tau was
+    unimodal on the reference cases and on 200 random sets of tables."""
     p = x.sum() / n.sum()
     beta_start = math.log(max(p, 1e-3) / max(1 - p, 1e-3))
 
