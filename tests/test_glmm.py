@@ -134,3 +134,16 @@ def test_zero_arms_and_large_tau_fit_with_a_stable_hessian():
     finally:
         glmm._HESSIAN_STEP = old
     assert r3.se == pytest.approx(r.se, rel=1e-5)
+
+
+def test_tau2_on_the_boundary_matches_metafor():
+    # R 4.2.2, metafor 3.8-1, lme4 1.1-31 (the reference's versions), run for this test:
+    #   g <- rma.glmm(measure = "PLO", xi = c(1, 2), ni = c(10, 10))
+    #   g$b = -1.7346010519, g$se = 0.6262242695, g$tau2 = 0, g$QE.Wld = 0.3787821413, g$QE.LRT = 0.3986555736
+    # tau = 0 is a singular fit: lme4 takes vcov from the RX factor, not the Hessian.
+    r = rma_glmm([1, 2], [10, 10])
+    assert r.tau2 == 0.0 and r.I2 == 0.0
+    assert r.b == pytest.approx(-1.7346010519, rel=1e-6)
+    assert r.se == pytest.approx(0.6262242695, rel=1e-6)
+    assert r.QE == pytest.approx(0.3787821413, rel=1e-6)
+    assert r.provenance["QE_LRT"] == pytest.approx(0.3986555736, rel=1e-6)

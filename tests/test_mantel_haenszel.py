@@ -78,3 +78,12 @@ def test_bad_input_is_named(args, msg):
 def test_unknown_measure():
     with pytest.raises(ValueError, match="'RD'"):
         rma_mh([1], [10], [2], [10], measure="RD")
+
+
+def test_double_zero_table_matches_metafor():
+    # R 4.2.2, metafor 3.8-1, run for this test:
+    #   m <- rma.mh(measure = "OR", ai = c(4,6,3,0), n1i = c(123,306,231,50),
+    #               ci = c(11,29,11,0), n2i = c(139,303,220,60))
+    #   c(m$b, m$se, m$QE) = -1.4135131819, 0.3155243709, 0.9397661576
+    r = rma_mh([4, 6, 3, 0], [123, 306, 231, 50], [11, 29, 11, 0], [139, 303, 220, 60], measure="OR")
+    assert (r.b, r.se, r.QE) == pytest.approx((-1.4135131819, 0.3155243709, 0.9397661576), rel=1e-9)
