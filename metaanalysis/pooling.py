@@ -116,7 +116,8 @@ def _fit(method: str, rows: pd.DataFrame, analysis: Analysis) -> MetaResult:
     if method == "GLMM":
         return rma_glmm(events, n, studies=labels, level=analysis.level, nAGQ=7)
     iv = analysis.inverse_variance
-    es = escalc(method, events=events, n=n, add=0.5, to="only0", studies=labels)
+    # add=None: metafor's default (1/2 for PLO, no correction for PFT/PAS)
+    es = escalc(method, events=events, n=n, add=None, to="only0", studies=labels)
     return rma_effects(es, method=iv.method, test=iv.test, level=analysis.level, pi_method=iv.pi_method)
 
 

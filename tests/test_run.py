@@ -77,7 +77,7 @@ def test_pooled_numbers_equal_the_engine_on_study_level_csv(first_run):
             res = rma_glmm(rows["events"].to_numpy(), rows["n"].to_numpy(), nAGQ=7)
         else:
             iv = plan[row["analysis"]].inverse_variance
-            es = escalc(row["method"], events=rows["events"].to_numpy(), n=rows["n"].to_numpy(), add=0.5, to="only0")
+            es = escalc(row["method"], events=rows["events"].to_numpy(), n=rows["n"].to_numpy(), add=None, to="only0")
             res = rma_effects(es, method=iv.method, test=iv.test, level=0.95, pi_method=iv.pi_method)
         ci_lb, ci_ub, pi_lb, pi_ub = res.reporting_interval()
         np.testing.assert_allclose([row["estimate"], row["ci_lb"], row["ci_ub"], row["pi_lb"], row["pi_ub"]],

@@ -1,0 +1,69 @@
+"""Every notebook executes from a clean checkout; notebooks stay thin clients of the library."""
+from __future__ import annotations
+
+import ast
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from metaanalysis.report import inject_parameters, write_report
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# Statistics belong to the library; a notebook importing these would be doing its own.
+FORBIDDEN_IMPORTS = {"scipy", "statsmodels", "pymare", "numpy"}
+
+
+def test_there_are_notebooks_for_every_topic():
+    names = {p.stem for p in NOTEBOOKS}
+    for topic in ("evidence", "response", "safety", "survival", "sensitivity", "adding_a_study"):
+        assert any(topic in n for n in names), topic
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_stored_without_outputs_and_has_a_parameters_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "strip outputs before committing"
+    assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_holds_no_statistics_of_its_own(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tree = ast.parse(cell.source)
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not {n.split(".")[0] for n in names} & FORBIDDEN_IMPORTS, (path.name, names)
+
+
+def test_parameters_are_injected_after_the_parameters_cell():
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    injected = inject_parameters(nb, {"STUDIES_DIR": "/x"})
+    assert injected.cells[index + 1].source.endswith("STUDIES_DIR = '/x'")
+
+
+def test_every_notebook_executes_and_is_exported_as_html(tmp_path):
+    studies = tmp_path / "extracted_studies"
+    shutil.copytree(ROOT / "extracted_studies", studies)
+    work = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", work)
+    pages = write_report(sorted(work.glob("*.ipynb")), tmp_path / "report",
+                         {"STUDIES_DIR": str(studies), "RESULTS_DIR": str(tmp_path / "results")}, cwd=work)
+    assert [p.name for p in pages] == [f"{p.stem}.html" for p in NOTEBOOKS] + ["index.html"]
+    for page in pages[:-1]:
+        text = page.read_text(encoding="utf-8")
+        assert "Traceback" not in text and len(text) > 10_000, page.name
+    # the walkthrough shows the change report naming the added study
+    walkthrough = next(p for p in pages if "adding_a_study" in p.name).read_text(encoding="utf-8")
+    assert "Studies added: example_new_study" in walkthrough
