@@ -76,3 +76,13 @@ def test_leave1out_grid_covers_every_entry():
 def test_leave1out_needs_two_studies():
     with pytest.raises(ValueError, match="at least 2 studies"):
         leave1out([0.1], [0.01])
+
+
+def test_egger_with_knha_matches_metafor():
+    # R 4.2.2, metafor 3.8-1, run for this test on the reference's Kearon PLO effects:
+    #   eg <- regtest(rma(yi, vi, method = "REML", test = "knha"))
+    #   c(eg$zval, eg$pval, eg$dfs) = 4.41058674354, 1.29960786099e-04, 29
+    yi, vi = _effects("kearon1998_sensitivity_by_patients", "PLO")
+    res = egger_test(yi, vi, method="REML", test="knha")
+    assert (res.zval, res.pval) == pytest.approx((4.41058674354, 1.29960786099e-04), rel=1e-9)
+    assert res.df == 29

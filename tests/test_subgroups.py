@@ -111,3 +111,19 @@ def test_subgroup_test_works_with_glmm_fits():
 def test_subgroup_test_needs_two_groups():
     with pytest.raises(ValueError, match="at least 2 groups"):
         subgroup_test({})
+
+
+@pytest.mark.parametrize("method,test,expected", [
+    # R 4.2.2, metafor 3.8-1, run for this test on the reference's Kearon PLO effects:
+    #   mr <- rma(yi, vi, mods = ~ factor(grp), method = M, test = T); c(mr$QM, mr$QMp, mr$tau2)
+    ("REML", "knha", (5.07440362866e+01, 7.71991609210e-08, 5.35344628794e-01)),
+    ("ML", "z", (5.52804888335e+01, 1.04500750524e-13, 4.85864590736e-01)),
+])
+def test_meta_regression_on_group_factor_matches_metafor(method, test, expected):
+    from metaanalysis.metareg import factor_design, rma_mods
+    c = SUB_CASES["kearon1998_sensitivity_by_patients"]
+    X, levels = factor_design(c["data"]["group"])
+    assert levels == ["symptomatic", "asymptomatic"]
+    e = c["effects"]["PLO"]
+    m = rma_mods(e["yi"], e["vi"], X, method=method, test=test)
+    assert (m.QM, m.QMp, m.tau2) == pytest.approx(expected, rel=1e-9)
