@@ -167,7 +167,9 @@ def pool(table: Table, *, measure: str, method: str, test: str, level: float) ->
         groups = {}
         for label in dict.fromkeys(table.group):
             groups[label] = fit_one(table, [i for i in idx_all if table.group[i] == label])
-        notes = []
+        singles = [label for label, r in groups.items() if r.k == 1]
+        notes = (["group(s) with one study enter Qbetween with that study's own estimate and se: "
+                  + ", ".join(singles)] if singles else [])
         if len(groups) >= 2:
             q, df, p = subgroup_test(groups)
         else:

@@ -166,3 +166,20 @@ def test_method_measure_mismatch_is_exit_2(tmp_path):
     path.write_text("study,events,n\nA,3,10\nB,4,12\n")
     proc = _console([str(path), "--measure", "PFT", "--method", "GLMM"])
     assert proc.returncode == 2 and "PLO" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_model_that_cannot_be_fitted_is_exit_1(tmp_path):
+    # 0/5 and 5/5: the GLMM likelihood has no finite maximum (tau^2 grows without bound)
+    path = tmp_path / "sep.csv"
+    path.write_text("study,events,n\nA,0,5\nB,5,5\n")
+    proc = _console([str(path), "--measure", "PLO", "--method", "GLMM", "--ci", "z"])
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_glmm_group_with_one_study_is_kept_and_noted(capsys, tmp_path):
+    path = tmp_path / "g.csv"
+    path.write_text("study,events,n,arm\nA,3,10,x\nB,5,12,x\nC,4,9,y\n")
+    got = _in_process(capsys, [str(path), "--measure", "PLO", "--method", "GLMM", "--group", "arm"])
+    assert got["subgroups"]["y"]["k"] == 1 and got["Qbetween_df"] == 1
+    assert any("one study" in n and "y" in n for n in got["subgroup_notes"])
