@@ -64,6 +64,7 @@ class Landmark:
 @dataclass(frozen=True, slots=True)
 class Comparison:
     id: str
+    label: str
     study: str
     experimental: str
     control: str
@@ -169,11 +170,11 @@ def load_plan(path: str | Path | None = None) -> Plan:
     for i, e in enumerate(raw.get("comparisons") or []):
         if entry_id("comparisons", i, e) is None:
             continue
-        check_keys("comparisons", i, e, {"id", "study", "experimental", "control", "outcomes", "measures"})
+        check_keys("comparisons", i, e, {"id", "label", "study", "experimental", "control", "outcomes", "measures"})
         bad = [m for m in e.get("measures", []) if m not in ("OR", "RR", "RD")]
         if bad:
             problems.append(f"{path}: comparisons[{i}].measures: unknown {bad} (known: OR, RR, RD)")
-        comparisons.append(Comparison(id=e["id"], study=e.get("study"), experimental=e.get("experimental"),
+        comparisons.append(Comparison(id=e["id"], label=e.get("label", e["id"]), study=e.get("study"), experimental=e.get("experimental"),
                                       control=e.get("control"), outcomes=tuple(e.get("outcomes", ())),
                                       measures=tuple(e.get("measures", ("OR", "RD"))), level=level))
 

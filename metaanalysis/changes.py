@@ -38,13 +38,18 @@ class ChangeReport:
         for _, r in self.estimates.iterrows():
             where = f"{r.population} / {r.outcome} / {r.regimen_class} / {r.method}"
             if r.change == "new":
-                lines.append(f"  new      {where}: {_pct(r.estimate_new)} (k = {r.k_new})")
+                lines.append(f"  new      {where}: {_pct(r.estimate_new)} (k = {_k(r.k_new)})")
             elif r.change == "removed":
-                lines.append(f"  removed  {where}: was {_pct(r.estimate_old)} (k = {r.k_old})")
+                lines.append(f"  removed  {where}: was {_pct(r.estimate_old)} (k = {_k(r.k_old)})")
             else:
                 lines.append(f"  moved    {where}: {_pct(r.estimate_old)} -> {_pct(r.estimate_new)} "
-                             f"({(r.estimate_new - r.estimate_old) * 100:+.2f} points; k {r.k_old} -> {r.k_new})")
+                             f"({(r.estimate_new - r.estimate_old) * 100:+.2f} points; k {_k(r.k_old)} -> {_k(r.k_new)})")
         return "\n".join(lines)
+
+
+def _k(x) -> str:
+    # k is an integer, but an outer merge leaves it float where one side is missing
+    return "NA" if pd.isna(x) else str(int(x))
 
 
 def _pct(x: float) -> str:

@@ -52,7 +52,7 @@ def compare_arms(frame: pd.DataFrame, comparison: Comparison) -> ArmComparison:
                               experimental=comparison.experimental, events_exp=a, n_exp=n1,
                               control=comparison.control, events_ctrl=c, n_ctrl=n2, derived=d1 or d2,
                               estimate=res.estimate, ci_lb=ci_lb, ci_ub=ci_ub, pval=res.pval))
-    title = f"{comparison.study}: {comparison.experimental} vs {comparison.control}"
+    title = comparison.label
     subs = {m: SubgroupResult(groups=g, Qbetween=None, Qbetween_df=None, Qbetween_p=None,
                               notes=("one study per outcome: estimates shown, nothing pooled",))
             for m, g in fits.items()}

@@ -1,0 +1,51 @@
+"""The analyses declaration: adding an outcome is one entry; a bad entry is named, all at once."""
+from __future__ import annotations
+
+import pytest
+
+from metaanalysis.analyses import AnalysisDeclarationError, load_plan
+from metaanalysis.vocabulary import outcomes
+
+
+def test_packaged_plan_declares_primary_defaults_and_known_outcomes():
+    plan = load_plan()
+    assert plan.analyses and plan.comparisons and plan.sensitivity and plan.landmarks
+    known = outcomes()
+    for a in plan.analyses:
+        assert a.primary_method == "GLMM"  # R meta's default for single-arm proportions
+        assert a.inverse_variance.method == "REML" and a.inverse_variance.test == "knha"
+        assert a.outcome in known, a.outcome
+    for c in plan.comparisons:
+        assert set(c.outcomes) <= set(known)
+
+
+def test_adding_an_outcome_is_one_entry(tmp_path):
+    path = tmp_path / "analyses.yaml"
+    path.write_text("defaults: {methods: [GLMM, PLO]}\n"
+                    "analyses:\n  - {id: pr_after_cart, population: after_car_t, outcome: PR}\n")
+    plan = load_plan(path)
+    assert [(a.id, a.outcome, a.methods) for a in plan.analyses] == [("pr_after_cart", "PR", ("GLMM", "PLO"))]
+
+
+def test_every_declaration_problem_is_reported_at_once(tmp_path):
+    path = tmp_path / "analyses.yaml"
+    path.write_text(
+        "analyses:\n"
+        "  - {id: a, population: after_cart, outcome: ORR}\n"
+        "  - {id: a, population: after_car_t, outcome: ORR, methds: [GLMM]}\n"
+        "  - {id: b, population: after_car_t, outcome: CR, methods: [GLM]}\n"
+        "comparisons:\n  - {id: c, study: s, experimental: x, control: y, outcomes: [ORR], measures: [HR]}\n")
+    with pytest.raises(AnalysisDeclarationError) as err:
+        load_plan(path)
+    text = str(err.value)
+    for fragment in ("analyses[0].population", "analyses[1].id: duplicate", "analyses[1].methds: unknown key",
+                     "analyses[2].methods: unknown ['GLM']", "comparisons[0].measures: unknown ['HR']"):
+        assert fragment in text, fragment
+    assert str(path) in text
+
+
+def test_malformed_yaml_is_a_declaration_error_not_a_traceback(tmp_path):
+    path = tmp_path / "analyses.yaml"
+    path.write_text("analyses: [\n")
+    with pytest.raises(AnalysisDeclarationError, match="not valid YAML"):
+        load_plan(path)
