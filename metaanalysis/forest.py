@@ -145,7 +145,7 @@ def _check_fit(name: str, res: MetaResult, scale: _Scale, *, studies_shown: bool
                          f"{'n' if s.n is None else 'events'}")
     for i, label in enumerate(s.study):
         if not isinstance(label, str) or not label.strip():
-            raise ValueError(f"{where}: study row {i + 1} has an empty label")
+            raise ValueError(f"{where}: study row {i + 1} has label {label!r}; a non-empty string is needed")
         _check_interval(f"{where}, study {label!r}", s.estimate[i], s.ci_lb[i], s.ci_ub[i], scale)
         w = s.weight[i]
         if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
@@ -320,11 +320,6 @@ def _format_numbers(rows: list[_Row], decimals: int) -> dict[int, str]:
     return out
 
 
-def _escape(text: str) -> str:
-    # A '$' pair would switch matplotlib to mathtext.
-    return text.replace("$", r"\$")
-
-
 def _columns(with_events: bool, scale: _Scale) -> list[tuple[str, str]]:
     """(column, header) of the table, left to right after the study label."""
     events = [("events_n", "Events/N")] if with_events else []
@@ -342,7 +337,7 @@ def _frame(rows: list[_Row], columns: list[tuple[str, str]], decimals: int) -> p
     seen: set[str] = set()
     records = []
     for i, r in enumerate(rows):
-        label = _escape(r.label)
+        label = r.label
         while not label or label in seen:   # unique, non-empty category
             label += NBSP
         seen.add(label)
@@ -511,7 +506,7 @@ def _draw_summaries(ax, rows: list[_Row], ypos: dict[int, float], label_transfor
             ax.add_patch(Rectangle((lb, y - 0.12), ub - lb, 0.24, facecolor="#c2463b", edgecolor="#7a1f17",
                                    linewidth=0.6, zorder=3))
         elif r.kind == "text":
-            ax.text(0, y, ("  " if r.indent else "") + _escape(r.text), transform=label_transform, ha="left", va="center",
+            ax.text(0, y, ("  " if r.indent else "") + r.text, parse_math=False, transform=label_transform, ha="left", va="center",
                     fontfamily=FONT_MONO, fontsize=FONTSIZE, color="0.15", clip_on=False, zorder=5,
                     # a long line may run into the plot: mask the reference line behind it
                     bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none"))
@@ -585,6 +580,8 @@ def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None
         ax.xaxis.set_minor_locator(NullLocator())
         ax.tick_params(axis="x", width=0.8, length=3, labelsize=FONTSIZE)
         ax.spines["bottom"].set_linewidth(0.8)
+        for tick_label in ax.get_yticklabels():
+            tick_label.set_parse_math(False)   # a '$' in a study label is a dollar, not mathtext
         for i, r in enumerate(rows):   # pooled rows in bold, as in R meta and RevMan
             if r.bold:
                 ax.get_yticklabels()[int(ypos[i])].set_fontweight("bold")
@@ -643,10 +640,10 @@ def _annotate(ax, offset_pts: float, below_pts: float, title_text: str, foot: st
     if title_text:
         ax.annotate(title_text, xy=(0, 1), xycoords="axes fraction", xytext=(-offset_pts, 8),
                     textcoords="offset points", ha="left", va="bottom", fontsize=FONTSIZE + 2,
-                    fontweight="bold")
+                    fontweight="bold", parse_math=False)
     ax.annotate(foot, xy=(0, 0), xycoords="axes fraction", xytext=(-offset_pts, -(below_pts + 8)),
                 textcoords="offset points", ha="left", va="top", fontsize=FONTSIZE - 1, color="0.25",
-                linespacing=1.3)
+                linespacing=1.3, parse_math=False)
 
 
 def save_forest(fig: Figure, path_without_suffix) -> list[Path]:

@@ -413,3 +413,15 @@ def test_svg_is_byte_identical_when_an_unchanged_analysis_is_redrawn(tmp_path):
     first = save_forest(forest_plot(_subgroups(), title="ORR"), tmp_path / "a")[1].read_bytes()
     second = save_forest(forest_plot(_subgroups(), title="ORR"), tmp_path / "b")[1].read_bytes()
     assert first == second
+
+
+def test_dollar_signs_in_labels_are_text_not_mathtext():
+    s = _three_studies().studies
+    rows = StudyRows(**{**{f: getattr(s, f) for f in s.__dataclass_fields__},
+                        "study": ("Cost $5 and $10 study", "Beta", "Gamma")})
+    fig = forest_plot(_fit(rows), title="Costs in $ and $")
+    texts = _texts(fig)
+    assert "Costs in $ and $" in texts
+    assert _row_text(fig, "Cost $5 and $10 study") == "Cost $5 and $10 study 0/9 0.0 [0.0, 33.6] 10.0%"
+    drawn = [t for t in fig.findobj(Text) if "$" in t.get_text() and t.get_visible()]
+    assert drawn and not any(t.get_parse_math() for t in drawn)
