@@ -456,31 +456,29 @@ def _draw_forestplot(frame: pd.DataFrame, grouped: bool, columns: list[tuple[str
     headers = [h if col == "est_ci" else h.rjust(frame[col].str.len().max()) for col, h in columns]
     with warnings.catch_warnings():
         # forestplot labels the categorical y axis with set_yticklabels (one label per category,
-        # in order); matplotlib warns because the locator is not a FixedLocator. Row positions are
-        # checked against the returned frame in the tests.
-        warnings.filterwarnings("ignore", message="set_ticklabels\\(\\) should only be used", category=UserWarning)
-        return _call_forestplot(frame, grouped, annote, headers, scale, ticks, xlim, xlabel, ax)
-
-
-def _call_forestplot(frame, grouped, annote, headers, scale, ticks, xlim, xlabel, ax):
-    return fp.forestplot(
-        frame, estimate="estimate", varlabel="label", ll="ci_lb", hl="ci_ub",
-        form_ci_report=False, ci_report=False,
-        groupvar="group" if grouped else None, group_order=None,   # order of appearance; its sort is unstable
-        logscale=scale.log, annote=annote, annoteheaders=headers,
-        rightannote=None, right_annoteheaders=None, pval=None, capitalize=None, starpval=False,
-        sort=False, sortby=None, flush=True, decimal_precision=2, figsize=None,
-        xticks=ticks, ylabel=None, xlabel=xlabel, yticker2=None, color_alt_rows=False,
-        return_df=True, preprocess=True, table=False, ax=ax,
-        # forestplot's **kwargs: every one it reads for this layout, set explicitly.
-        fontfamily=FONT_MONO, fontsize=FONTSIZE, variable_header="Study", col_spacing=2,
-        markersize="marker_area", marker="s", markercolor="0.15", markeralpha=1.0,
-        lw=1.0, linecolor="0.15",
-        xline=scale.xline, xlinestyle="-", xlinecolor="0.45", xlinewidth=0.8,
-        nticks=len(ticks), xtick_size=FONTSIZE, xticklabels=[_tick_label(t) for t in ticks], xlim=xlim,
-        grouplab_size=FONTSIZE + 0.5, grouplab_fontweight="bold", tableheader_fontweight="bold",
-        xlabel_size=FONTSIZE + 0.5, xlabel_fontweight="bold",
-    )
+        # in order); matplotlib warns because the locator is not a FixedLocator. Row positions
+        # are checked against the returned frame in the tests.
+        warnings.filterwarnings("ignore", message="set_ticklabels\\(\\) should only be used",
+                                category=UserWarning)
+        return fp.forestplot(
+            frame, estimate="estimate", varlabel="label", ll="ci_lb", hl="ci_ub",
+            form_ci_report=False, ci_report=False,
+            groupvar="group" if grouped else None, group_order=None,   # order of appearance; its sort is unstable
+            logscale=scale.log, annote=annote, annoteheaders=headers,
+            rightannote=None, right_annoteheaders=None, pval=None, capitalize=None, starpval=False,
+            sort=False, sortby=None, flush=True, decimal_precision=2, figsize=None,
+            xticks=ticks, ylabel=None, xlabel=xlabel, yticker2=None, color_alt_rows=False,
+            return_df=True, preprocess=True, table=False, ax=ax,
+            # forestplot's **kwargs: every one it reads for this layout, set explicitly.
+            fontfamily=FONT_MONO, fontsize=FONTSIZE, variable_header="Study", col_spacing=2,
+            # a column name: forestplot calls scatter(data=frame), which reads per-row areas from it
+            markersize="marker_area", marker="s", markercolor="0.15", markeralpha=1.0,
+            lw=1.0, linecolor="0.15",
+            xline=scale.xline, xlinestyle="-", xlinecolor="0.45", xlinewidth=0.8,
+            nticks=len(ticks), xtick_size=FONTSIZE, xticklabels=[_tick_label(t) for t in ticks], xlim=xlim,
+            grouplab_size=FONTSIZE + 0.5, grouplab_fontweight="bold", tableheader_fontweight="bold",
+            xlabel_size=FONTSIZE + 0.5, xlabel_fontweight="bold",
+        )
 
 
 def _text_offset_pts(fig: Figure, ax) -> float:
@@ -492,9 +490,11 @@ def _text_offset_pts(fig: Figure, ax) -> float:
 
 
 def _draw_summaries(ax, rows: list[_Row], ypos: dict[int, float], label_transform) -> None:
-    # Text lines are drawn over blank table rows rather than passed as labels, because
-    # forestplot pads every label to the longest one and a long line would widen the table.
-    """Diamonds, prediction bars and text lines: the parts forestplot does not draw."""
+    """Diamonds, prediction bars and text lines: the parts forestplot does not draw.
+
+    Text lines are drawn over blank table rows rather than passed as labels, because
+    forestplot pads every label to the longest one and a long line would widen the table.
+    """
     for i, r in enumerate(rows):
         y = ypos[i]
         if r.kind == "pooled":
@@ -506,8 +506,9 @@ def _draw_summaries(ax, rows: list[_Row], ypos: dict[int, float], label_transfor
             ax.add_patch(Rectangle((lb, y - 0.12), ub - lb, 0.24, facecolor="#c2463b", edgecolor="#7a1f17",
                                    linewidth=0.6, zorder=3))
         elif r.kind == "text":
-            ax.text(0, y, ("  " if r.indent else "") + r.text, parse_math=False, transform=label_transform, ha="left", va="center",
-                    fontfamily=FONT_MONO, fontsize=FONTSIZE, color="0.15", clip_on=False, zorder=5,
+            ax.text(0, y, ("  " if r.indent else "") + r.text, transform=label_transform, ha="left",
+                    va="center", fontfamily=FONT_MONO, fontsize=FONTSIZE, color="0.15", clip_on=False,
+                    zorder=5, parse_math=False,
                     # a long line may run into the plot: mask the reference line behind it
                     bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none"))
 
