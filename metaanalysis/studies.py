@@ -247,9 +247,13 @@ def _provenance_of(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _short_citation(citation: dict[str, Any]) -> str:
-    """"Cong et al. 2025": first author's surname (the first word of "Cong J"), year or "n.d."."""
+    """"Di Blasi et al. 2022": the first author's surname (the name without its trailing
+    initials, so "Di Blasi R" and "Alarcon Tomas A" keep both words), then the year or "n.d."."""
     authors = citation.get("authors") or []
-    first = authors[0].split()[0] if authors and authors[0].split() else "Anonymous"
+    words = str(authors[0]).split() if authors else []
+    while len(words) > 1 and words[-1].replace(".", "").replace("-", "").isupper() and len(words[-1]) <= 4:
+        words.pop()
+    first = " ".join(words) or "Anonymous"
     year = citation.get("year")
     return f"{first}{' et al.' if len(authors) > 1 else ''} {year if year is not None else 'n.d.'}"
 

@@ -140,3 +140,10 @@ def test_real_evidence_base_loads():
     assert len(frame) > 0 and set(frame.study) <= set(studies.study) and studies.study.is_unique
     # a missing denominator is never imputed
     assert not (frame.n.isna() & frame.poolable).any()
+
+
+def test_short_citation_keeps_compound_surnames():
+    from metaanalysis.studies import _short_citation
+    assert _short_citation({"authors": ["Di Blasi R", "Gat E"], "year": 2022}) == "Di Blasi et al. 2022"
+    assert _short_citation({"authors": ["Alarcon Tomas A"], "year": 2022}) == "Alarcon Tomas 2022"
+    assert _short_citation({"authors": [], "year": None}) == "Anonymous n.d."
