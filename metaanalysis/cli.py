@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ci", default="knha", choices=["z", "knha"], help="Wald z or Hartung-Knapp-Sidik-Jonkman")
     p.add_argument("--group", default=None, help="column holding subgroup labels")
     p.add_argument("--level", type=float, default=0.95)
+    p.add_argument("--transform", default=None, choices=["exp", "ilogit"],
+                   help="back-transform for GEN (e.g. exp for log hazard ratios); other measures use their own")
     p.add_argument("--json", action="store_true", help="print JSON (the only output format for now)")
     p.set_defaults(module="metaanalysis.pool_csv")
 

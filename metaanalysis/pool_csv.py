@@ -46,7 +46,8 @@ class InputError(ValueError):
 def main(args) -> int:
     try:
         table = read_table(Path(args.file), args.measure, args.group)
-        out = pool(table, measure=args.measure, method=args.method, test=args.ci, level=args.level)
+        out = pool(table, measure=args.measure, method=args.method, test=args.ci, level=args.level,
+                   transform=getattr(args, "transform", None))
     except (InputError, ValueError) as exc:
         print(f"metaanalysis pool-csv: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -144,19 +145,21 @@ def _check_row(measure: str, rec: dict, where: str) -> None:
         raise InputError(f"{where}, column 'vi': {rec['vi']!r} must be positive")
 
 
-def pool(table: Table, *, measure: str, method: str, test: str, level: float) -> dict:
+def pool(table: Table, *, measure: str, method: str, test: str, level: float, transform: str | None = None) -> dict:
     """Fit the overall model (and one per group) and return the JSON object."""
     if method == "GLMM" and measure != "PLO":
         raise InputError(f"--method GLMM fits the logit (PLO) model; got --measure {measure}")
     if method == "MH" and measure not in ("OR", "RR"):
         raise InputError(f"--method MH is implemented for --measure OR and RR; got {measure}")
+    if transform is not None and measure != "GEN":
+        raise InputError(f"--transform is for --measure GEN; {measure} has its own back-transformation")
     extra_notes = []
     if table.ignored:
         extra_notes.append("columns not used: " + ", ".join(table.ignored))
     if method in ("GLMM", "MH") and test != "z":
         extra_notes.append(f"--ci {test} ignored: the {method} model uses a Wald z interval")
 
-    fit_one = _fitter(measure, method, test, level)
+    fit_one = _fitter(measure, method, test, level, transform)
     idx_all = list(range(len(table.study)))
     overall = fit_one(table, idx_all)
     overall = dataclasses.replace(overall, notes=overall.notes + tuple(extra_notes))
@@ -187,7 +190,7 @@ def pool(table: Table, *, measure: str, method: str, test: str, level: float) ->
     return out
 
 
-def _fitter(measure, method, test, level):
+def _fitter(measure, method, test, level, transform=None):
     def fit(table: Table, idx: list[int]) -> MetaResult:
         studies = [table.study[i] for i in idx]
         c = {k: [v[i] for i in idx] for k, v in table.columns.items()}
@@ -196,7 +199,8 @@ def _fitter(measure, method, test, level):
         if method == "MH":
             return rma_mh(c["ai"], c["n1i"], c["ci"], c["n2i"], measure=measure, level=level, studies=studies)
         from .rma import rma_effects
-        return rma_effects(_effects(table, measure, idx), method=method, test=test, level=level)
+        return rma_effects(_effects(table, measure, idx), method=method, test=test, level=level,
+                           pi_method="metafor", transform=transform)
     return fit
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from reference import reference_dir  # noqa: E402  (tests/reference.py: shared/ beside the clone)
 from metaanalysis.glmm import GLMMConvergenceError, rma_glmm
 
-REFERENCE = Path("/work/shared/reference/metafor_reference.json")
+REFERENCE = reference_dir() / "metafor_reference.json"
 REL_TOL = 1e-4
 CASES = json.loads(REFERENCE.read_text())
 GLMM_CASES = {c["name"]: c for c in CASES if "glmm" in c}

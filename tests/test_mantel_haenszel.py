@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from reference import reference_dir  # noqa: E402  (tests/reference.py: shared/ beside the clone)
 from metaanalysis.mantel_haenszel import rma_mh
 
-REFERENCE = Path("/work/shared/reference/metafor_reference.json")
+REFERENCE = reference_dir() / "metafor_reference.json"
 REL_TOL = 1e-6
 CASES = json.loads(REFERENCE.read_text())
 MH_CASES = {c["name"]: c for c in CASES if "mh" in c}

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from reference import reference_dir  # noqa: E402  (tests/reference.py: shared/ beside the clone)
 from metaanalysis import cli
 
-REFERENCE = Path("/work/shared/reference/metafor_reference.json")
+REFERENCE = reference_dir() / "metafor_reference.json"
 CASES = {c["name"]: c for c in json.loads(REFERENCE.read_text())}
 REL_TOL = 1e-6
 GLMM_REL_TOL = 1e-4     # lme4's Nelder-Mead stops at a tolerance (see test_glmm.py)
@@ -28,6 +29,20 @@ LAYOUT = {"prop": ["study", "events", "n"], "2x2": ["study", "ai", "n1i", "ci", 
           "generic": ["study", "yi", "vi"]}
 # pool-csv has no --transform option, so GEN log hazard ratios are not exponentiated.
 GEN_UNCHECKED = {"bt_pred", "bt_ci_lb", "bt_ci_ub", "bt_pi_lb", "bt_pi_ub"}
+
+
+def _transform_args(name: str, measure: str) -> list[str]:
+    """metafor_reference.R back-transforms a generic case with exp when the case says log_scale."""
+    return ["--transform", "exp"] if measure == "GEN" and _case_is_log_scale(name) else []
+
+
+def _case_is_log_scale(name: str) -> bool:
+    cases = json.loads((reference_dir() / "cases.json").read_text())
+    return any(c["name"] == name and c.get("log_scale") for c in cases)
+
+
+def _unchecked(name: str, measure: str) -> set:
+    return GEN_UNCHECKED if measure == "GEN" and not _case_is_log_scale(name) else set()
 
 FIT_GRID = [(name, key) for name, c in CASES.items() for key, fit in c["fits"].items() if "error" not in fit]
 
@@ -68,8 +83,8 @@ def _compare(got: dict, expected: dict, rel: float, skip=()) -> None:
 def test_every_reference_fit(capsys, csv_dir, name, key):
     measure, method, test = key.split("|")
     got = _in_process(capsys, [str(csv_dir / f"{name}.csv"), "--measure", measure, "--method", method,
-                               "--ci", test])
-    _compare(got, CASES[name]["fits"][key], REL_TOL, skip=GEN_UNCHECKED if measure == "GEN" else ())
+                               "--ci", test, *_transform_args(name, measure)])
+    _compare(got, CASES[name]["fits"][key], REL_TOL, skip=_unchecked(name, measure))
 
 
 def test_fit_grid_covers_every_reference_fit():
@@ -101,10 +116,14 @@ def test_console_mantel_haenszel(csv_dir, measure):
 def test_console_rma(csv_dir, name, key):
     measure, method, test = key.split("|")
     proc = _console([str(csv_dir / f"{name}.csv"), "--measure", measure, "--method", method, "--ci", test,
-                     "--json"])
+                     *_transform_args(name, measure), "--json"])
     assert proc.returncode == 0, proc.stderr
-    _compare(json.loads(proc.stdout), CASES[name]["fits"][key], REL_TOL,
-             skip=GEN_UNCHECKED if measure == "GEN" else ())
+    _compare(json.loads(proc.stdout), CASES[name]["fits"][key], REL_TOL, skip=_unchecked(name, measure))
+
+
+def test_transform_is_refused_for_measures_with_their_own(csv_dir):
+    proc = _console([str(csv_dir / "pritz1997.csv"), "--measure", "PLO", "--transform", "exp", "--json"])
+    assert proc.returncode == 2 and "--transform is for --measure GEN" in proc.stderr
 
 
 def test_console_subgroups(csv_dir):

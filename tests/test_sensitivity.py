@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from reference import reference_dir  # noqa: E402  (tests/reference.py: shared/ beside the clone)
 from metaanalysis.sensitivity import LEAVE1OUT_COLUMNS, egger_test, leave1out
 
-REFERENCE = Path("/work/shared/reference/metafor_reference.json")
+REFERENCE = reference_dir() / "metafor_reference.json"
 REL_TOL = 1e-6
 ABS_TOL = 1e-10     # for entries that are exactly 0 in the reference (tau2, I2 of one-study fits)
 CASES = {c["name"]: c for c in json.loads(REFERENCE.read_text())}

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from reference import reference_dir  # noqa: E402  (tests/reference.py: shared/ beside the clone)
 from metaanalysis.glmm import rma_glmm
 from metaanalysis.subgroups import subgroup_test, subgroups
 
-REFERENCE = Path("/work/shared/reference/metafor_reference.json")
+REFERENCE = reference_dir() / "metafor_reference.json"
 REL_TOL = 1e-6
 CASES = {c["name"]: c for c in json.loads(REFERENCE.read_text())}
 SUB_CASES = {n: c for n, c in CASES.items() if "subgroups" in c}
