@@ -3,28 +3,21 @@ places this toolkit needs moderators, Egger's test (a regression on the
 standard error) and the test for subgroup differences with a common tau^2
 (a regression on the group factor).
 
-tau^2 is estimated as metafor 3.8-1 does for `method = "REML"` (or "ML"):
-Fisher scoring from the Hedges estimate, step-halving to stay >= 0, stop when
-tau^2 changes by less than 1e-5 (at most 100 iterations), then the check that
-tau^2 = 0 does not have the larger likelihood. Copying the stopping rule, not
-only the estimator, is what makes the numbers agree with metafor to 1e-6.
+tau^2 comes from the same estimator as every other fit (`estimators.py`):
+metafor 3.8-1's Fisher scoring for REML/ML, with its start, stopping rule and
+tau^2 = 0 check, which is what makes the numbers agree with metafor to 1e-6.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
-THRESHOLD = 1e-5     # metafor control `threshold`: change in tau^2 at which scoring stops
-MAXITER = 100        # metafor control `maxiter`
-LL_TOL = np.finfo(float).eps ** 0.25   # metafor control `tol`, used in the tau^2 = 0 check
+from .estimators import ConvergenceError, estimate_tau2
 
-
-class FisherScoringError(RuntimeError):
-    """REML/ML Fisher scoring for tau^2 did not converge."""
-
+# Kept as a name for callers; the estimator raises ConvergenceError.
+FisherScoringError = ConvergenceError
 
 @dataclass(frozen=True, slots=True)
 class MetaRegResult:
@@ -60,47 +53,10 @@ def _hat(X: np.ndarray, w: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nd
     return beta, inv, P
 
 
-def _loglik(y, v, X, tau2, reml: bool) -> float:
-    w = 1.0 / (v + tau2)
-    beta, _, _ = _hat(X, w, y)
-    rss = float(np.sum(w * (y - X @ beta) ** 2))
-    k, p = X.shape
-    if reml:
-        return (-0.5 * (k - p) * math.log(2 * math.pi) - 0.5 * np.sum(np.log(v + tau2))
-                - 0.5 * np.linalg.slogdet((X.T * w) @ X)[1] - 0.5 * rss)
-    return -0.5 * k * math.log(2 * math.pi) - 0.5 * np.sum(np.log(v + tau2)) - 0.5 * rss
-
-
 def tau2_fisher_scoring(yi, vi, X, *, method: str = "REML") -> float:
-    """tau^2 by metafor's Fisher scoring (REML or ML), starting from the Hedges estimate."""
-    y, v, X = np.asarray(yi, float), np.asarray(vi, float), np.asarray(X, float)
-    k, p = X.shape
-    if k - p < 1:
-        raise ValueError(f"{method} needs more studies than coefficients: k = {k}, p = {p}")
-    # Hedges (HE) estimate as the starting value: (RSS_ols - tr(P_ols V)) / (k - p).
-    P_ols = np.eye(k) - X @ np.linalg.inv(X.T @ X) @ X.T
-    tau2 = max(0.0, float((y @ P_ols @ y - np.trace(P_ols @ np.diag(v))) / (k - p)))
-    change, it = THRESHOLD + 1, 0
-    while change > THRESHOLD:
-        it += 1
-        old = tau2
-        w = 1.0 / (v + tau2)
-        _, _, P = _hat(X, w, y)
-        PP = P @ P
-        if method == "REML":
-            adj = float((y @ PP @ y - np.trace(P)) / np.trace(PP))
-        else:
-            adj = float((y @ PP @ y - w.sum()) / (w ** 2).sum())
-        while tau2 + adj < 0:
-            adj /= 2
-        tau2 = tau2 + adj
-        change = abs(old - tau2)
-        if it > MAXITER:
-            raise FisherScoringError(f"Fisher scoring for tau^2 ({method}) did not converge in {MAXITER} iterations")
-    reml = method == "REML"
-    if tau2 > THRESHOLD and _loglik(y, v, X, 0.0, reml) - _loglik(y, v, X, tau2, reml) > LL_TOL:
-        tau2 = 0.0    # metafor: scoring stuck at a local maximum; tau^2 = 0 is better
-    return tau2
+    """tau^2 for `yi ~ X` by metafor's Fisher scoring: the shared estimator of
+    `estimators.py` (same start, stopping rule and tau^2 = 0 check as rma())."""
+    return estimate_tau2(method, yi, vi, X=np.asarray(X, float)).tau2
 
 
 def rma_mods(yi, vi, X, *, method: str = "REML", test: str = "z", level: float = 0.95) -> MetaRegResult:

@@ -27,7 +27,7 @@ from pathlib import Path
 from .effects import escalc
 from .glmm import GLMMConvergenceError, rma_glmm
 from .mantel_haenszel import rma_mh
-from .metareg import FisherScoringError
+from .estimators import ConvergenceError
 from .results import MetaResult
 from .subgroups import subgroup_test, subgroups
 
@@ -51,7 +51,7 @@ def main(args) -> int:
     except (InputError, ValueError) as exc:
         print(f"metaanalysis pool-csv: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except (GLMMConvergenceError, FisherScoringError) as exc:
+    except (GLMMConvergenceError, ConvergenceError) as exc:
         print(f"metaanalysis pool-csv: model could not be fitted: {_one_line(exc)}", file=sys.stderr)
         return 1
     print(json.dumps(out, allow_nan=False, default=_plain))
