@@ -36,7 +36,8 @@ def readable(pooled: pd.DataFrame) -> pd.DataFrame:
         "Estimate % [95% CI]": [f"{_pct(r.estimate)} {_interval(r, 'ci_lb', 'ci_ub')}".strip() if pd.notna(r.estimate)
                                 else f"not estimated: {r.error}" for _, r in pooled.iterrows()],
         "95% prediction interval": [_interval(r, "pi_lb", "pi_ub") for _, r in pooled.iterrows()],
-        "tau^2": pooled["tau2"].round(4), "I^2 %": pooled["I2"].round(1),
+        # to_numeric: a table of single studies holds only None here (object dtype)
+        "tau^2": pd.to_numeric(pooled["tau2"]).round(4), "I^2 %": pd.to_numeric(pooled["I2"]).round(1),
         "Studies": pooled["studies"].str.replace(";", "; "),
     })
 

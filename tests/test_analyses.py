@@ -49,3 +49,20 @@ def test_malformed_yaml_is_a_declaration_error_not_a_traceback(tmp_path):
     path.write_text("analyses: [\n")
     with pytest.raises(AnalysisDeclarationError, match="not valid YAML"):
         load_plan(path)
+
+
+def test_readable_table_formats_single_study_and_pooled_rows():
+    import pandas as pd
+    from metaanalysis.tables import readable
+    pooled = pd.DataFrame([
+        dict(population="after_car_t", outcome="ORR", regimen_class="bispecific_antibody", method="GLMM", k=2,
+             n_total=153, estimate=0.477, ci_lb=0.399, ci_ub=0.556, pi_lb=0.399, pi_ub=0.556, tau2=0.0, I2=0.0,
+             studies="a;b", error=None),
+        dict(population="after_car_t", outcome="CRS_grade3plus", regimen_class="chemotherapy",
+             method="not pooled (k = 1)", k=1, n_total=27, estimate=0.111, ci_lb=0.0236, ci_ub=0.2916, pi_lb=None,
+             pi_ub=None, tau2=None, I2=None, studies="c", error=None)])
+    table = readable(pooled)
+    assert table["Estimate % [95% CI]"].tolist() == ["47.7 [39.9, 55.6]", "11.1 [2.4, 29.2]"]
+    assert table["Regimen class"].tolist() == ["Bispecific antibody", "Chemotherapy"]
+    assert table["95% prediction interval"].tolist() == ["[39.9, 55.6]", ""]
+    assert readable(pooled.iloc[1:])["tau^2"].isna().all()
