@@ -158,3 +158,31 @@ def test_run_refuses_a_broken_evidence_base_and_names_the_file(first_run, tmp_pa
     err = capsys.readouterr().err
     assert "broken.yaml" in err and "nothing was pooled" in err
     assert not (tmp_path / "out" / "pooled.csv").exists()
+
+
+def test_subgroup_difference_is_reported_when_two_classes_are_pooled(first_run, tmp_path):
+    """Two fictional chemotherapy cohorts make a second pooled class next to the bispecifics."""
+    from metaanalysis.subgroups import subgroup_test
+    _, studies, _ = first_run
+    work = tmp_path / "studies"
+    shutil.copytree(studies, work)
+    template = EXAMPLE.read_text(encoding="utf-8")
+    for sid, orr in (("fictional_chemo_a", 6), ("fictional_chemo_b", 9)):
+        record = (template.replace("id: example_new_study", f"id: {sid}")
+                  .replace("regimen_class: bispecific_antibody", "regimen_class: chemotherapy")
+                  .replace("events: 20", f"events: {orr}").replace("ORR 20/45", f"ORR {orr}/45")
+                  .replace("events: 12", "events: 3").replace("CR 12/45", "CR 3/45")
+                  .replace("Fictional Walkthrough Centre", f"Fictional centre {sid}"))
+        (work / f"{sid}.yaml").write_text(record, encoding="utf-8")
+    out = run(work, tmp_path / "results", log=lambda *a: None)
+    pooled, level = out["tables"]["pooled.csv"], out["tables"]["study_level.csv"]
+    orr = pooled[(pooled["analysis"] == "orr_after_cart") & (pooled["method"] == "GLMM")]
+    assert set(orr["regimen_class"]) == {"bispecific_antibody", "chemotherapy"}
+    fits = {}
+    for cls in ("bispecific_antibody", "chemotherapy"):
+        rows = level[(level["analysis"] == "orr_after_cart") & (level["regimen_class"] == cls)]
+        fits[cls] = rma_glmm(rows["events"].to_numpy(), rows["n"].to_numpy(), nAGQ=7)
+    q, df, p = subgroup_test(fits)
+    assert df == 1
+    np.testing.assert_allclose(orr["Qbetween"].astype(float), q, rtol=1e-12)
+    np.testing.assert_allclose(orr["Qbetween_p"].astype(float), p, rtol=1e-12)
