@@ -26,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy import optimize, special, stats
+from statsmodels.stats.proportion import proportion_confint
 
 from .effects import escalc
 from .results import MetaResult, StudyRows
@@ -159,10 +160,9 @@ def heterogeneity_tests(events: Sequence, n: Sequence) -> dict[str, float]:
 
 
 def _clopper_pearson(x: np.ndarray, n: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    a = (1 - level) / 2
-    lb = np.where(x > 0, stats.beta.ppf(a, x, n - x + 1), 0.0)
-    ub = np.where(x < n, stats.beta.ppf(1 - a, x + 1, n - x), 1.0)
-    return lb, ub
+    # statsmodels' exact ("beta") interval, the same one single_study.py shows for a lone study
+    lb, ub = proportion_confint(x, n, alpha=1 - level, method="beta")
+    return np.asarray(lb, dtype=float), np.asarray(ub, dtype=float)
 
 
 def _study_rows(names, x, n, yi, vi, level) -> StudyRows:
