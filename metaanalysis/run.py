@@ -29,19 +29,11 @@ from .comparisons import compare_arms  # noqa: E402
 from .forest import forest_plot, save_forest  # noqa: E402
 from .landmarks import pool_landmarks  # noqa: E402
 from .report import NotebookError, write_report  # noqa: E402
+from .tables import analysis_title  # noqa: E402
 from .pooling import excluded_rows, pool, pooled_rows, study_level_rows  # noqa: E402
 from .studies import StudyValidationError, outcome_table, study_table, time_to_event_table  # noqa: E402
 from .validation import check_directory, errors  # noqa: E402
 from .vocabulary import outcome_labels, regimen_labels  # noqa: E402
-
-
-def _labels_for(sub, labels: dict[str, str]) -> dict[str, str]:
-    return {g: labels.get(g, g) for g in sub.groups}
-
-
-def figure_title(analysis, method: str) -> str:
-    population = {"after_car_t": "after CAR-T failure", "after_bispecific": "after bispecific-antibody failure"}
-    return f"{outcome_labels().get(analysis.outcome, analysis.outcome)} {population[analysis.population]}"
 
 
 def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
@@ -67,8 +59,8 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
                 level_rows.append(study_level_rows(pa))
                 excluded.append(excluded_rows(pa))
                 if pa.subgroups.groups:
-                    fig = forest_plot(pa.subgroups, title=figure_title(analysis, method),
-                                      group_labels=_labels_for(pa.subgroups, regimen_labels()))
+                    fig = forest_plot(pa.subgroups, title=analysis_title(analysis),
+                                      group_labels=regimen_labels())
                     figures += save_forest(fig, out_dir / "figures" / analysis.id)
                     plt.close(fig)
         for variant in plan.sensitivity:
@@ -79,7 +71,7 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
     comparisons = [compare_arms(frame, c) for c in plan.comparisons]
     for comp in comparisons:
         for measure, sub in comp.by_measure.items():
-            fig = forest_plot(sub, title=f"{comp.title} ({measure})", group_labels=_labels_for(sub, outcome_labels()))
+            fig = forest_plot(sub, title=f"{comp.title} ({measure})", group_labels=outcome_labels())
             figures += save_forest(fig, out_dir / "figures" / f"{comp.id}_{measure}")
             plt.close(fig)
     landmarks = pool_landmarks(tte, plan.landmarks)

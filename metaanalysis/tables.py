@@ -14,6 +14,12 @@ POPULATION_LABELS = {"after_car_t": "After CAR-T failure", "after_bispecific": "
                      "after_car_t_and_bispecific": "After CAR-T and bispecific failure"}
 
 
+def analysis_title(analysis) -> str:
+    """E.g. "Overall response (CR + PR) after CAR-T failure"."""
+    population = POPULATION_LABELS.get(analysis.population, analysis.population)
+    return f"{outcome_labels().get(analysis.outcome, analysis.outcome)} {population[0].lower()}{population[1:]}"
+
+
 def _pct(x) -> str:
     return "" if pd.isna(x) else f"{100 * x:.1f}"
 
