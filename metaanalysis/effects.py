@@ -86,10 +86,7 @@ def escalc(measure: str, *, events=None, n=None, ai=None, n1i=None, ci=None, n2i
         x = _counts("events", events, labels)
         nn = _counts("n", n, labels, expected=len(labels))
         for i, lab in enumerate(labels):
-            if nn[i] <= 0:
-                raise ValueError(f"study {lab}: 'n' must be > 0, got {nn[i]:g}")
-            if x[i] > nn[i]:
-                raise ValueError(f"study {lab}: 'events' ({x[i]:g}) larger than 'n' ({nn[i]:g})")
+            _check_within(lab, "events", x[i], "n", nn[i])
         y, v = _proportion_effects(measure, x, nn, add, to)
         _check_defined(measure, y, v, labels, to)
         return EffectSizes(measure, y, v, events=x, n=nn, studies=labels, add=add, to=to)
@@ -102,12 +99,8 @@ def escalc(measure: str, *, events=None, n=None, ai=None, n1i=None, ci=None, n2i
         c = _counts("ci", ci, labels, expected=len(labels))
         n2 = _counts("n2i", n2i, labels, expected=len(labels))
         for i, lab in enumerate(labels):
-            for name, ev, tot in (("ai", a[i], n1[i]), ("ci", c[i], n2[i])):
-                group = "n1i" if name == "ai" else "n2i"
-                if tot <= 0:
-                    raise ValueError(f"study {lab}: '{group}' must be > 0, got {tot:g}")
-                if ev > tot:
-                    raise ValueError(f"study {lab}: '{name}' ({ev:g}) larger than '{group}' ({tot:g})")
+            _check_within(lab, "ai", a[i], "n1i", n1[i])
+            _check_within(lab, "ci", c[i], "n2i", n2[i])
         y, v = _two_by_two_effects(measure, a, n1, c, n2, add, to)
         _check_defined(measure, y, v, labels, to)
         return EffectSizes(measure, y, v, ai=a, n1i=n1, ci=c, n2i=n2, studies=labels, add=add, to=to)
@@ -121,6 +114,14 @@ def escalc(measure: str, *, events=None, n=None, ai=None, n1i=None, ci=None, n2i
         if v[i] <= 0:
             raise ValueError(f"study {lab}: 'vi' must be > 0, got {v[i]!r}")
     return EffectSizes("GEN", y, v, studies=labels)
+
+
+def _check_within(lab: str, events_name: str, events: float, total_name: str, total: float) -> None:
+    """A count of events must lie within a positive group size."""
+    if total <= 0:
+        raise ValueError(f"study {lab}: '{total_name}' must be > 0, got {total:g}")
+    if events > total:
+        raise ValueError(f"study {lab}: '{events_name}' ({events:g}) larger than '{total_name}' ({total:g})")
 
 
 def _proportion_effects(measure, x, n, add, to):
