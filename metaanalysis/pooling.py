@@ -6,7 +6,7 @@ does not); the statistics live in the engine (`effects`, `rma`, `glmm`,
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -48,7 +48,6 @@ class PooledAnalysis:
     subgroups: SubgroupResult
     included: pd.DataFrame
     excluded: pd.DataFrame
-    notes: tuple[str, ...] = field(default=())
 
 
 def _as_list(value) -> list[str]:
@@ -138,7 +137,9 @@ def pool(frame: pd.DataFrame, analysis: Analysis, method: str) -> PooledAnalysis
                 classes[cls] = ClassFit(cls, rows, _single(rows, analysis), pooled=False)
             else:
                 classes[cls] = ClassFit(cls, rows, _fit(method, rows, analysis), pooled=True)
-        except Exception as exc:  # a failed fit is reported in the tables, never hidden
+        # A model that cannot be fitted (bad counts, no convergence) is reported in the
+        # tables, never hidden; any other exception is a bug and propagates.
+        except (ValueError, RuntimeError) as exc:
             classes[cls] = ClassFit(cls, rows, None, pooled=False, error=f"{type(exc).__name__}: {exc}")
     pooled = {c: f.result for c, f in classes.items() if f.pooled and f.result is not None}
     notes = []
@@ -149,7 +150,7 @@ def pool(frame: pd.DataFrame, analysis: Analysis, method: str) -> PooledAnalysis
         notes.append("test for subgroup differences not computed: fewer than two classes with k >= 2")
     shown = {c: f.result for c, f in classes.items() if f.result is not None}
     sub = SubgroupResult(groups=shown, Qbetween=q, Qbetween_df=df, Qbetween_p=p, notes=tuple(notes))
-    return PooledAnalysis(analysis, method, classes, sub, included, excluded, tuple(notes))
+    return PooledAnalysis(analysis, method, classes, sub, included, excluded)
 
 
 def pooled_rows(pa: PooledAnalysis) -> list[dict]:

@@ -2,7 +2,7 @@
 
 Outputs (under --out, default `results/`):
   pooled.csv        one row per population, outcome, regimen class and method (primary variant)
-  sensitivity.csv   the same for every sensitivity variant (primary method)
+  sensitivity.csv   the same for every sensitivity variant and method
   study_level.csv   every study row that entered a pooled row
   excluded.csv      every candidate row that did not, with the reason
   comparisons.csv   two-arm comparisons within a study (OR, RD)
@@ -30,7 +30,7 @@ from .forest import forest_plot, save_forest  # noqa: E402
 from .landmarks import pool_landmarks  # noqa: E402
 from .report import NotebookError, write_report  # noqa: E402
 from .tables import analysis_title  # noqa: E402
-from .pooling import excluded_rows, pool, pooled_rows, study_level_rows  # noqa: E402
+from .pooling import excluded_rows, pool, pooled_rows, pooled_table, study_level_rows  # noqa: E402
 from .studies import StudyValidationError, outcome_table, study_table, time_to_event_table  # noqa: E402
 from .validation import check_directory, errors  # noqa: E402
 from .vocabulary import outcome_labels, regimen_labels  # noqa: E402
@@ -50,7 +50,7 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
     old_pooled, old_studies = read_previous(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
 
-    pooled, sens, level_rows, excluded, figures = [], [], [], [], []
+    pooled, level_rows, excluded, figures = [], [], [], []
     for analysis in plan.analyses:
         for method in analysis.methods:
             pa = pool(frame, analysis, method)
@@ -63,10 +63,7 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
                                       group_labels=regimen_labels())
                     figures += save_forest(fig, out_dir / "figures" / analysis.id)
                     plt.close(fig)
-        for variant in plan.sensitivity:
-            spec = variant.apply(analysis)
-            for method in analysis.methods:
-                sens += pooled_rows(pool(frame, spec, method))
+    sensitivity = pooled_table(frame, [v.apply(a) for a in plan.analyses for v in plan.sensitivity])
 
     comparisons = [compare_arms(frame, c) for c in plan.comparisons]
     for comp in comparisons:
@@ -78,7 +75,7 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
 
     tables = {
         "pooled.csv": pd.DataFrame(pooled),
-        "sensitivity.csv": pd.DataFrame(sens),
+        "sensitivity.csv": sensitivity,
         "study_level.csv": pd.concat(level_rows, ignore_index=True) if level_rows else pd.DataFrame(),
         "excluded.csv": pd.concat(excluded, ignore_index=True) if excluded else pd.DataFrame(),
         "comparisons.csv": pd.concat([c.table for c in comparisons], ignore_index=True) if comparisons else pd.DataFrame(),
