@@ -83,6 +83,7 @@ def choice(*values: str, required: bool = False, **kw) -> Scalar:
 SOURCE = Record({
     "where": text(True, doc='section, table or figure: "Table 2", "Fig. 3B", "abstract, Results"'),
     "quote": text(True, doc="the words the number was read from, verbatim"),
+    "url": text(doc="where the quote was read, when not the citation's url (e.g. a second report)"),
 }, required=True, doc="where a number was read")
 
 DERIVED_FROM = ("percent", "difference", "sum", "table", "other")
@@ -103,12 +104,17 @@ CI = ListOf(Scalar("number", nullable=True), length=2, doc="[lo, hi]; a bound ma
 
 PERCENT = Scalar("number", minimum=0, maximum=100, doc="as printed, in percent")
 
+# Response read as best response over follow-up, or at one fixed time (e.g. day 30 after
+# CAR-T); a paper that does not say is "not_stated". Absent means not_stated.
+ASSESSMENTS = ("best", "fixed_timepoint", "not_stated")
 BINARY = Record({
     "events": Scalar("integer", minimum=0),
     "n": Scalar("integer", minimum=1),
     "percent": PERCENT,
     "source": SOURCE,
     "derived": DERIVED,
+    "assessment": choice(*ASSESSMENTS, doc="response outcomes: best response or at a fixed time; default not_stated"),
+    "timepoint_days": Scalar("integer", minimum=1, doc="with assessment: fixed_timepoint, e.g. 30"),
     "notes": text(),
 }, doc="one binary outcome: events/n and/or the printed percent")
 
@@ -152,10 +158,16 @@ BASELINE_VALUE = Record({
 }, doc="one of {median, range}, {events, n, percent} or {value}, each with source")
 BASELINE = MapOf(BASELINE_VALUE, key_pattern=SNAKE_CASE)
 
+# A stratum defined by the regimen patients received inside a mixed arm is a regimen cohort
+# (poolable in its class); one defined by a patient characteristic is not.
+STRATIFIED_BY = ("patient_characteristic", "regimen")
 SUBGROUP = Record({
     "id": text(True, pattern=ID_PATTERN),
     "label": text(True),
     "definition": text(),
+    "stratified_by": choice(*STRATIFIED_BY, doc="default patient_characteristic"),
+    "regimen": text(doc="with stratified_by: regimen"),
+    "regimen_class": text(vocabulary="regimen_classes", doc="with stratified_by: regimen"),
     "n": COUNT,
     "binary": MapOf(BINARY, key_vocabulary="outcomes"),
     "time_to_event": ListOf(TIME_TO_EVENT),
@@ -179,7 +191,10 @@ ARM = Record({
     "notes": text(),
 })
 
-SOURCE_TYPES = ("full_text", "abstract", "news_report", "summary", "preprint")
+SOURCE_TYPES = ("full_text", "abstract", "congress_abstract", "news_report", "summary", "preprint")
+# after_failure: the prior therapy failed and then this regimen was given (the question asked).
+# prior_exposure: a trial subgroup of patients who had the prior therapy at some point.
+SELECTIONS = ("after_failure", "prior_exposure")
 CONFIDENCE = ("high", "moderate", "low")
 PRIOR_FAILURE = ("car_t", "bispecific")
 DISEASES = ("LBCL", "DLBCL", "B-NHL")
@@ -215,6 +230,7 @@ STUDY = Record({
     }),
     "population": Record({
         "prior_failure": ListOf(choice(*PRIOR_FAILURE), required=True, min_items=1),
+        "selection": choice(*SELECTIONS, doc="after_failure (default) or prior_exposure"),
         "disease": choice(*DISEASES, required=True),
         "histology": MapOf(COUNT),
         "description": text(True),
@@ -245,5 +261,5 @@ __all__ = [
     "Scalar", "Record", "ListOf", "MapOf", "Spec", "STUDY", "ARM", "SUBGROUP", "BINARY", "TIME_TO_EVENT",
     "BASELINE_VALUE", "SOURCE", "DERIVED", "COUNT", "TTE_KIND_KEYS", "ID_PATTERN", "PLACEHOLDER_PREFIX",
     "ENDPOINTS", "TTE_KINDS", "ROLES", "PRIOR_FAILURE", "DISEASES", "UNITS", "SOURCE_TYPES", "CONFIDENCE",
-    "DERIVED_FROM",
+    "DERIVED_FROM", "ASSESSMENTS", "STRATIFIED_BY", "SELECTIONS",
 ]
