@@ -15,8 +15,8 @@ import numpy as np
 from pymare.estimators import DerSimonianLaird, VarianceBasedLikelihoodEstimator
 from statsmodels.stats.meta_analysis import combine_effects
 
-from metaanalysis.estimators import Control, estimate_tau2
-from metaanalysis.glmm import rma_glmm
+from metaanalysis.engine.estimators import Control, estimate_tau2
+from metaanalysis.engine.glmm import rma_glmm
 
 EXACT = Control(threshold=1e-12, tol=1e-12)
 

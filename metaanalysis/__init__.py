@@ -1,2 +1,66 @@
-"""Living meta-analysis toolkit for salvage therapy in relapsed/refractory large B-cell lymphoma."""
+"""Living meta-analysis toolkit for salvage therapy in relapsed/refractory large B-cell lymphoma.
+
+The package follows the pipeline a review runs through:
+
+- `metaanalysis.evidence`: the study-record format, its validation and loading;
+- `metaanalysis.engine`: effect sizes, tau^2 estimators, models and diagnostics (it sees
+  only effect sizes, or counts for the GLMM, never study files);
+- `metaanalysis.living`: the declared analyses, which rows are pooled, the run and its history;
+- `metaanalysis.presentation`: forest plots, reader-facing tables, the HTML report;
+- `metaanalysis.cli`: the `metaanalysis` command.
+
+The names most people need are importable from the top level, as in metafor or lifelines:
+``from metaanalysis import load_studies, escalc, rma, rma_glmm, forest_plot``. They are loaded
+on first use (PEP 562), so `import metaanalysis` stays cheap and `metaanalysis validate` never
+imports matplotlib.
+"""
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+# public name -> module that defines it
+_PUBLIC = {
+    # evidence
+    "load_studies": "metaanalysis.evidence.studies",
+    "load_records": "metaanalysis.evidence.studies",
+    "study_table": "metaanalysis.evidence.studies",
+    "validate_directory": "metaanalysis.evidence.validation",
+    "check_directory": "metaanalysis.evidence.validation",
+    # engine
+    "escalc": "metaanalysis.engine.effects",
+    "EffectSizes": "metaanalysis.engine.effects",
+    "log_ratio_from_ci": "metaanalysis.engine.effects",
+    "rma": "metaanalysis.engine.rma",
+    "rma_glmm": "metaanalysis.engine.glmm",
+    "rma_mh": "metaanalysis.engine.mantel_haenszel",
+    "rma_mods": "metaanalysis.engine.metareg",
+    "subgroups": "metaanalysis.engine.subgroups",
+    "leave1out": "metaanalysis.engine.diagnostics",
+    "egger_test": "metaanalysis.engine.diagnostics",
+    "estimate_tau2": "metaanalysis.engine.estimators",
+    "Control": "metaanalysis.engine.estimators",
+    "MetaResult": "metaanalysis.engine.results",
+    # living review
+    "load_plan": "metaanalysis.living.analyses",
+    "run": "metaanalysis.living.run",
+    # presentation
+    "forest_plot": "metaanalysis.presentation.forest",
+    "save_forest": "metaanalysis.presentation.forest",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str):
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'metaanalysis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -11,7 +11,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from metaanalysis.effects import EffectSizes, escalc
+from metaanalysis.engine.effects import EffectSizes, escalc
 
 # Relative tolerance against metafor, and an absolute floor for values that
 # are 0 or within rounding of 0 (tau2 = 0, I2 = 0, a CI bound at 0, a pooled

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from metaanalysis.analyses import AnalysisDeclarationError, load_plan
-from metaanalysis.vocabulary import outcomes
+from metaanalysis.living.analyses import AnalysisDeclarationError, load_plan
+from metaanalysis.evidence.vocabulary import outcomes
 
 
 def test_packaged_plan_declares_primary_defaults_and_known_outcomes():
@@ -53,7 +53,7 @@ def test_malformed_yaml_is_a_declaration_error_not_a_traceback(tmp_path):
 
 def test_readable_table_formats_single_study_and_pooled_rows():
     import pandas as pd
-    from metaanalysis.tables import readable
+    from metaanalysis.presentation.tables import readable
     pooled = pd.DataFrame([
         dict(population="after_car_t", outcome="ORR", regimen_class="bispecific_antibody", method="GLMM", k=2,
              n_total=153, estimate=0.477, ci_lb=0.399, ci_ub=0.556, pi_lb=0.399, pi_ub=0.556, tau2=0.0, I2=0.0,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from metaanalysis.changes import compare
+from metaanalysis.living.changes import compare
 
 
 def _pooled(rows):

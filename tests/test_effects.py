@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from metaanalysis.effects import AsymmetricIntervalWarning, escalc, log_ratio_from_ci, log_ratio_from_p
-from metaanalysis.transforms import back_transform, exp, iarcsin, ilogit, ipft, ipft_hm, pft
+from metaanalysis.engine.effects import AsymmetricIntervalWarning, escalc, log_ratio_from_ci, log_ratio_from_p
+from metaanalysis.engine.transforms import back_transform, exp, iarcsin, ilogit, ipft, ipft_hm, pft
 
 Z975 = stats.norm.isf(0.025)
 EVENTS, N = [0, 5, 10], [10, 10, 10]

@@ -23,9 +23,9 @@ from matplotlib.text import Text
 from PIL import Image
 
 import forestplot
-from metaanalysis import forest
-from metaanalysis.forest import forest_plot, save_forest
-from metaanalysis.results import MetaResult, StudyRows, SubgroupResult
+from metaanalysis.presentation import forest
+from metaanalysis.presentation.forest import forest_plot, save_forest
+from metaanalysis.engine.results import MetaResult, StudyRows, SubgroupResult
 
 from reference import case, effect_sizes
 
@@ -253,7 +253,7 @@ def test_title_and_an_existing_axes_are_used():
 def test_import_leaves_warnings_and_numpy_error_state_alone():
     """forestplot silences all warnings and numpy errors on import; forest.py must undo that."""
     code = ("import warnings, numpy as np; before = (np.geterr(), list(warnings.filters)); "
-            "import metaanalysis.forest; after = (np.geterr(), list(warnings.filters)); "
+            "import metaanalysis.presentation.forest; after = (np.geterr(), list(warnings.filters)); "
             "assert before == after, (before, after)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -327,7 +327,7 @@ def test_bad_percent_and_wrong_type_are_errors():
 
 # --------------------------------------------------------------------------- real fits
 def _bcg_rr():
-    from metaanalysis.rma import rma_effects
+    from metaanalysis.engine.rma import rma_effects
     return rma_effects(effect_sizes(case("bcg"), "RR"), method="REML", test="z", level=0.95,
                        pi_method="metafor", transform=None)
 
@@ -348,7 +348,7 @@ def test_ratio_plot_of_a_real_fit_matches_metafor():
 
 
 def test_subgroup_plot_of_a_real_fit_matches_metafor():
-    from metaanalysis.subgroups import subgroups
+    from metaanalysis.engine.subgroups import subgroups
     c = case("kearon1998_sensitivity_by_patients")
     d, e, ref = c["data"], c["effects"]["PLO"], c["subgroups"]
     sub = subgroups(e["yi"], e["vi"], d["group"], method="REML", test="z", measure="PLO",
@@ -372,7 +372,7 @@ def test_subgroup_plot_of_a_real_fit_matches_metafor():
 
 
 def test_glmm_plot_names_the_model_and_matches_metafor():
-    from metaanalysis.glmm import rma_glmm
+    from metaanalysis.engine.glmm import rma_glmm
     c = case("small_k_with_100_percent")
     d, ref = c["data"], c["glmm"]
     fig = forest_plot(rma_glmm(d["events"], d["n"], studies=d["study"], level=0.95, nAGQ=7))
@@ -388,7 +388,7 @@ def test_mantel_haenszel_plot_matches_metafor():
     """metafor: rma.mh(ai, n1i, ci, n2i, measure = "OR") on the BCG trials (b, ci.lb, ci.ub, QE)."""
     import math
 
-    from metaanalysis.mantel_haenszel import rma_mh
+    from metaanalysis.engine.mantel_haenszel import rma_mh
     c = case("bcg")
     d, ref = c["data"], c["mh"]["OR"]
     texts = _texts(forest_plot(rma_mh(d["ai"], d["n1i"], d["ci"], d["n2i"], measure="OR", studies=d["study"])))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from reference import reference_dir  # noqa: E402  (tests/reference.py: shared/ beside the clone)
-from metaanalysis.glmm import GLMMConvergenceError, rma_glmm
+from metaanalysis.engine.glmm import GLMMConvergenceError, rma_glmm
 
 REFERENCE = reference_dir() / "metafor_reference.json"
 REL_TOL = 1e-4
@@ -125,7 +125,7 @@ def test_study_rows_carry_escalc_plo(name):
 def test_zero_arms_and_large_tau_fit_with_a_stable_hessian():
     # Several 0 % arms and a 3/3 arm drive tau^2 high; plain Newton for the per-study mode
     # oscillates here. The se must not depend on the finite-difference step (lme4 uses 1e-4).
-    from metaanalysis import glmm
+    from metaanalysis.engine import glmm
     r = rma_glmm([16, 0, 18, 0, 0, 3], [23, 12, 42, 8, 4, 3])
     assert r.tau2 > 5 and math.isfinite(r.se)
     old = glmm._HESSIAN_STEP

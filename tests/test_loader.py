@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from metaanalysis.studies import (OUTCOME_COLUMNS, STUDY_COLUMNS, TIME_TO_EVENT_COLUMNS, StudyValidationError,
+from metaanalysis.evidence.studies import (OUTCOME_COLUMNS, STUDY_COLUMNS, TIME_TO_EVENT_COLUMNS, StudyValidationError,
                                   load_records, load_studies, load_time_to_event, population_label, study_table)
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -143,7 +143,7 @@ def test_real_evidence_base_loads():
 
 
 def test_short_citation_keeps_compound_surnames():
-    from metaanalysis.studies import _short_citation
+    from metaanalysis.evidence.studies import _short_citation
     assert _short_citation({"authors": ["Di Blasi R", "Gat E"], "year": 2022}) == "Di Blasi et al. 2022"
     assert _short_citation({"authors": ["Alarcon Tomas A"], "year": 2022}) == "Alarcon Tomas 2022"
     assert _short_citation({"authors": [], "year": None}) == "Anonymous n.d."

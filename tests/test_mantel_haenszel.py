@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from reference import reference_dir  # noqa: E402  (tests/reference.py: shared/ beside the clone)
-from metaanalysis.mantel_haenszel import rma_mh
+from metaanalysis.engine.mantel_haenszel import rma_mh
 
 REFERENCE = reference_dir() / "metafor_reference.json"
 REL_TOL = 1e-6

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from metaanalysis.new_study import template_text
-from metaanalysis.validation import ERROR, validate_directory
+from metaanalysis.cli.new_study import template_text
+from metaanalysis.evidence.validation import ERROR, validate_directory
 
 REPO = Path(__file__).resolve().parents[1]
 

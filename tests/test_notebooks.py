@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from metaanalysis.report import inject_parameters, write_report
+from metaanalysis.presentation.report import inject_parameters, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -12,8 +12,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metaanalysis.studies import StudyValidationError, load_records, load_studies, load_time_to_event, study_table
-from metaanalysis.validation import Problem, validate_directory, validate_text
+from metaanalysis.evidence.studies import StudyValidationError, load_records, load_studies, load_time_to_event, study_table
+from metaanalysis.evidence.validation import Problem, validate_directory, validate_text
 
 BASE_TEXT = (Path(__file__).parent / "fixtures" / "base_2024.yaml").read_text(encoding="utf-8")
 BASE = yaml.safe_load(BASE_TEXT)

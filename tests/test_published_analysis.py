@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from metaanalysis.effects import escalc
-from metaanalysis.rma import rma_effects
+from metaanalysis.engine.effects import escalc
+from metaanalysis.engine.rma import rma_effects
 
 # BCG vaccine trials (Colditz et al. 1994, JAMA 271:698; metafor's dat.bcg):
 # TB cases / arm size, vaccinated (ai/n1i) and not vaccinated (ci/n2i).

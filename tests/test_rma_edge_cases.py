@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from metaanalysis.effects import escalc
-from metaanalysis.estimators import ESTIMATORS, Control, ConvergenceError, brent_root, estimate_tau2
-from metaanalysis.heterogeneity import qprofile_ci
-from metaanalysis.rma import rma, rma_effects
-from metaanalysis.transforms import ilogit
+from metaanalysis.engine.effects import escalc
+from metaanalysis.engine.estimators import ESTIMATORS, Control, ConvergenceError, brent_root, estimate_tau2
+from metaanalysis.engine.heterogeneity import qprofile_ci
+from metaanalysis.engine.rma import rma, rma_effects
+from metaanalysis.engine.transforms import ilogit
 
 from reference import case, effect_sizes, load_reference
 
@@ -280,7 +280,7 @@ def test_provenance_records_options_and_input_digest():
 
 def test_building_blocks_validate_their_inputs_too():
     # meta-regression and leave-one-out call these directly, bypassing rma()'s checks
-    from metaanalysis.heterogeneity import q_test
+    from metaanalysis.engine.heterogeneity import q_test
     with pytest.raises(ValueError, match=r"index 1: 'vi' must be > 0"):
         estimate_tau2("REML", [0.1, 0.2, 0.3], [0.1, 0.0, 0.1])
     with pytest.raises(ValueError, match=r"index 2: 'yi' must be finite"):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from metaanalysis.results import REFERENCE_FIELDS
-from metaanalysis.rma import rma_effects
+from metaanalysis.engine.results import REFERENCE_FIELDS
+from metaanalysis.engine.rma import rma_effects
 
 from reference import ATOL, RTOL, close, effect_sizes, is_log_scale, load_reference
 

@@ -10,12 +10,12 @@ import pytest
 from PIL import Image
 
 from metaanalysis import cli
-from metaanalysis.analyses import load_plan
-from metaanalysis.effects import escalc
-from metaanalysis.glmm import rma_glmm
-from metaanalysis.rma import rma_effects
-from metaanalysis.run import run
-from metaanalysis.studies import load_studies
+from metaanalysis.living.analyses import load_plan
+from metaanalysis.engine.effects import escalc
+from metaanalysis.engine.glmm import rma_glmm
+from metaanalysis.engine.rma import rma_effects
+from metaanalysis.living.run import run
+from metaanalysis.evidence.studies import load_studies
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "notebooks" / "example_new_study.yaml"
@@ -162,7 +162,7 @@ def test_run_refuses_a_broken_evidence_base_and_names_the_file(first_run, tmp_pa
 
 def test_subgroup_difference_is_reported_when_two_classes_are_pooled(first_run, tmp_path):
     """Two fictional chemotherapy cohorts make a second pooled class next to the bispecifics."""
-    from metaanalysis.subgroups import subgroup_test
+    from metaanalysis.engine.subgroups import subgroup_test
     _, studies, _ = first_run
     work = tmp_path / "studies"
     shutil.copytree(studies, work)

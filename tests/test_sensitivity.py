@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from reference import reference_dir  # noqa: E402  (tests/reference.py: shared/ beside the clone)
-from metaanalysis.sensitivity import LEAVE1OUT_COLUMNS, egger_test, leave1out
+from metaanalysis.engine.diagnostics import LEAVE1OUT_COLUMNS, egger_test, leave1out
 
 REFERENCE = reference_dir() / "metafor_reference.json"
 REL_TOL = 1e-6

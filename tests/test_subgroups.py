@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from reference import reference_dir  # noqa: E402  (tests/reference.py: shared/ beside the clone)
-from metaanalysis.glmm import rma_glmm
-from metaanalysis.subgroups import subgroup_test, subgroups
+from metaanalysis.engine.glmm import rma_glmm
+from metaanalysis.engine.subgroups import subgroup_test, subgroups
 
 REFERENCE = reference_dir() / "metafor_reference.json"
 REL_TOL = 1e-6
@@ -121,7 +121,7 @@ def test_subgroup_test_needs_two_groups():
     ("ML", "z", (5.52804888335e+01, 1.04500750524e-13, 4.85864590736e-01)),
 ])
 def test_meta_regression_on_group_factor_matches_metafor(method, test, expected):
-    from metaanalysis.metareg import factor_design, rma_mods
+    from metaanalysis.engine.metareg import factor_design, rma_mods
     c = SUB_CASES["kearon1998_sensitivity_by_patients"]
     X, levels = factor_design(c["data"]["group"])
     assert levels == ["symptomatic", "asymptomatic"]

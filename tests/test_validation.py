@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from metaanalysis.validation import (ERROR, WARNING, Problem, percent_matches, printed_decimals,
+from metaanalysis.evidence.validation import (ERROR, WARNING, Problem, percent_matches, printed_decimals,
                                      validate_directory, validate_text)
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -478,7 +478,7 @@ def test_shared_centre_with_missing_enrolment_is_a_warning(tmp_path):
 
 
 def test_packaged_vocabularies_are_read():
-    from metaanalysis.vocabulary import outcomes, regimen_classes, suggest_regimen_class
+    from metaanalysis.evidence.vocabulary import outcomes, regimen_classes, suggest_regimen_class
     classes, names = regimen_classes(), outcomes()
     assert all("label" in entry for entry in classes.values())
     assert {"ORR", "CR", "PR"} <= set(names) and names["ORR"]["kind"] == "response"
@@ -552,7 +552,7 @@ def test_supersedes_cycle(tmp_path):
 
 def test_population_n_may_be_missing_but_is_warned(tmp_path):
     """A source that gives no study size (e.g. spiegel2021) is kept, with a warning, never imputed."""
-    from metaanalysis.validation import validate_directory
+    from metaanalysis.evidence.validation import validate_directory
     import shutil
     src = Path(__file__).resolve().parents[1] / "extracted_studies" / "spiegel2021.yaml"
     shutil.copy(src, tmp_path / "spiegel2021.yaml")
@@ -562,7 +562,7 @@ def test_population_n_may_be_missing_but_is_warned(tmp_path):
 
 
 def test_study_files_in_a_subfolder_are_named_not_silently_skipped(tmp_path):
-    from metaanalysis.validation import validate_directory
+    from metaanalysis.evidence.validation import validate_directory
     import shutil
     src = Path(__file__).resolve().parents[1] / "extracted_studies" / "shumilov2025.yaml"
     shutil.copy(src, tmp_path / "shumilov2025.yaml")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .estimators import Control, brent_root, check_outcomes, design, q_statistic, typical_variance
+from metaanalysis.engine.estimators import Control, brent_root, check_outcomes, design, q_statistic, typical_variance
 
 # confint.rma.uni() searches with uniroot(tol = eps^0.25, maxiter = 1000)
 _QP_MAXITER = 1000

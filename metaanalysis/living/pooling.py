@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .analyses import Analysis
-from .effects import escalc
-from .glmm import rma_glmm
-from .results import MetaResult, SubgroupResult
-from .rma import rma_effects
-from .single_study import single_proportion
-from .subgroups import subgroup_test
+from metaanalysis.living.analyses import Analysis
+from metaanalysis.engine.effects import escalc
+from metaanalysis.engine.glmm import rma_glmm
+from metaanalysis.engine.results import MetaResult, SubgroupResult
+from metaanalysis.engine.rma import rma_effects
+from metaanalysis.living.single_study import single_proportion
+from metaanalysis.engine.subgroups import subgroup_test
 
 # Why a row was not pooled. One phrase per reason so tables can be filtered.
 WHOLE_COHORT = "whole-cohort row (arm role: overall), not a regimen class"

@@ -5,7 +5,7 @@ count. Exit code 1 if any error, 0 when only warnings (or nothing) remain.
 """
 from __future__ import annotations
 
-from .validation import ERROR, check_directory
+from metaanalysis.evidence.validation import ERROR, check_directory
 
 
 def report(problems) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .estimators import ConvergenceError, estimate_tau2
+from metaanalysis.engine.estimators import ConvergenceError, estimate_tau2
 
 # Kept as a name for callers; the estimator raises ConvergenceError.
 FisherScoringError = ConvergenceError

@@ -10,7 +10,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from .schema import ID_PATTERN
+from metaanalysis.evidence.schema import ID_PATTERN
 
 TEMPLATE = "new_study.yaml"
 ID_TOKEN = "__STUDY_ID__"

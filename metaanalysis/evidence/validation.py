@@ -20,11 +20,11 @@ from typing import Any, Iterable
 
 import yaml
 
-from . import schema
-from .schema import ListOf, MapOf, Record, Scalar
-from .vocabulary import outcomes as load_outcomes
-from .vocabulary import regimen_classes as load_regimen_classes
-from .vocabulary import suggest, suggest_regimen_class
+from metaanalysis.evidence import schema
+from metaanalysis.evidence.schema import ListOf, MapOf, Record, Scalar
+from metaanalysis.evidence.vocabulary import outcomes as load_outcomes
+from metaanalysis.evidence.vocabulary import regimen_classes as load_regimen_classes
+from metaanalysis.evidence.vocabulary import suggest, suggest_regimen_class
 
 ERROR = "error"
 WARNING = "warning"

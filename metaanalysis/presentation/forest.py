@@ -38,7 +38,7 @@ from matplotlib.patches import Polygon, Rectangle
 from matplotlib.ticker import MaxNLocator, NullLocator
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
-from .results import MetaResult, SubgroupResult
+from metaanalysis.engine.results import MetaResult, SubgroupResult
 
 _np_err = np.geterr()
 with warnings.catch_warnings():

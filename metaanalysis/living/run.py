@@ -23,17 +23,17 @@ matplotlib.use("Agg")  # files only; no display on CI
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from . import analyses as analyses_mod  # noqa: E402
-from .changes import compare, read_previous  # noqa: E402
-from .comparisons import compare_arms  # noqa: E402
-from .forest import forest_plot, save_forest  # noqa: E402
-from .landmarks import pool_landmarks  # noqa: E402
-from .report import NotebookError, write_report  # noqa: E402
-from .tables import analysis_title  # noqa: E402
-from .pooling import excluded_rows, pool, pooled_rows, pooled_table, study_level_rows  # noqa: E402
-from .studies import StudyValidationError, outcome_table, study_table, time_to_event_table  # noqa: E402
-from .validation import check_directory, errors  # noqa: E402
-from .vocabulary import outcome_labels, regimen_labels  # noqa: E402
+from metaanalysis.living import analyses as analyses_mod  # noqa: E402
+from metaanalysis.living.changes import compare, read_previous  # noqa: E402
+from metaanalysis.living.comparisons import compare_arms  # noqa: E402
+from metaanalysis.presentation.forest import forest_plot, save_forest  # noqa: E402
+from metaanalysis.living.landmarks import pool_landmarks  # noqa: E402
+from metaanalysis.presentation.report import NotebookError, write_report  # noqa: E402
+from metaanalysis.presentation.tables import analysis_title  # noqa: E402
+from metaanalysis.living.pooling import excluded_rows, pool, pooled_rows, pooled_table, study_level_rows  # noqa: E402
+from metaanalysis.evidence.studies import StudyValidationError, outcome_table, study_table, time_to_event_table  # noqa: E402
+from metaanalysis.evidence.validation import check_directory, errors  # noqa: E402
+from metaanalysis.evidence.vocabulary import outcome_labels, regimen_labels  # noqa: E402
 
 
 def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,

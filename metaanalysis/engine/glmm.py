@@ -28,8 +28,8 @@ import numpy as np
 from scipy import optimize, special, stats
 from statsmodels.stats.proportion import proportion_confint
 
-from .effects import escalc
-from .results import MetaResult, StudyRows
+from metaanalysis.engine.effects import escalc
+from metaanalysis.engine.results import MetaResult, StudyRows
 
 _HESSIAN_STEP = 1e-4          # lme4 deriv12 default `delta`
 _MODE_TOL = 1e-12             # Newton step size at which a per-study mode counts as found

@@ -24,12 +24,12 @@ import math
 import sys
 from pathlib import Path
 
-from .effects import escalc
-from .glmm import GLMMConvergenceError, rma_glmm
-from .mantel_haenszel import rma_mh
-from .estimators import ConvergenceError
-from .results import MetaResult
-from .subgroups import subgroup_test, subgroups
+from metaanalysis.engine.effects import escalc
+from metaanalysis.engine.glmm import GLMMConvergenceError, rma_glmm
+from metaanalysis.engine.mantel_haenszel import rma_mh
+from metaanalysis.engine.estimators import ConvergenceError
+from metaanalysis.engine.results import MetaResult
+from metaanalysis.engine.subgroups import subgroup_test, subgroups
 
 LAYOUTS = {
     **{m: ("events", "n") for m in ("PR", "PLO", "PAS", "PFT")},
@@ -198,7 +198,7 @@ def _fitter(measure, method, test, level, transform=None):
             return rma_glmm(c["events"], c["n"], studies=studies, level=level, nAGQ=7)
         if method == "MH":
             return rma_mh(c["ai"], c["n1i"], c["ci"], c["n2i"], measure=measure, level=level, studies=studies)
-        from .rma import rma_effects
+        from metaanalysis.engine.rma import rma_effects
         return rma_effects(_effects(table, measure, idx), method=method, test=test, level=level,
                            pi_method="metafor", transform=transform)
     return fit

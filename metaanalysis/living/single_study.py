@@ -12,7 +12,7 @@ import math
 
 from statsmodels.stats.proportion import proportion_confint
 
-from .results import MetaResult, StudyRows
+from metaanalysis.engine.results import MetaResult, StudyRows
 
 METHOD = "single study"
 

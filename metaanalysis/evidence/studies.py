@@ -38,9 +38,9 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from .validation import Problem, check_directory, errors
-from .vocabulary import outcomes as load_outcomes
-from .vocabulary import regimen_classes as load_regimen_classes
+from metaanalysis.evidence.validation import Problem, check_directory, errors
+from metaanalysis.evidence.vocabulary import outcomes as load_outcomes
+from metaanalysis.evidence.vocabulary import regimen_classes as load_regimen_classes
 
 # Study-level context repeated on every outcome and time-to-event row.
 _CONTEXT = {

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .pooling import pooled_table
-from .vocabulary import outcome_labels, regimen_labels
+from metaanalysis.living.pooling import pooled_table
+from metaanalysis.evidence.vocabulary import outcome_labels, regimen_labels
 
 POPULATION_LABELS = {"after_car_t": "After CAR-T failure", "after_bispecific": "After bispecific-antibody failure",
                      "after_car_t_and_bispecific": "After CAR-T and bispecific failure"}

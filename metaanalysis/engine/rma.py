@@ -34,12 +34,12 @@ import numpy as np
 import scipy
 from scipy import stats
 
-from . import __version__
-from .effects import MEASURES, EffectSizes
-from .estimators import ESTIMATORS, Control, estimate_tau2
-from .heterogeneity import i2_h2, i2_h2_fixed, q_test, qprofile_ci
-from .results import MetaResult, StudyRows
-from .transforms import TRANSFORMS, apply_transform, default_transform, ipft
+from metaanalysis import __version__
+from metaanalysis.engine.effects import MEASURES, EffectSizes
+from metaanalysis.engine.estimators import ESTIMATORS, Control, estimate_tau2
+from metaanalysis.engine.heterogeneity import i2_h2, i2_h2_fixed, q_test, qprofile_ci
+from metaanalysis.engine.results import MetaResult, StudyRows
+from metaanalysis.engine.transforms import TRANSFORMS, apply_transform, default_transform, ipft
 
 TESTS = ("z", "knha", "knha_adhoc")
 PI_METHODS = ("metafor", "higgins2009")

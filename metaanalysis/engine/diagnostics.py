@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .metareg import rma_mods
+from metaanalysis.engine.metareg import rma_mods
 
 LEAVE1OUT_COLUMNS = ("study", "estimate", "se", "zval", "pval", "ci_lb", "ci_ub",
                      "QE", "QEp", "tau2", "I2", "H2", "note")
@@ -61,7 +61,7 @@ def leave1out(yi, vi, *, method: str = "REML", test: str = "z", level: float = 0
     With k = 2 each fit has a single study: reported as metafor does (its yi and sqrt(vi),
     QE = 0, QEp = 1, tau2 = 0, I2 = 0, H2 = 1), with the `note` column saying so.
     """
-    from .rma import rma   # imported here: rma.py is developed alongside this module
+    from metaanalysis.engine.rma import rma   # imported here: rma.py is developed alongside this module
 
     y = np.asarray(yi, dtype=float)
     v = np.asarray(vi, dtype=float)

@@ -17,8 +17,8 @@ import math
 import numpy as np
 from scipy import stats
 
-from .metareg import factor_design, rma_mods
-from .results import MetaResult, SubgroupResult
+from metaanalysis.engine.metareg import factor_design, rma_mods
+from metaanalysis.engine.results import MetaResult, SubgroupResult
 
 
 def subgroup_test(results: dict[str, MetaResult]) -> tuple[float, int, float]:
@@ -46,7 +46,7 @@ def subgroups(yi, vi, groups, *, method: str = "REML", test: str = "knha", level
               measure: str = "GEN", studies=None, events=None, n=None) -> SubgroupResult:
     """rma() per group (in order of first appearance), the overall rma(), Qbetween (separate
     tau^2) and QM_common_tau2 (one tau^2, Wald chi-square; REML or ML only, else None)."""
-    from .rma import rma   # imported here: rma.py is developed alongside this module
+    from metaanalysis.engine.rma import rma   # imported here: rma.py is developed alongside this module
 
     y = np.asarray(yi, dtype=float)
     v = np.asarray(vi, dtype=float)

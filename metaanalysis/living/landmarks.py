@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .analyses import Landmark
-from .rma import rma
+from metaanalysis.living.analyses import Landmark
+from metaanalysis.engine.rma import rma
 
 NO_CI = "no confidence interval printed: variance unknown, not pooled"
 

@@ -24,11 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check every study record and list every problem at once")
     p.add_argument("directory", nargs="?", default="extracted_studies", help="folder of study YAML files")
-    p.set_defaults(module="metaanalysis.validate_cli")
+    p.set_defaults(module="metaanalysis.cli.validate")
 
     p = sub.add_parser("summary", help="validate, then print the evidence base as a table")
     p.add_argument("directory", nargs="?", default="extracted_studies")
-    p.set_defaults(module="metaanalysis.summary_cli")
+    p.set_defaults(module="metaanalysis.cli.summary")
 
     p = sub.add_parser("pool-csv", help="pool any CSV table and print the result as JSON")
     p.add_argument("file", help="CSV with study,events,n | study,ai,n1i,ci,n2i | study,yi,vi")
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transform", default=None, choices=["exp", "ilogit"],
                    help="back-transform for GEN (e.g. exp for log hazard ratios); other measures use their own")
     p.add_argument("--json", action="store_true", help="print JSON (the only output format for now)")
-    p.set_defaults(module="metaanalysis.pool_csv")
+    p.set_defaults(module="metaanalysis.cli.pool_csv")
 
     p = sub.add_parser("run", help="validate, pool every declared analysis, draw figures, execute notebooks")
     p.add_argument("--studies", default="extracted_studies")
@@ -48,12 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results")
     p.add_argument("--notebooks", default="notebooks")
     p.add_argument("--skip-notebooks", action="store_true", help="pool and plot only")
-    p.set_defaults(module="metaanalysis.run")
+    p.set_defaults(module="metaanalysis.living.run")
 
     p = sub.add_parser("new-study", help="write a commented template for a new study record")
     p.add_argument("id", help="study id, e.g. smith2026")
     p.add_argument("--directory", default="extracted_studies")
-    p.set_defaults(module="metaanalysis.new_study")
+    p.set_defaults(module="metaanalysis.cli.new_study")
     return parser
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .studies import outcome_table, study_table
-from .validate_cli import report
-from .validation import ERROR, check_directory
+from metaanalysis.evidence.studies import outcome_table, study_table
+from metaanalysis.cli.validate import report
+from metaanalysis.evidence.validation import ERROR, check_directory
 
 STUDY_COLUMNS = ["study", "citation", "design", "population", "disease", "unit_of_analysis", "n", "n_arms",
                  "follow_up_months", "superseded_by"]

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .analyses import Comparison
-from .effects import escalc
-from .results import SubgroupResult
-from .rma import rma_effects
+from metaanalysis.living.analyses import Comparison
+from metaanalysis.engine.effects import escalc
+from metaanalysis.engine.results import SubgroupResult
+from metaanalysis.engine.rma import rma_effects
 
 
 class ComparisonError(ValueError):

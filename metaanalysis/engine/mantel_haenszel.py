@@ -21,8 +21,8 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.contingency_tables import StratifiedTable
 
-from .effects import escalc
-from .results import MetaResult, StudyRows
+from metaanalysis.engine.effects import escalc
+from metaanalysis.engine.results import MetaResult, StudyRows
 
 
 def _check_tables(ai, n1i, ci, n2i, studies) -> tuple[np.ndarray, ...]:

@@ -1,0 +1,6 @@
+"""`python -m metaanalysis` is the `metaanalysis` command."""
+import sys
+
+from metaanalysis.cli import main
+
+sys.exit(main())
