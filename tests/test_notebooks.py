@@ -5,13 +5,12 @@ import ast
 import shutil
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from metaanalysis.presentation.report import inject_parameters, write_report
+from metaanalysis.presentation.report import inject_parameters, read_notebook, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 # Statistics belong to the library; a notebook importing these would be doing its own.
 FORBIDDEN_IMPORTS = {"scipy", "statsmodels", "pymare", "numpy"}
 
@@ -23,16 +22,23 @@ def test_there_are_notebooks_for_every_topic():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_is_stored_without_outputs_and_has_a_parameters_cell(path):
-    nb = nbformat.read(path, as_version=4)
+def test_notebook_is_stored_as_text_with_one_parameters_cell(path):
+    assert path.read_text(encoding="utf-8").splitlines()[0] == "# ---", "jupytext percent header"
+    nb = read_notebook(path)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(not c.outputs and c.execution_count is None for c in code), "strip outputs before committing"
     assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1
+
+
+def test_paired_ipynb_files_stay_out_of_git():
+    # JupyterLab writes outputs to the paired .ipynb; the repository must never take them.
+    assert "notebooks/*.ipynb" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    config = (ROOT / "jupytext.toml").read_text(encoding="utf-8")
+    assert 'formats = "ipynb,py:percent"' in config
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_holds_no_statistics_of_its_own(path):
-    nb = nbformat.read(path, as_version=4)
+    nb = read_notebook(path)
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -47,7 +53,7 @@ def test_notebook_holds_no_statistics_of_its_own(path):
 
 
 def test_parameters_are_injected_after_the_parameters_cell():
-    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    nb = read_notebook(NOTEBOOKS[0])
     index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     injected = inject_parameters(nb, {"STUDIES_DIR": "/x"})
     assert injected.cells[index + 1].source.endswith("STUDIES_DIR = '/x'")
@@ -60,7 +66,7 @@ def test_every_notebook_executes_and_is_exported_as_html(tmp_path):
     work.mkdir()
     for f in [*NOTEBOOKS, *(ROOT / "notebooks").glob("*.yaml")]:  # notebooks and the files they read
         shutil.copy(f, work / f.name)
-    pages = write_report(sorted(work.glob("*.ipynb")), tmp_path / "report",
+    pages = write_report(sorted(work.glob("*.py")), tmp_path / "report",
                          {"STUDIES_DIR": str(studies), "RESULTS_DIR": str(tmp_path / "results")}, cwd=work)
     assert [p.name for p in pages] == [f"{p.stem}.html" for p in NOTEBOOKS] + ["index.html"]
     for page in pages[:-1]:

@@ -90,7 +90,7 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
                                         encoding="utf-8")
     html = []
     if notebooks_dir is not None:
-        notebooks = sorted(Path(notebooks_dir).glob("*.ipynb"))
+        notebooks = sorted(Path(notebooks_dir).glob("*.py"))
         html = write_report(notebooks, out_dir / "report",
                             {"STUDIES_DIR": str(Path(studies_dir).resolve()),
                              "RESULTS_DIR": str(Path(out_dir).resolve())},

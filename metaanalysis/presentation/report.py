@@ -1,6 +1,7 @@
 """Execute the notebooks and export them as an HTML report.
 
-Notebooks are stored without outputs; a cell tagged `parameters` holds their
+Notebooks are stored as jupytext percent-format text (`notebooks/*.py`), so they
+hold no outputs and diff as code; a cell tagged `parameters` holds their
 defaults (paths), and we inject a cell after it with the run's values, the
 papermill convention, so one notebook serves the real job and the tests.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+import jupytext
 import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
@@ -21,6 +23,11 @@ class NotebookError(RuntimeError):
     """A notebook failed to execute; the message names the notebook and the cell."""
 
 
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """A notebook from its text form (`.py`, percent format) or an `.ipynb`."""
+    return jupytext.read(path)
+
+
 def inject_parameters(nb: nbformat.NotebookNode, parameters: dict) -> nbformat.NotebookNode:
     source = "# Parameters injected by `metaanalysis run`\n" + "\n".join(
         f"{name} = {value!r}" for name, value in parameters.items())
@@ -31,7 +38,7 @@ def inject_parameters(nb: nbformat.NotebookNode, parameters: dict) -> nbformat.N
 
 
 def execute_notebook(path: Path, parameters: dict, *, cwd: Path) -> nbformat.NotebookNode:
-    nb = inject_parameters(nbformat.read(path, as_version=4), parameters)
+    nb = inject_parameters(read_notebook(path), parameters)
     client = NotebookClient(nb, kernel_name=KERNEL, timeout=TIMEOUT_SECONDS, allow_errors=False,
                             resources={"metadata": {"path": str(cwd)}})
     try:

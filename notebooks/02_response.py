@@ -1,0 +1,46 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Response by regimen class
+#
+# Overall response (ORR) and complete response (CR), pooled by regimen class with the
+# binomial-normal GLMM (R meta's default for single-arm proportions). A class with one study is
+# shown, not pooled. The logit and Freeman-Tukey inverse-variance models are in the sensitivity
+# notebook.
+
+# %% tags=["parameters"]
+STUDIES_DIR = "../extracted_studies"
+RESULTS_DIR = "../results"
+
+# %%
+from metaanalysis.evidence.studies import load_studies
+from metaanalysis.living.analyses import load_plan
+from metaanalysis.living.pooling import pool, pooled_table
+from metaanalysis.presentation.tables import analysis_title, readable
+from metaanalysis.presentation.forest import forest_plot
+from metaanalysis.evidence.vocabulary import regimen_labels
+
+frame = load_studies(STUDIES_DIR)
+plan = load_plan()
+response = [a for a in plan.analyses if a.outcome in ("ORR", "CR")]
+
+# %%
+readable(pooled_table(frame, response, primary_only=True))
+
+# %%
+for analysis in response:
+    fit = pool(frame, analysis, analysis.primary_method)
+    if fit.subgroups.groups:
+        display(forest_plot(fit.subgroups, title=analysis_title(analysis), group_labels=regimen_labels()))

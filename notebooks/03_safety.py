@@ -1,0 +1,58 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Safety by regimen class
+#
+# Cytokine release syndrome grade 3 or more, ICANS, and infections grade 3 or more, pooled by
+# regimen class (GLMM), with the two-arm comparison from the Tongji cohort (second CAR-T infusion vs
+# other salvage) as odds ratios and risk differences.
+
+# %% tags=["parameters"]
+STUDIES_DIR = "../extracted_studies"
+RESULTS_DIR = "../results"
+
+# %%
+from metaanalysis.evidence.studies import load_studies
+from metaanalysis.living.analyses import load_plan
+from metaanalysis.living.pooling import pool, pooled_table
+from metaanalysis.presentation.tables import analysis_title, readable
+from metaanalysis.living.comparisons import compare_arms
+from metaanalysis.presentation.forest import forest_plot
+from metaanalysis.evidence.vocabulary import regimen_labels, outcome_labels
+
+frame = load_studies(STUDIES_DIR)
+plan = load_plan()
+safety = [a for a in plan.analyses if a.outcome not in ("ORR", "CR")]
+
+# %%
+readable(pooled_table(frame, safety, primary_only=True))
+
+# %%
+for analysis in safety:
+    fit = pool(frame, analysis, analysis.primary_method)
+    if fit.subgroups.groups:
+        display(forest_plot(fit.subgroups, title=analysis_title(analysis), group_labels=regimen_labels()))
+
+# %% [markdown]
+# ## Second CAR-T infusion vs other salvage (Tongji)
+#
+# Patients were not randomised; the comparison is confounded by indication and is shown as reported.
+
+# %%
+for comparison in plan.comparisons:
+    result = compare_arms(frame, comparison)
+    display(result.table)
+    for measure, sub in result.by_measure.items():
+        display(forest_plot(sub, title=f"{result.title} ({measure})", group_labels=outcome_labels()))
