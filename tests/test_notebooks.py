@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from metaanalysis.presentation.report import inject_parameters, read_notebook, write_report
+from metaanalysis.presentation.notebooks import inject_parameters, read_notebook
+from metaanalysis.presentation.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
