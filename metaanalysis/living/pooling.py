@@ -129,9 +129,11 @@ def pool(frame: pd.DataFrame, analysis: Analysis, method: str) -> PooledAnalysis
     included, excluded = select_rows(frame, analysis)
     included = included.assign(label=included["study"] + np.where(
         included.groupby("study")["arm"].transform("count") > 1, " (" + included["arm"] + ")", ""))
+    # One order for fitting and for study_level.csv, so a refit from the CSV is the same fit
+    # (the GLMM's last digits depend on the order of its studies).
+    included = included.sort_values([analysis.group_by, "year", "study", "arm"], kind="stable")
     classes: dict[str, ClassFit] = {}
     for cls, rows in included.groupby(analysis.group_by, sort=True):
-        rows = rows.sort_values(["year", "study", "arm"])
         try:
             if len(rows) == 1:
                 classes[cls] = ClassFit(cls, rows, _single(rows, analysis), pooled=False)
