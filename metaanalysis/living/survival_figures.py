@@ -87,3 +87,61 @@ def draw_survival(tables: dict, figures_dir: Path) -> list[Path]:
         written += save_forest(fig, Path(figures_dir) / "survival_hazard_ratios")
         plt.close(fig)
     return written
+
+
+# -- reader-facing tables -------------------------------------------------------------------
+
+def _interval(lb, ub, decimals: int = 1) -> str:
+    if pd.isna(lb):
+        return ""
+    return f"{lb:.{decimals}f} to {'not reached' if pd.isna(ub) else f'{ub:.{decimals}f}'}"
+
+
+def readable_medians(table: pd.DataFrame) -> pd.DataFrame:
+    """Endpoint, median and interval first; then method, cohorts and why a row did not enter."""
+    rows = []
+    for _, r in table.iterrows():
+        if r["kind"] in ("pooled", "single study"):
+            value = "" if pd.isna(r.get("estimate")) else f"{r['estimate']:.1f}"
+            rows.append({"Endpoint": r["endpoint"], "Median (months)": value,
+                         "95% interval": _interval(r.get("ci_lb"), r.get("ci_ub")),
+                         "Method": r["method"], "k": int(r["k"]) if pd.notna(r.get("k")) else "",
+                         "Group": r.get("group_label"), "Cohorts": r.get("studies"),
+                         "Note": "; ".join(str(x) for x in (r.get("reason"), r.get("note")) if pd.notna(x))})
+        else:
+            nr = pd.notna(r.get("not_reached")) and bool(r.get("not_reached"))
+            ci = _interval(r.get("median_ci_lb"), r.get("median_ci_ub"))
+            rng = _interval(r.get("range_lb"), r.get("range_ub"))
+            rows.append({"Endpoint": r["endpoint"], "Median (months)": "not reached" if nr else f"{r['median']:.1f}",
+                         "95% interval": f"CI {ci}" if ci else (f"range {rng}" if rng else ""),
+                         "Method": "cohort" + (f" (in {r['method']})" if pd.notna(r.get("method")) else " (not pooled)"),
+                         "k": "", "Group": r.get("group_label"),
+                         "Cohorts": r["cohort"] + (f", n = {int(r['n'])}" if pd.notna(r.get("n")) else ""),
+                         "Note": r.get("reason") if pd.notna(r.get("reason")) else ""})
+    return pd.DataFrame(rows)
+
+
+def readable_hazard_ratios(table: pd.DataFrame) -> pd.DataFrame:
+    """HR with CI first, then what it compares, k and the studies (or why a study did not enter)."""
+    rows = []
+    for _, r in table.iterrows():
+        pooled = r["kind"] in ("pooled", "single study")
+        rows.append({"Endpoint": r["endpoint"], "HR": f"{r['hr']:.2f}",
+                     "95% CI": _interval(r.get("hr_ci_lb"), r.get("hr_ci_ub"), 2),
+                     "Comparison": r["label"], "Row": r["method"] if pooled else r["cohort"],
+                     "k": int(r["k"]) if pooled else "", "Note": "; ".join(
+                         str(x) for x in (r.get("reason"), r.get("note"), r.get("model")) if pd.notna(x))})
+    return pd.DataFrame(rows)
+
+
+def readable_landmarks(table: pd.DataFrame) -> pd.DataFrame:
+    """Landmark rate with CI first, then class, where its variance came from, and why not pooled."""
+    rows = []
+    for _, r in table.iterrows():
+        pct = "" if pd.isna(r.get("percent")) else f"{r['percent']:.1f}"
+        rows.append({"Endpoint": f"{r['endpoint']} at {r['months']:g} months", "Rate (%)": pct,
+                     "95% CI": _interval(r.get("ci_lb"), r.get("ci_ub")), "Class": r["regimen_class"],
+                     "Row": r["study"] if r["kind"] == "study" else f"pooled ({r.get('variant')}, k = {r.get('k')})",
+                     "Variance from": r.get("variance_from") if pd.notna(r.get("variance_from")) else "",
+                     "Not pooled because": r.get("reason") if pd.notna(r.get("reason")) else ""})
+    return pd.DataFrame(rows)
