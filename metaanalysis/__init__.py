@@ -42,6 +42,7 @@ _PUBLIC = {
     "estimate_tau2": "metaanalysis.engine.estimators",
     "Control": "metaanalysis.engine.estimators",
     "MetaResult": "metaanalysis.engine.results",
+    "median_of_medians": "metaanalysis.engine.medians",
     # living review
     "load_plan": "metaanalysis.living.analyses",
     "run": "metaanalysis.living.run",

@@ -80,12 +80,19 @@ def exp(x: ArrayLike) -> ArrayLike:
     return _same_shape(x, np.exp(np.asarray(x, dtype=float)))
 
 
+def iloglog(x: ArrayLike) -> ArrayLike:
+    """Survival probability S from x = -log(-log S): the complementary log-log scale of a
+    survival rate, sign-flipped so that it increases with S (intervals keep their order)."""
+    return _same_shape(x, np.exp(-np.exp(-np.asarray(x, dtype=float))))
+
+
 # name -> (function, whether it needs the per-study sample sizes)
 TRANSFORMS: dict[str, tuple[Callable[..., ArrayLike], bool]] = {
     "ilogit": (ilogit, False),
     "iarcsin": (iarcsin, False),
     "ipft_hm": (ipft_hm, True),
     "exp": (exp, False),
+    "iloglog": (iloglog, False),
 }
 
 # The back-transformation metafor users apply by default for each measure;
@@ -137,5 +144,5 @@ def _same_shape(x: ArrayLike, out: np.ndarray) -> ArrayLike:
     return out
 
 
-__all__ = ["ilogit", "iarcsin", "pft", "ipft", "ipft_hm", "exp", "TRANSFORMS", "MEASURE_TRANSFORM",
+__all__ = ["ilogit", "iarcsin", "pft", "ipft", "ipft_hm", "exp", "iloglog", "TRANSFORMS", "MEASURE_TRANSFORM",
            "default_transform", "back_transform", "apply_transform"]

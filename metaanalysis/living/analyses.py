@@ -15,6 +15,9 @@ import yaml
 PROPORTION_METHODS = ("GLMM", "PLO", "PFT", "PAS", "PR")
 POPULATIONS = ("after_car_t", "after_bispecific")
 UNITS = ("patients", "treatment_courses")
+# whole: the whole cohort failing the prior therapy (arm role "overall", no subgroup);
+# by_class: treatment arms by regimen class; by_timing: the declared `timing` strata.
+MEDIAN_COHORTS = ("whole", "by_class", "by_timing")
 
 
 class AnalysisDeclarationError(ValueError):
@@ -62,6 +65,39 @@ class Landmark:
 
 
 @dataclass(frozen=True, slots=True)
+class TimingStratum:
+    id: str
+    label: str
+    members: tuple[str, ...]           # "study/subgroup" ids, as each paper split its cohort
+
+
+@dataclass(frozen=True, slots=True)
+class MedianAnalysis:
+    """Median survival pooled across cohorts (MM, WM, and inverse variance from printed CIs)."""
+
+    id: str
+    label: str
+    population: str
+    endpoint: str
+    cohorts: str                       # one of MEDIAN_COHORTS
+    level: float
+    inverse_variance: InverseVariance
+    timing: tuple[TimingStratum, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HazardRatioAnalysis:
+    """Hazard ratios for one comparison, pooled by generic inverse variance where k >= 2."""
+
+    id: str
+    label: str
+    population: str
+    comparisons: tuple[str, ...]       # the comparison texts of the records that mean this
+    level: float
+    inverse_variance: InverseVariance
+
+
+@dataclass(frozen=True, slots=True)
 class Comparison:
     id: str
     label: str
@@ -100,6 +136,8 @@ class Plan:
     comparisons: tuple[Comparison, ...]
     sensitivity: tuple[Sensitivity, ...]
     source: str = field(default="")
+    medians: tuple[MedianAnalysis, ...] = ()
+    hazard_ratios: tuple[HazardRatioAnalysis, ...] = ()
 
 
 def default_path() -> Path:
@@ -115,7 +153,8 @@ def load_plan(path: str | Path | None = None) -> Plan:
     problems: list[str] = []
     if not isinstance(raw, dict):
         raise AnalysisDeclarationError(f"{path}: top level must be a mapping")
-    unknown = set(raw) - {"defaults", "analyses", "landmarks", "comparisons", "sensitivity"}
+    unknown = set(raw) - {"defaults", "analyses", "landmarks", "comparisons", "sensitivity",
+                         "medians", "hazard_ratios"}
     problems += [f"{path}: unknown top-level key {k!r}" for k in sorted(unknown)]
 
     d = raw.get("defaults") or {}
@@ -188,6 +227,41 @@ def load_plan(path: str | Path | None = None) -> Plan:
                                        exclude_overlapping=bool(e.get("exclude_overlapping", False)),
                                        units=tuple(e["units"]) if "units" in e else None,
                                        diseases=tuple(e["diseases"]) if "diseases" in e else None))
+    medians = []
+    for i, e in enumerate(raw.get("medians") or []):
+        if entry_id("medians", i, e) is None:
+            continue
+        check_keys("medians", i, e, {"id", "label", "population", "endpoint", "cohorts", "timing"})
+        if e.get("population") not in POPULATIONS:
+            problems.append(f"{path}: medians[{i}].population: {e.get('population')!r} is not one of {POPULATIONS}")
+        if e.get("cohorts") not in MEDIAN_COHORTS:
+            problems.append(f"{path}: medians[{i}].cohorts: {e.get('cohorts')!r} is not one of {MEDIAN_COHORTS}")
+        timing = []
+        for sid, t in (e.get("timing") or {}).items():
+            members = tuple((t or {}).get("subgroups") or ())
+            if not members or any(str(m).count("/") != 1 for m in members):
+                problems.append(f"{path}: medians[{i}].timing.{sid}.subgroups: needs 'study/subgroup' ids")
+            timing.append(TimingStratum(sid, (t or {}).get("label", sid), members))
+        if (e.get("cohorts") == "by_timing") != bool(timing):
+            problems.append(f"{path}: medians[{i}].timing: required with cohorts: by_timing, and only then")
+        medians.append(MedianAnalysis(id=e["id"], label=e.get("label", e["id"]), population=e.get("population"),
+                                      endpoint=e.get("endpoint"), cohorts=e.get("cohorts"), level=level,
+                                      inverse_variance=iv, timing=tuple(timing)))
+
+    hazard_ratios = []
+    for i, e in enumerate(raw.get("hazard_ratios") or []):
+        if entry_id("hazard_ratios", i, e) is None:
+            continue
+        check_keys("hazard_ratios", i, e, {"id", "label", "population", "comparisons"})
+        if e.get("population") not in POPULATIONS:
+            problems.append(f"{path}: hazard_ratios[{i}].population: {e.get('population')!r} is not one of {POPULATIONS}")
+        if not e.get("comparisons"):
+            problems.append(f"{path}: hazard_ratios[{i}].comparisons: missing")
+        hazard_ratios.append(HazardRatioAnalysis(id=e["id"], label=e.get("label", e["id"]),
+                                                 population=e.get("population"),
+                                                 comparisons=tuple(e.get("comparisons") or ()), level=level,
+                                                 inverse_variance=iv))
     if problems:
         raise AnalysisDeclarationError("\n".join(problems))
-    return Plan(tuple(analyses), tuple(landmarks), tuple(comparisons), tuple(sensitivity), source=str(path))
+    return Plan(tuple(analyses), tuple(landmarks), tuple(comparisons), tuple(sensitivity), source=str(path),
+                medians=tuple(medians), hazard_ratios=tuple(hazard_ratios))

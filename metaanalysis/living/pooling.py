@@ -57,6 +57,31 @@ def _as_list(value) -> list[str]:
     return [v.strip() for v in str(value).replace(";", ",").split(",") if v.strip()]
 
 
+def overlap_reasons(live: pd.DataFrame, *, exclude_overlapping: bool = False) -> dict[str, str]:
+    """Study -> why it leaves, for cohorts declared overlapping among the rows of `live`
+    (columns study, overlaps, n, year). Overlapping cohorts are never pooled together: the
+    primary analysis keeps the larger cohort (a cohort of unknown size counts as smallest;
+    then the later, then the id); the sensitivity analysis drops both."""
+    declared = {(a, b) for a, v in zip(live["study"], live["overlaps"]) for b in _as_list(v)}
+    partners = {s: {b for a, b in declared if a == s} | {a for a, b in declared if b == s}
+                for s in set(live["study"])}
+    size = live.groupby("study").agg(n=("n", "max"), year=("year", "max"))
+    rank = {s: (-1 if pd.isna(size.at[s, "n"]) else int(size.at[s, "n"]),
+                0 if pd.isna(size.at[s, "year"]) else int(size.at[s, "year"]), s) for s in size.index}
+    out = {}
+    for study, others in sorted(partners.items()):
+        others &= set(live["study"])
+        if not others:
+            continue
+        if exclude_overlapping:
+            out[study] = OVERLAPPING
+            continue
+        keep = max([study, *others], key=rank.get)
+        if keep != study:
+            out[study] = f"overlaps with {keep} (the larger cohort was kept)"
+    return out
+
+
 def select_rows(frame: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split the candidate rows of one analysis into (included, excluded-with-reason).
 
@@ -84,23 +109,9 @@ def select_rows(frame: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, 
     if analysis.exclude_derived:
         mark(cand["derived"].astype(bool), DERIVED)
 
-    # Overlapping cohorts: never pooled together. The primary analysis keeps the
-    # larger cohort (then the later one); the sensitivity analysis drops both.
     live = cand[reasons.isna()]
-    declared = {(a, b) for a, v in zip(live["study"], live["overlaps"]) for b in _as_list(v)}
-    partners = {s: {b for a, b in declared if a == s} | {a for a, b in declared if b == s}
-                for s in set(live["study"])}
-    size = live.groupby("study").agg(n=("n", "max"), year=("year", "max"))
-    for study, others in sorted(partners.items()):
-        others &= set(live["study"])
-        if not others:
-            continue
-        if analysis.exclude_overlapping:
-            mark(cand["study"] == study, OVERLAPPING)
-            continue
-        keep = max([study, *others], key=lambda s: (int(size.at[s, "n"]), int(size.at[s, "year"] or 0), s))
-        if keep != study:
-            mark(cand["study"] == study, f"overlaps with {keep} (the larger cohort was kept)")
+    for study, reason in overlap_reasons(live, exclude_overlapping=analysis.exclude_overlapping).items():
+        mark(cand["study"] == study, reason)
 
     included = cand[reasons.isna()].copy()
     excluded = cand[reasons.notna()].copy()

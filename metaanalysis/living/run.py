@@ -6,7 +6,8 @@ Outputs (under --out, default `results/`):
   study_level.csv   every study row that entered a pooled row
   excluded.csv      every candidate row that did not, with the reason
   comparisons.csv   two-arm comparisons within a study (OR, RD)
-  landmarks.csv     landmark survival rates, pooled where a CI allows it
+  landmarks.csv     landmark survival rates, pooled (cloglog scale) where a CI or the cohort size allows it
+  survival_medians.csv, survival_hazard_ratios.csv   medians and HRs pooled across cohorts (survival.py)
   studies.csv       the evidence base, one row per study
   figures/          one forest plot per analysis (PNG at 300 dpi and SVG)
   report/           the executed notebooks as HTML
@@ -28,6 +29,7 @@ from metaanalysis.living.changes import compare, read_previous  # noqa: E402
 from metaanalysis.living.comparisons import compare_arms  # noqa: E402
 from metaanalysis.presentation.forest import forest_plot, save_forest  # noqa: E402
 from metaanalysis.living.landmarks import pool_landmarks  # noqa: E402
+from metaanalysis.living.survival import survival_frame, write_survival  # noqa: E402
 from metaanalysis.presentation.report import NotebookError, write_report  # noqa: E402
 from metaanalysis.presentation.tables import analysis_title  # noqa: E402
 from metaanalysis.living.pooling import excluded_rows, pool, pooled_rows, pooled_table, study_level_rows  # noqa: E402
@@ -71,7 +73,8 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
             fig = forest_plot(sub, title=f"{comp.title} ({measure})", group_labels=outcome_labels())
             figures += save_forest(fig, out_dir / "figures" / f"{comp.id}_{measure}")
             plt.close(fig)
-    landmarks = pool_landmarks(tte, plan.landmarks)
+    landmarks = pool_landmarks(survival_frame(records), plan.landmarks)
+    figures += write_survival(records, plan, out_dir)
 
     tables = {
         "pooled.csv": pd.DataFrame(pooled),
