@@ -35,6 +35,27 @@ frame = outcome_table(records)
 plan = load_plan()
 
 # %% [markdown]
+# ## How the studies were found: PRISMA 2020 flow
+#
+# Drawn from the search log in `review/search_log/` (every query and every record screened, with
+# the decision and the reason for each exclusion; `docs/search-log.md` says how each box is
+# counted). `metaanalysis run` saves the same diagram as `results/figures/prisma.png` and its
+# counts as `results/prisma.csv`.
+
+# %%
+from IPython.display import Image, display
+from metaanalysis.evidence.search_log import load_search_log, prisma_counts, review_beside
+from metaanalysis.presentation.prisma import counts_table, png_bytes, prisma_figure
+
+search_log = review_beside(STUDIES_DIR) / "search_log"
+if search_log.is_dir():
+    counts = prisma_counts(load_search_log(search_log)[0])
+    display(Image(data=png_bytes(prisma_figure(counts))))
+    display(counts_table(counts))
+else:
+    print(f"No search log at {search_log}: no flow diagram.")
+
+# %% [markdown]
 # ## Studies and their characteristics
 
 # %%

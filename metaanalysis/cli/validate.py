@@ -7,8 +7,7 @@ Exit code 1 if any error, 0 when only warnings (or nothing) remain.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
+from metaanalysis.evidence.search_log import check_review, review_beside
 from metaanalysis.evidence.validation import ERROR, check_directory
 
 
@@ -18,18 +17,11 @@ def report(problems) -> str:
     return f"{n_errors} error(s), {n_warnings} warning(s)"
 
 
-def review_dir(studies_dir) -> Path:
-    """review/ beside the studies folder (a relative path stays relative, for readable messages)."""
-    path = Path(studies_dir)
-    return (path.parent if path.name else path.resolve().parent) / "review"
-
-
 def main(args) -> int:
     parsed, problems = check_directory(args.directory)
-    review = review_dir(args.directory)
+    review = review_beside(args.directory)
     sessions = ""
     if review.is_dir():
-        from metaanalysis.evidence.search_log import check_review
         log, review_problems = check_review(review, args.directory, parsed)
         problems = problems + review_problems
         sessions = f", {len(log.sessions)} search session(s) in {review}"

@@ -275,6 +275,12 @@ def duplicates(log: SearchLog) -> set[int]:
     return dup
 
 
+def review_beside(studies_dir: str | Path) -> Path:
+    """review/ beside the studies folder (a relative path stays relative, for readable messages)."""
+    path = Path(studies_dir)
+    return (path.parent if path.name else path.resolve().parent) / "review"
+
+
 def check_review(review_dir: str | Path, studies_dir: str | Path,
                  parsed: list[ParsedFile]) -> tuple[SearchLog, list[Problem]]:
     """Everything `metaanalysis validate` checks in review/: the log, the log against the study
@@ -349,4 +355,4 @@ def prisma_counts(log: SearchLog) -> PrismaCounts:
 
 
 __all__ = ["SESSION", "REASONS", "STAGES", "DECISIONS", "Screened", "SearchLog", "PrismaCounts",
-           "load_search_log", "check_search_log", "check_review", "duplicates", "prisma_counts", "normalise_url"]
+           "load_search_log", "check_search_log", "check_review", "review_beside", "duplicates", "prisma_counts", "normalise_url"]

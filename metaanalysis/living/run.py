@@ -8,7 +8,8 @@ Outputs (under --out, default `results/`):
   comparisons.csv   two-arm comparisons within a study (OR, RD)
   landmarks.csv     landmark survival rates, pooled where a CI allows it
   studies.csv       the evidence base, one row per study
-  figures/          one forest plot per analysis (PNG at 300 dpi and SVG)
+  prisma.csv        the PRISMA 2020 counts of the search log (when review/ sits beside the studies)
+  figures/          one forest plot per analysis (PNG at 300 dpi and SVG), prisma.png/.svg
   report/           the executed notebooks as HTML
   changes.md        what changed against the previous run (also printed)
 """
@@ -33,12 +34,17 @@ from metaanalysis.presentation.tables import analysis_title  # noqa: E402
 from metaanalysis.living.pooling import excluded_rows, pool, pooled_rows, pooled_table, study_level_rows  # noqa: E402
 from metaanalysis.evidence.studies import StudyValidationError, outcome_table, study_table, time_to_event_table  # noqa: E402
 from metaanalysis.evidence.validation import check_directory, errors  # noqa: E402
+from metaanalysis.evidence.search_log import check_review, prisma_counts, review_beside  # noqa: E402
+from metaanalysis.presentation.prisma import save_prisma  # noqa: E402
 from metaanalysis.evidence.vocabulary import outcome_labels, regimen_labels  # noqa: E402
 
 
 def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
         notebooks_dir: Path | None = None, log=print) -> dict:
     parsed, problems = check_directory(studies_dir)
+    review = review_beside(studies_dir)
+    log_, review_problems = check_review(review, studies_dir, parsed) if review.is_dir() else (None, [])
+    problems = problems + review_problems
     if errors(problems):
         raise StudyValidationError(problems)
     warnings = [p for p in problems if p not in errors(problems)]
@@ -72,6 +78,8 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
             figures += save_forest(fig, out_dir / "figures" / f"{comp.id}_{measure}")
             plt.close(fig)
     landmarks = pool_landmarks(tte, plan.landmarks)
+    if log_ is not None:
+        figures += save_prisma(prisma_counts(log_), out_dir)[:2]   # and prisma.csv
 
     tables = {
         "pooled.csv": pd.DataFrame(pooled),
