@@ -15,6 +15,8 @@ import yaml
 PROPORTION_METHODS = ("GLMM", "PLO", "PFT", "PAS", "PR")
 POPULATIONS = ("after_car_t", "after_bispecific")
 UNITS = ("patients", "treatment_courses")
+# Rows a sensitivity variant may leave out by name (`exclude: [...]`); pooling.ROW_EXCLUSIONS says how.
+EXCLUSIONS = ("prior_exposure", "low_confidence", "congress_abstracts")
 
 
 class AnalysisDeclarationError(ValueError):
@@ -44,6 +46,7 @@ class Analysis:
     exclude_derived: bool = False
     exclude_overlapping: bool = False
     diseases: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()          # names from EXCLUSIONS
     variant: str = "primary"
 
     @property
@@ -81,10 +84,12 @@ class Sensitivity:
     exclude_overlapping: bool = False
     units: tuple[str, ...] | None = None
     diseases: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
 
     def apply(self, analysis: Analysis) -> Analysis:
         return replace(
             analysis,
+            exclude=tuple(dict.fromkeys(analysis.exclude + self.exclude)),
             exclude_derived=self.exclude_derived or analysis.exclude_derived,
             exclude_overlapping=self.exclude_overlapping or analysis.exclude_overlapping,
             units=self.units if self.units is not None else analysis.units,
@@ -182,8 +187,13 @@ def load_plan(path: str | Path | None = None) -> Plan:
     for i, e in enumerate(raw.get("sensitivity") or []):
         if entry_id("sensitivity", i, e) is None:
             continue
-        check_keys("sensitivity", i, e, {"id", "label", "exclude_derived", "exclude_overlapping", "units", "diseases"})
+        check_keys("sensitivity", i, e, {"id", "label", "exclude_derived", "exclude_overlapping", "units", "diseases",
+                                         "exclude"})
+        bad = [x for x in e.get("exclude", []) if x not in EXCLUSIONS]
+        if bad:
+            problems.append(f"{path}: sensitivity[{i}].exclude: unknown {bad} (known: {', '.join(EXCLUSIONS)})")
         sensitivity.append(Sensitivity(id=e["id"], label=e.get("label", e["id"]),
+                                       exclude=tuple(x for x in e.get("exclude", []) if x in EXCLUSIONS),
                                        exclude_derived=bool(e.get("exclude_derived", False)),
                                        exclude_overlapping=bool(e.get("exclude_overlapping", False)),
                                        units=tuple(e["units"]) if "units" in e else None,
