@@ -75,9 +75,24 @@ frame.groupby("study").agg(rows=("outcome", "size"), derived=("derived", "sum"),
 frame.loc[frame["derived"], ["study", "arm", "outcome", "events", "n", "percent", "derivation"]]
 
 # %% [markdown]
-# ## What cannot be pooled, and why
+# ## How response was read
 #
-# For every declared analysis: the candidate rows that did not enter a model.
+# ORR and CR are pooled as best response (`best`, or `not_stated` when the paper does not say); a
+# response read at a fixed day (`fixed_timepoint`, e.g. day 30) is another outcome and is listed
+# below, not pooled with them. `selection` says whether the patients failed the prior therapy and
+# then received this one (`after_failure`) or were only exposed to it at some time
+# (`prior_exposure`, e.g. a trial's "prior CAR-T" subgroup).
 
 # %%
-excluded_table(frame, plan.analyses)[["analysis", "study", "arm", "regimen_class", "events", "n", "percent", "reason"]]
+frame.loc[frame["outcome_kind"] == "response",
+          ["study", "arm", "subgroup", "outcome", "events", "n", "assessment", "timepoint_days", "selection"]]
+
+# %% [markdown]
+# ## What cannot be pooled, and why
+#
+# For every declared analysis: the candidate rows that did not enter a model. Two arms of one
+# study in the same class enter as one cohort (summed); the arms are listed here with that reason.
+
+# %%
+excluded_table(frame, plan.analyses)[["analysis", "study", "arm", "subgroup", "regimen_class", "events", "n", "percent",
+                                      "assessment", "reason"]]
