@@ -35,6 +35,27 @@ frame = outcome_table(records)
 plan = load_plan()
 
 # %% [markdown]
+# ## How the studies were found: PRISMA 2020 flow
+#
+# Drawn from the search log in `review/search_log/` (every query and every record screened, with
+# the decision and the reason for each exclusion; `docs/search-log.md` says how each box is
+# counted). `metaanalysis run` saves the same diagram as `results/figures/prisma.png` and its
+# counts as `results/prisma.csv`.
+
+# %%
+from IPython.display import Image, display
+from metaanalysis.evidence.search_log import load_search_log, prisma_counts, review_beside
+from metaanalysis.presentation.prisma import counts_table, png_bytes, prisma_figure
+
+search_log = review_beside(STUDIES_DIR) / "search_log"
+if search_log.is_dir():
+    counts = prisma_counts(load_search_log(search_log)[0])
+    display(Image(data=png_bytes(prisma_figure(counts))))
+    display(counts_table(counts))
+else:
+    print(f"No search log at {search_log}: no flow diagram.")
+
+# %% [markdown]
 # ## Studies and their characteristics
 
 # %%
@@ -54,9 +75,24 @@ frame.groupby("study").agg(rows=("outcome", "size"), derived=("derived", "sum"),
 frame.loc[frame["derived"], ["study", "arm", "outcome", "events", "n", "percent", "derivation"]]
 
 # %% [markdown]
-# ## What cannot be pooled, and why
+# ## How response was read
 #
-# For every declared analysis: the candidate rows that did not enter a model.
+# ORR and CR are pooled as best response (`best`, or `not_stated` when the paper does not say); a
+# response read at a fixed day (`fixed_timepoint`, e.g. day 30) is another outcome and is listed
+# below, not pooled with them. `selection` says whether the patients failed the prior therapy and
+# then received this one (`after_failure`) or were only exposed to it at some time
+# (`prior_exposure`, e.g. a trial's "prior CAR-T" subgroup).
 
 # %%
-excluded_table(frame, plan.analyses)[["analysis", "study", "arm", "regimen_class", "events", "n", "percent", "reason"]]
+frame.loc[frame["outcome_kind"] == "response",
+          ["study", "arm", "subgroup", "outcome", "events", "n", "assessment", "timepoint_days", "selection"]]
+
+# %% [markdown]
+# ## What cannot be pooled, and why
+#
+# For every declared analysis: the candidate rows that did not enter a model. Two arms of one
+# study in the same class enter as one cohort (summed); the arms are listed here with that reason.
+
+# %%
+excluded_table(frame, plan.analyses)[["analysis", "study", "arm", "subgroup", "regimen_class", "events", "n", "percent",
+                                      "assessment", "reason"]]

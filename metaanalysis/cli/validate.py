@@ -1,10 +1,13 @@
 """`metaanalysis validate [DIR]`: list every problem in every study record.
 
 One line per problem, `file:line: severity: field.path: message`, then a
-count. Exit code 1 if any error, 0 when only warnings (or nothing) remain.
+count. When a `review/` folder sits beside DIR (the systematic search), its
+search log and excerpts are checked too (see `evidence/search_log.py`).
+Exit code 1 if any error, 0 when only warnings (or nothing) remain.
 """
 from __future__ import annotations
 
+from metaanalysis.evidence.search_log import check_review, review_beside
 from metaanalysis.evidence.validation import ERROR, check_directory
 
 
@@ -16,7 +19,13 @@ def report(problems) -> str:
 
 def main(args) -> int:
     parsed, problems = check_directory(args.directory)
+    review = review_beside(args.directory)
+    sessions = ""
+    if review.is_dir():
+        log, review_problems = check_review(review, args.directory, parsed)
+        problems = problems + review_problems
+        sessions = f", {len(log.sessions)} search session(s) in {review}"
     for problem in problems:
         print(problem)
-    print(f"{args.directory}: {len(parsed)} study file(s) read; {report(problems)}")
+    print(f"{args.directory}: {len(parsed)} study file(s) read{sessions}; {report(problems)}")
     return 1 if any(p.severity == ERROR for p in problems) else 0

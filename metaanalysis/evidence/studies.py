@@ -19,6 +19,11 @@ percentage printed without a denominator keeps `events` and `n` at `<NA>`).
 study's patients failed both (a single value, so that a study is never split
 into one row per prior failure).
 
+Subgroup rows carry `stratified_by`; a stratum `stratified_by: regimen` takes its own
+`regimen` and `regimen_class` (it is a cohort of that class), a patient-characteristic stratum
+keeps its arm's. Response rows carry `assessment` (not_stated when the record is silent) and
+`timepoint_days`.
+
 Columns naming several ids (`supersedes`, `superseded_by`, `overlaps`) join them with "; ";
 `overlaps` lists relations declared in either record.
 
@@ -48,6 +53,7 @@ _CONTEXT = {
     "subgroup": "string", "subgroup_label": "string",
     "regimen_class": "string", "regimen_class_label": "string", "regimen": "string",
     "population": "string", "disease": "string", "unit_of_analysis": "string", "arm_n": "Int64",
+    "selection": "string", "stratified_by": "string",
 }
 _PROVENANCE = {
     "derived": "bool", "derived_from": "string", "derivation": "string",
@@ -60,6 +66,7 @@ OUTCOME_COLUMNS: dict[str, str] = {
     **_CONTEXT,
     "outcome": "string", "outcome_kind": "string", "outcome_label": "string",
     "events": "Int64", "n": "Int64", "percent": "Float64",
+    "assessment": "string", "timepoint_days": "Int64",
     "poolable": "bool", "not_poolable_reason": "string",
     **_PROVENANCE,
 }
@@ -79,8 +86,8 @@ STUDY_COLUMNS: dict[str, str] = {
     "doi": "string", "source_type": "string", "confidence": "string",
     "country": "string", "centres": "string", "n_sites": "Int64",
     "design": "string", "setting": "string", "enrolment_start": "string", "enrolment_end": "string",
-    "population": "string", "disease": "string", "unit_of_analysis": "string",
-    "n": "Int64", "patients": "Int64", "n_arms": "Int64",
+    "population": "string", "selection": "string", "disease": "string", "unit_of_analysis": "string",
+    "n": "Int64", "patients": "Int64", "n_arms": "Int64", "response_assessment": "string",
     "follow_up_months": "Float64", "follow_up_lb": "Float64", "follow_up_ub": "Float64",
     "supersedes": "string", "superseded_by": "string", "overlaps": "string",
 }
@@ -138,6 +145,7 @@ def outcome_table(records: list[dict[str, Any]]) -> pd.DataFrame:
             vocab = outcome_vocab.get(name, {})
             rows.append({**context, "outcome": name, "outcome_kind": vocab.get("kind"),
                          "outcome_label": vocab.get("label"), "events": events, "n": n, "percent": percent,
+                         **_assessment(entry, vocab.get("kind")),
                          "poolable": not reasons, "not_poolable_reason": "; ".join(reasons) or None,
                          **provenance, **_provenance_of(entry)})
     return _frame(rows, OUTCOME_COLUMNS)
@@ -182,9 +190,11 @@ def study_table(records: list[dict[str, Any]]) -> pd.DataFrame:
             "centres": "; ".join(c["name"] for c in centres), "n_sites": sum(sites) if sites else None,
             "design": design.get("type"), "setting": design.get("setting"),
             "enrolment_start": enrolment.get("start"), "enrolment_end": enrolment.get("end"),
-            "population": population_label(r), "disease": (r.get("population") or {}).get("disease"),
+            "population": population_label(r), "selection": _selection(r),
+            "disease": (r.get("population") or {}).get("disease"),
             "unit_of_analysis": r.get("unit_of_analysis"), "n": ((r.get("population") or {}).get("n") or {}).get("value"),
             "patients": ((r.get("population") or {}).get("patients") or {}).get("value"), "n_arms": len(r.get("arms") or []),
+            "response_assessment": _response_assessment(r),
             "follow_up_months": follow_up.get("median_months"),
             "follow_up_lb": fu_range[0], "follow_up_ub": fu_range[1],
             "supersedes": "; ".join((r.get("relations") or {}).get("supersedes") or []) or None,
@@ -206,7 +216,7 @@ def _groups(records: list[dict[str, Any]]) -> Iterable[tuple[dict, dict, dict, d
     superseded, overlaps = _relations(records)
     for r in records:
         citation = r.get("citation") or {}
-        study = {"study": r["id"], "population": population_label(r),
+        study = {"study": r["id"], "population": population_label(r), "selection": _selection(r),
                  "disease": (r.get("population") or {}).get("disease"), "unit_of_analysis": r.get("unit_of_analysis")}
         provenance = {"superseded_by": superseded.get(r["id"]), "overlaps": overlaps.get(r["id"]),
                       "confidence": citation.get("confidence", "high"), "year": citation.get("year"),
@@ -216,12 +226,41 @@ def _groups(records: list[dict[str, Any]]) -> Iterable[tuple[dict, dict, dict, d
             context = {**study, "arm": arm["id"], "arm_label": arm.get("label"), "role": arm.get("role", "treatment"),
                        "subgroup": None, "subgroup_label": None, "regimen_class": arm.get("regimen_class"),
                        "regimen_class_label": classes.get(arm.get("regimen_class"), {}).get("label"),
-                       "regimen": arm.get("regimen"), "arm_n": arm_n}
+                       "regimen": arm.get("regimen"), "arm_n": arm_n, "stratified_by": None}
             yield r, context, arm, provenance
             for sub in arm.get("subgroups") or []:
                 sub_n = (sub.get("n") or {}).get("value")
-                yield r, {**context, "subgroup": sub["id"], "subgroup_label": sub.get("label"),
-                          "arm_n": sub_n if sub_n is not None else arm_n}, sub, provenance
+                by = sub.get("stratified_by", "patient_characteristic")
+                # a regimen stratum is a cohort of its own class (validation requires both keys)
+                regimen = ({"regimen_class": sub.get("regimen_class"), "regimen": sub.get("regimen"),
+                            "regimen_class_label": classes.get(sub.get("regimen_class"), {}).get("label")}
+                           if by == "regimen" else {})
+                yield r, {**context, "subgroup": sub["id"], "subgroup_label": sub.get("label"), "stratified_by": by,
+                          "arm_n": sub_n if sub_n is not None else arm_n, **regimen}, sub, provenance
+
+
+def _selection(record: dict[str, Any]) -> str:
+    return (record.get("population") or {}).get("selection", "after_failure")
+
+
+def _assessment(entry: dict[str, Any], kind: str | None) -> dict[str, Any]:
+    """How a response was read (not_stated unless the record says); none for other outcomes."""
+    if kind != "response" and "assessment" not in entry:
+        return {"assessment": None, "timepoint_days": None}
+    return {"assessment": entry.get("assessment", "not_stated"), "timepoint_days": entry.get("timepoint_days")}
+
+
+def _response_assessment(record: dict[str, Any]) -> str | None:
+    """How the record's ORR/CR were read, e.g. "best" or "fixed_timepoint (day 30); not_stated"."""
+    seen = []
+    for arm in record.get("arms") or []:
+        for group in [arm, *(arm.get("subgroups") or [])]:
+            for name, entry in (group.get("binary") or {}).items():
+                if name in ("ORR", "CR", "ORR_day30", "CR_day30"):
+                    a = entry.get("assessment", "not_stated")
+                    days = entry.get("timepoint_days")
+                    seen.append(f"{a} (day {days})" if days is not None else a)
+    return "; ".join(dict.fromkeys(seen)) or None
 
 
 def _relations(records: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:

@@ -434,6 +434,62 @@ class _Checker:
             if _map(entry).get("id") == record_id:
                 self.error(("relations", "overlaps", i, "id"), "a record cannot overlap itself")
         self.arms(_list(data.get("arms")), study_n)
+        self.provenance_and_strata(data)
+
+    # -- provenance, response timing and strata (the fields added for the systematic search) --
+    def provenance_and_strata(self, data: dict) -> None:
+        citation = _map(data.get("citation"))
+        if "source_file" in citation and citation["source_file"] is None and citation.get("url") is None:
+            self.error(("citation", "source_file"), "give citation.url (where the record was read) or "
+                       "citation.source_file (the file under shared/): a record needs one of them")
+        for path, value in self.urls(data, ()):
+            if isinstance(value, str) and not self.URL.fullmatch(value):
+                self.error(path, f"{_describe(value)} does not look like a URL (http://... or https://...)")
+        for i, arm in enumerate(_list(data.get("arms"))):
+            arm = _map(arm)
+            self.timing(_map(arm.get("binary")), ("arms", i, "binary"))
+            for j, sub in enumerate(_list(arm.get("subgroups"))):
+                sub = _map(sub)
+                path = ("arms", i, "subgroups", j)
+                self.timing(_map(sub.get("binary")), path + ("binary",))
+                if sub.get("stratified_by") == "regimen":
+                    for key in ("regimen", "regimen_class"):
+                        if key not in sub:
+                            self.error(path + (key,), f"a stratum with stratified_by: regimen needs '{key}' "
+                                       "(it is pooled as a cohort of that class)")
+                elif "regimen_class" in sub:
+                    self.error(path + ("regimen_class",), "regimen_class belongs to a stratum defined by regimen: "
+                               "add stratified_by: regimen, or remove regimen_class (a patient-characteristic "
+                               "stratum is never pooled as a regimen cohort)")
+
+    # A URL as a reader would open it: http(s), a host, no spaces.
+    URL = re.compile(r"https?://[A-Za-z0-9.-]*[A-Za-z0-9](?::\d+)?(?:[/?#]\S*)?")
+
+    @classmethod
+    def urls(cls, value: Any, path: PathT) -> Iterable[tuple[PathT, Any]]:
+        """(path, value) of citation.url and of every source.url in a record."""
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "url" and path[-1:] in (("citation",), ("source",)):
+                    yield path + (key,), item
+                else:
+                    yield from cls.urls(item, path + (key,))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                yield from cls.urls(item, path + (i,))
+
+    def timing(self, binary: dict, path: PathT) -> None:
+        """timepoint_days goes with assessment: fixed_timepoint, and only with it."""
+        for name, entry in binary.items():
+            if not isinstance(entry, dict):
+                continue
+            fixed = entry.get("assessment") == "fixed_timepoint"
+            if fixed and "timepoint_days" not in entry:
+                self.error(path + (name, "assessment"), "assessment: fixed_timepoint needs timepoint_days "
+                           "(e.g. 30 for a day-30 response)")
+            if not fixed and "timepoint_days" in entry:
+                self.error(path + (name, "timepoint_days"), "timepoint_days applies only to assessment: "
+                           f"fixed_timepoint (assessment here: {entry.get('assessment', 'not_stated')})")
 
     def arms(self, arms: list, study_n: int | None) -> None:
         seen: dict[str, int] = {}

@@ -18,6 +18,8 @@ UNITS = ("patients", "treatment_courses")
 # whole: the whole cohort failing the prior therapy (arm role "overall", no subgroup);
 # by_class: treatment arms by regimen class; by_timing: the declared `timing` strata.
 MEDIAN_COHORTS = ("whole", "by_class", "by_timing")
+# Rows a sensitivity variant may leave out by name (`exclude: [...]`); pooling.ROW_EXCLUSIONS says how.
+EXCLUSIONS = ("prior_exposure", "low_confidence", "congress_abstracts")
 
 
 class AnalysisDeclarationError(ValueError):
@@ -47,6 +49,7 @@ class Analysis:
     exclude_derived: bool = False
     exclude_overlapping: bool = False
     diseases: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()          # names from EXCLUSIONS
     variant: str = "primary"
 
     @property
@@ -117,10 +120,12 @@ class Sensitivity:
     exclude_overlapping: bool = False
     units: tuple[str, ...] | None = None
     diseases: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
 
     def apply(self, analysis: Analysis) -> Analysis:
         return replace(
             analysis,
+            exclude=tuple(dict.fromkeys(analysis.exclude + self.exclude)),
             exclude_derived=self.exclude_derived or analysis.exclude_derived,
             exclude_overlapping=self.exclude_overlapping or analysis.exclude_overlapping,
             units=self.units if self.units is not None else analysis.units,
@@ -221,8 +226,13 @@ def load_plan(path: str | Path | None = None) -> Plan:
     for i, e in enumerate(raw.get("sensitivity") or []):
         if entry_id("sensitivity", i, e) is None:
             continue
-        check_keys("sensitivity", i, e, {"id", "label", "exclude_derived", "exclude_overlapping", "units", "diseases"})
+        check_keys("sensitivity", i, e, {"id", "label", "exclude_derived", "exclude_overlapping", "units", "diseases",
+                                         "exclude"})
+        bad = [x for x in e.get("exclude", []) if x not in EXCLUSIONS]
+        if bad:
+            problems.append(f"{path}: sensitivity[{i}].exclude: unknown {bad} (known: {', '.join(EXCLUSIONS)})")
         sensitivity.append(Sensitivity(id=e["id"], label=e.get("label", e["id"]),
+                                       exclude=tuple(x for x in e.get("exclude", []) if x in EXCLUSIONS),
                                        exclude_derived=bool(e.get("exclude_derived", False)),
                                        exclude_overlapping=bool(e.get("exclude_overlapping", False)),
                                        units=tuple(e["units"]) if "units" in e else None,

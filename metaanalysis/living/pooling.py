@@ -6,12 +6,13 @@ does not); the statistics live in the engine (`effects`, `rma`, `glmm`,
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from metaanalysis.living.analyses import Analysis
+from metaanalysis.living.analyses import EXCLUSIONS, Analysis
 from metaanalysis.engine.effects import escalc
 from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.engine.results import MetaResult, SubgroupResult
@@ -25,6 +26,20 @@ STRATUM = "stratum of an arm (subgroup), not an arm"
 NO_DENOMINATOR = "percentage without denominator"
 DERIVED = "derived count (excluded in this sensitivity analysis)"
 OVERLAPPING = "overlapping cohort (excluded in this sensitivity analysis)"
+
+TIMING = "response at day {days} (fixed time point), not best response: it belongs to {outcome}_day{days}"
+COMBINED = "combined with {others} into one cohort of this class (same study; see study_level.csv)"
+STRATUM_IN_POOLED_ARM = "regimen stratum of an arm pooled in the same class (its patients are in the arm)"
+# Sensitivity exclusions named in data/analyses.yaml (`exclude: [...]`): which rows, and why.
+ROW_EXCLUSIONS = {
+    "prior_exposure": (lambda c: c["selection"] == "prior_exposure",
+                       "prior-exposure cohort, not after failure (excluded in this sensitivity analysis)"),
+    "low_confidence": (lambda c: c["confidence"] == "low",
+                       "low-confidence record (excluded in this sensitivity analysis)"),
+    "congress_abstracts": (lambda c: c["source_type"] == "congress_abstract",
+                           "congress abstract (excluded in this sensitivity analysis)"),
+}
+assert set(ROW_EXCLUSIONS) == set(EXCLUSIONS)
 
 STUDY_LEVEL_COLUMNS = ["study", "arm", "population", "outcome", "regimen_class", "events", "n", "derived"]
 
@@ -96,7 +111,14 @@ def select_rows(frame: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, 
         reasons[free] = reason if isinstance(reason, str) else reason[free]
 
     mark(cand["role"].fillna("treatment") != "treatment", WHOLE_COHORT)
-    mark(cand["subgroup"].notna(), STRATUM)
+    # A stratum by regimen inside a mixed arm is a cohort of its own class; one by a patient
+    # characteristic (early vs late relapse) is part of its arm and never pooled on its own.
+    mark(cand["subgroup"].notna() & (cand["stratified_by"].fillna("") != "regimen"), STRATUM)
+    # Best response (or unstated) and response at a fixed day are different outcomes.
+    if not re.search(r"_day\d+$", analysis.outcome):
+        days = cand["timepoint_days"].astype("Int64").astype(str)
+        mark(cand["assessment"].fillna("") == "fixed_timepoint",
+             pd.Series([TIMING.format(days=d, outcome=analysis.outcome) for d in days], index=cand.index))
     # The loader already knows which numbers cannot be a proportion (no denominator,
     # no count, superseded report); its reason is carried over verbatim.
     mark(~cand["poolable"].astype(bool), cand["not_poolable_reason"].astype(object))
@@ -108,6 +130,9 @@ def select_rows(frame: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, 
              "population outside this sensitivity analysis (" + cand["disease"].astype(str) + ")")
     if analysis.exclude_derived:
         mark(cand["derived"].astype(bool), DERIVED)
+    for name in analysis.exclude:
+        selects, reason = ROW_EXCLUSIONS[name]
+        mark(selects(cand).fillna(False).astype(bool), reason)
 
     live = cand[reasons.isna()]
     for study, reason in overlap_reasons(live, exclude_overlapping=analysis.exclude_overlapping).items():
@@ -116,7 +141,51 @@ def select_rows(frame: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, 
     included = cand[reasons.isna()].copy()
     excluded = cand[reasons.notna()].copy()
     excluded["reason"] = reasons[reasons.notna()]
-    return included, excluded
+    included, merged = combine_arms(included, analysis)
+    return included, pd.concat([excluded, merged]) if len(merged) else excluded
+
+
+def combine_arms(rows: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One cohort per study and class: (rows to pool, the rows merged away with the reason).
+
+    Two arms (or regimen strata) of one study in one class are the same kind of patients treated
+    in one centre or trial: they enter as one cohort, events and n summed, never as k = 2 (the
+    random-effects model would read their agreement as between-study evidence). The summed row is
+    marked `derived` (a sum, as `derived.from: sum` in a record) and `combined`, with a note.
+    """
+    rows = rows.assign(combined=False, note=pd.Series([None] * len(rows), index=rows.index, dtype=object))
+    keep, merged = [], []
+    for _, group in rows.groupby(["study", analysis.group_by], sort=False):
+        # a regimen stratum whose own arm is pooled in the same class is already counted in it
+        arms = set(group.loc[group["subgroup"].isna(), "arm"])
+        inside = group["subgroup"].notna() & group["arm"].isin(arms)
+        merged.append(group[inside].assign(reason=STRATUM_IN_POOLED_ARM))
+        group = group[~inside]
+        if len(group) == 1:
+            keep.append(group)
+            continue
+        parts = group["subgroup"].fillna(group["arm"]).tolist()
+        counts = [f"{p} {int(e)}/{int(n)}" for p, e, n in zip(parts, group["events"], group["n"])]
+        row = group.iloc[[0]].copy()
+        row["arm"] = "+".join(parts)
+        row["subgroup"] = pd.NA
+        row["events"] = group["events"].sum()
+        row["n"] = group["n"].sum()
+        row["arm_n"] = group["arm_n"].sum() if group["arm_n"].notna().all() else pd.NA
+        row["derived"], row["combined"] = True, True
+        row["derived_from"] = "sum"
+        row["note"] = row["derivation"] = (f"{' + '.join(counts)} combined: one cohort of this class "
+                                           "(same study), pooled once")
+        if analysis.exclude_derived:     # the summed count is derived like any other sum
+            merged.append(group.assign(reason=DERIVED))
+            continue
+        keep.append(row)
+        for i, part in zip(group.index, parts):
+            others = ", ".join(p for p in parts if p != part)
+            merged.append(group.loc[[i]].assign(reason=COMBINED.format(others=others)))
+    merged = [m for m in merged if len(m)]
+    return (pd.concat(keep) if keep else rows.iloc[:0],
+            pd.concat(merged) if merged else rows.iloc[:0].assign(reason=pd.Series(dtype=object)))
 
 
 def _fit(method: str, rows: pd.DataFrame, analysis: Analysis) -> MetaResult:
@@ -138,8 +207,9 @@ def _single(rows: pd.DataFrame, analysis: Analysis) -> MetaResult:
 
 def pool(frame: pd.DataFrame, analysis: Analysis, method: str) -> PooledAnalysis:
     included, excluded = select_rows(frame, analysis)
-    included = included.assign(label=included["study"] + np.where(
-        included.groupby("study")["arm"].transform("count") > 1, " (" + included["arm"] + ")", ""))
+    several = (included.groupby("study")["arm"].transform("count") > 1) | included["combined"]
+    part = included["subgroup"].fillna(included["arm"]).astype(str)
+    included = included.assign(label=included["study"] + np.where(several, " (" + part + ")", ""))
     # One order for fitting and for study_level.csv, so a refit from the CSV is the same fit
     # (the GLMM's last digits depend on the order of its studies).
     included = included.sort_values([analysis.group_by, "year", "study", "arm"], kind="stable")
@@ -190,13 +260,15 @@ def pooled_rows(pa: PooledAnalysis) -> list[dict]:
 
 
 def study_level_rows(pa: PooledAnalysis) -> pd.DataFrame:
-    cols = STUDY_LEVEL_COLUMNS + ["unit_of_analysis", "disease", "label"]
+    cols = STUDY_LEVEL_COLUMNS + ["combined", "note", "subgroup", "assessment", "selection", "unit_of_analysis",
+                                  "disease", "label"]
     return pa.included[cols].assign(derived=pa.included["derived"].astype(bool), analysis=pa.analysis.id,
                                     variant=pa.analysis.variant)
 
 
 def excluded_rows(pa: PooledAnalysis) -> pd.DataFrame:
-    cols = ["study", "arm", "population", "outcome", "regimen_class", "events", "n", "percent", "reason"]
+    cols = ["study", "arm", "subgroup", "population", "outcome", "regimen_class", "events", "n", "percent",
+            "assessment", "reason"]
     return pa.excluded[[c for c in cols if c in pa.excluded]].assign(analysis=pa.analysis.id,
                                                                     variant=pa.analysis.variant)
 

@@ -9,7 +9,8 @@ Outputs (under --out, default `results/`):
   landmarks.csv     landmark survival rates, pooled (cloglog scale) where a CI or the cohort size allows it
   survival_medians.csv, survival_hazard_ratios.csv   medians and HRs pooled across cohorts (survival.py)
   studies.csv       the evidence base, one row per study
-  figures/          one forest plot per analysis (PNG at 300 dpi and SVG)
+  prisma.csv        the PRISMA 2020 counts of the search log (when review/ sits beside the studies)
+  figures/          one forest plot per analysis (PNG at 300 dpi and SVG), prisma.png/.svg
   report/           the executed notebooks as HTML
   changes.md        what changed against the previous run (also printed)
 """
@@ -33,21 +34,26 @@ from metaanalysis.living.survival import survival_frame, write_survival  # noqa:
 from metaanalysis.presentation.report import NotebookError, write_report  # noqa: E402
 from metaanalysis.presentation.tables import analysis_title  # noqa: E402
 from metaanalysis.living.pooling import excluded_rows, pool, pooled_rows, pooled_table, study_level_rows  # noqa: E402
-from metaanalysis.evidence.studies import StudyValidationError, outcome_table, study_table, time_to_event_table  # noqa: E402
+from metaanalysis.evidence.studies import StudyValidationError, outcome_table, study_table  # noqa: E402
 from metaanalysis.evidence.validation import check_directory, errors  # noqa: E402
+from metaanalysis.evidence.search_log import check_review, prisma_counts, review_beside  # noqa: E402
+from metaanalysis.presentation.prisma import save_prisma  # noqa: E402
 from metaanalysis.evidence.vocabulary import outcome_labels, regimen_labels  # noqa: E402
 
 
 def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
         notebooks_dir: Path | None = None, log=print) -> dict:
     parsed, problems = check_directory(studies_dir)
+    review = review_beside(studies_dir)
+    log_, review_problems = check_review(review, studies_dir, parsed) if review.is_dir() else (None, [])
+    problems = problems + review_problems
     if errors(problems):
         raise StudyValidationError(problems)
     warnings = [p for p in problems if p not in errors(problems)]
     log(f"Validated {len(parsed)} study records: 0 errors, {len(warnings)} warnings "
         f"(`metaanalysis validate {studies_dir}` lists them).")
     records = [p.data for p in parsed]
-    frame, tte = outcome_table(records), time_to_event_table(records)
+    frame = outcome_table(records)
     plan = analyses_mod.load_plan(plan_path)
     old_pooled, old_studies = read_previous(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
@@ -75,6 +81,8 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
             plt.close(fig)
     landmarks = pool_landmarks(survival_frame(records), plan.landmarks)
     figures += write_survival(records, plan, out_dir)
+    if log_ is not None:
+        figures += save_prisma(prisma_counts(log_), out_dir)[:2]   # and prisma.csv
 
     tables = {
         "pooled.csv": pd.DataFrame(pooled),
