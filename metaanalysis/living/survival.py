@@ -153,7 +153,8 @@ def pool_medians(tte: pd.DataFrame, specs: tuple[MedianAnalysis, ...]) -> pd.Dat
                             kind="excluded", study=r["study"], cohort=_label(r), start=r["start"], n=r["group_n"],
                             median=r["value"], not_reached=r["not_reached"], median_ci_lb=r["ci_lb"],
                             median_ci_ub=r["ci_ub"], reason=r["reason"]))
-    return pd.DataFrame(out)
+    # The leading columns even when nothing is recorded, so readers can group and filter.
+    return pd.DataFrame(out, columns=None if out else ["analysis", "label", "population", "endpoint", "kind"])
 
 
 # -- hazard ratios -----------------------------------------------------------------------------
