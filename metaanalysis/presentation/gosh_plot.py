@@ -46,10 +46,11 @@ def gosh_plot(result: GoshResult, *, het: str = "I2", out: str | int | None = No
     top = fig.add_subplot(gs[0, 0], sharex=ax)
     right = fig.add_subplot(gs[1, 1], sharey=ax)
     alpha = float(np.clip(200.0 / max(len(x), 1), 0.05, 0.8))   # dense clouds stay readable
+    size = float(np.clip(2000.0 / max(len(x), 1), 4.0, 30.0))    # sparse ones stay visible
     xbins = np.linspace(np.nanmin(x), np.nanmax(x), bins + 1) if len(x) else bins
     ybins = np.linspace(np.nanmin(y), np.nanmax(y), bins + 1) if len(y) else bins
     for mask, colour, label in groups:
-        ax.scatter(x[mask], y[mask], s=4, c=colour, alpha=alpha, linewidths=0, label=label, rasterized=True)
+        ax.scatter(x[mask], y[mask], s=size, c=colour, alpha=alpha, linewidths=0, label=label, rasterized=True)
         top.hist(x[mask], bins=xbins, color=colour, alpha=0.6)
         right.hist(y[mask], bins=ybins, color=colour, alpha=0.6, orientation="horizontal")
     ax.set_xlabel(xlabel or _HET_LABELS[het])
@@ -64,8 +65,9 @@ def gosh_plot(result: GoshResult, *, het: str = "I2", out: str | int | None = No
         for side in ("top", "right", "left") if a is top else ("top", "right", "bottom"):
             a.spines[side].set_visible(False)
     n_fit = int(ok.sum())
-    kind = "all" if result.exact else "random"
-    fig.suptitle(title or f"GOSH plot: {result.method} fits to {n_fit:,} {kind} subsets (k ≥ 2)", fontsize=10)
+    kind = "all " if result.exact else ""
+    fig.suptitle(title or f"GOSH plot: {result.method} fits to {kind}{n_fit:,} subsets of 2 or more studies"
+                 + ("" if result.exact else " (random)"), fontsize=10)
     return fig
 
 
