@@ -70,7 +70,7 @@ def execute_notebook(path: Path, parameters: dict, *, cwd: Path):
 
 
 def _kernel_env() -> dict:
-    return {**os.environ, "MPLBACKEND": "Agg", **_ONE_THREAD}
+    return {**_ONE_THREAD, **os.environ, "MPLBACKEND": "Agg"}   # a user's thread setting wins
 
 
 async def _run_code(kc, code: str, what: str) -> None:
