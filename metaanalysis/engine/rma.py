@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 
 import numpy as np
@@ -282,13 +281,13 @@ def _is_number(val) -> bool:
 def _provenance(y, v, labels, ev, nn, method, test, level, measure, pi_method, transform, control,
                 iterations) -> dict:
     # digest of the exact inputs: yi and vi as little-endian float64 bytes (repr of each
-    # float took 0.3 s at k = 100,000), then labels and counts as JSON
-    inputs = dict(studies=list(labels), events=None if ev is None else [int(a) for a in ev],
-                  n=None if nn is None else [int(a) for a in nn])
+    # float took 0.3 s at k = 100,000), counts as int64 bytes, labels joined by NUL
     h = hashlib.sha256()
     for arr in (y, v):
         h.update(np.ascontiguousarray(arr, dtype="<f8").tobytes())
-    h.update(json.dumps(inputs, sort_keys=True).encode())
+    for name, arr in (("events", ev), ("n", nn)):
+        h.update(name.encode() + (b"-" if arr is None else np.asarray(arr, dtype="<i8").tobytes()))
+    h.update("\x00".join(labels).encode())
     digest = h.hexdigest()
     return dict(package="metaanalysis", version=__version__, function="rma", method=method, test=test,
                 level=level, measure=measure, pi_method=pi_method, transform=transform,
