@@ -107,7 +107,10 @@ async def _worker(queue: asyncio.Queue, done: dict, parameters: dict, cwd: Path)
             done[path] = nb
     finally:
         kc.stop_channels()
-        await km.shutdown_kernel(now=True)
+        try:
+            await km.shutdown_kernel(now=True)
+        except Exception:   # noqa: BLE001 - already stopped (e.g. by nbclient's signal handler)
+            pass
 
 
 async def _execute_all(paths: list[Path], parameters: dict, cwd: Path, workers: int) -> dict:
