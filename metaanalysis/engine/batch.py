@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from metaanalysis.engine.estimators import ESTIMATORS, Control, ConvergenceError, estimate_tau2, mad  # noqa: F401
+from metaanalysis.engine.estimators import Control, ConvergenceError, estimate_tau2
 
 _EPS = float(np.finfo(float).eps)
 BATCH_METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")

@@ -18,6 +18,11 @@ model, by central differences with step 1e-4 (lme4 `deriv12`); then
 vcov(beta0) = [2 H^-1]_(beta0, beta0). When tau is on the boundary (0) lme4
 skips the Hessian and uses the penalised-least-squares (RX) approximation,
 which for tau = 0 is 1 / sum(n_i mu (1 - mu)); so do we.
+
+The maximisation itself (glmm_quadrature.py) is a joint Newton fit of (beta0, tau) with
+exact derivatives, started from the inverse-variance REML fit of the study logits; it
+finds the optimum of the same deviance the earlier nested searches found (tested on
+random tables), in a tenth of the time.
 """
 from __future__ import annotations
 
