@@ -44,6 +44,12 @@ def ensure_venv() -> None:
 
 def _exec(args: list[str]) -> int:
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
+    # One BLAS thread unless the user asks otherwise: the engine's linear algebra is sums over
+    # studies and p x p solves, where threads gain nothing, while two notebook kernels (or other
+    # jobs) on a 2-core machine make a second BLAS thread per process fight for the cores
+    # (small dense fits measured 8x slower with 2 threads; notes/profile-2026-11.md).
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(name, "1")
     return subprocess.run(args, cwd=ROOT, env=env).returncode
 
 

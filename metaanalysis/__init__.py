@@ -39,6 +39,8 @@ _PUBLIC = {
     "subgroups": "metaanalysis.engine.subgroups",
     "leave1out": "metaanalysis.engine.diagnostics",
     "egger_test": "metaanalysis.engine.diagnostics",
+    "permutest": "metaanalysis.engine.resampling",
+    "gosh": "metaanalysis.engine.resampling",
     "estimate_tau2": "metaanalysis.engine.estimators",
     "Control": "metaanalysis.engine.estimators",
     "MetaResult": "metaanalysis.engine.results",
@@ -49,6 +51,8 @@ _PUBLIC = {
     # presentation
     "forest_plot": "metaanalysis.presentation.forest",
     "save_forest": "metaanalysis.presentation.forest",
+    "gosh_plot": "metaanalysis.presentation.gosh_plot",
+    "save_gosh_plot": "metaanalysis.presentation.gosh_plot",
 }
 
 __all__ = ["__version__", *_PUBLIC]

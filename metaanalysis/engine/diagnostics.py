@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from metaanalysis.engine.batch import fit_rows
+from metaanalysis.engine.estimators import ESTIMATORS, ConvergenceError, check_outcomes
 from metaanalysis.engine.metareg import rma_mods
 
 LEAVE1OUT_COLUMNS = ("study", "estimate", "se", "zval", "pval", "ci_lb", "ci_ub",
@@ -60,36 +62,31 @@ def leave1out(yi, vi, *, method: str = "REML", test: str = "z", level: float = 0
     project's names: estimate, se, zval, pval, ci_lb, ci_ub, QE, QEp, tau2, I2, H2.
     With k = 2 each fit has a single study: reported as metafor does (its yi and sqrt(vi),
     QE = 0, QEp = 1, tau2 = 0, I2 = 0, H2 = 1), with the `note` column saying so.
+    The k fits are made at once, one row of a k x k mask each (engine/batch.py); `measure`,
+    `events` and `n` only label the model scale and are checked for length.
     """
-    from metaanalysis.engine.rma import rma   # imported here: rma.py is developed alongside this module
-
-    y = np.asarray(yi, dtype=float)
-    v = np.asarray(vi, dtype=float)
+    y, v = check_outcomes(yi, vi)
     k = len(y)
-    if len(v) != k:
-        raise ValueError(f"yi has {k} values but vi has {len(v)}")
     if k < 2:
         raise ValueError(f"leave-one-out needs at least 2 studies; got k = {k}")
+    if method not in ESTIMATORS:
+        raise ValueError(f"unknown method {method!r}; expected one of {sorted(ESTIMATORS)}")
     names = [str(s) for s in studies] if studies is not None else [str(i + 1) for i in range(k)]
     if len(names) != k:
         raise ValueError(f"studies has {len(names)} names but there are {k} studies")
     for name, arr in (("events", events), ("n", n)):
         if arr is not None and len(arr) != k:
             raise ValueError(f"{name} has {len(arr)} values but there are {k} studies")
-    rows = []
-    for i in range(k):
-        keep = np.arange(k) != i
-        fit = rma(y[keep], v[keep], method=method, test=test, level=level, measure=measure,
-                  studies=[names[j] for j in range(k) if keep[j]],
-                  events=None if events is None else [events[j] for j in range(k) if keep[j]],
-                  n=None if n is None else [n[j] for j in range(k) if keep[j]])
-        row = dict(study=names[i], estimate=fit.b, se=fit.se, zval=fit.zval, pval=fit.pval,
-                   ci_lb=fit.ci_lb, ci_ub=fit.ci_ub, QE=fit.QE, QEp=fit.QEp,
-                   tau2=fit.tau2, I2=fit.I2, H2=fit.H2, note="")
-        if fit.k == 1:
-            row.update(QE=0.0, QEp=1.0, tau2=0.0, I2=0.0, H2=1.0, note=_ONE_STUDY_NOTE)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=list(LEAVE1OUT_COLUMNS))
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise ValueError(f"'level' must be a fraction strictly between 0 and 1 (e.g. 0.95), got {level!r}")
+    fits = fit_rows(y, v, 1.0 - np.eye(k), method=method, test=test, level=level)
+    failed = np.flatnonzero(np.isnan(fits["estimate"]))
+    if failed.size:
+        raise ConvergenceError(method, "the fit without study(ies) " + ", ".join(names[i] for i in failed)
+                               + " failed (no convergence, or HKSJ with identical estimates)")
+    frame = pd.DataFrame({"study": names, **{c: fits[c] for c in LEAVE1OUT_COLUMNS[1:-1]}})
+    frame["note"] = np.where(fits["k"] == 1, _ONE_STUDY_NOTE, "")
+    return frame[list(LEAVE1OUT_COLUMNS)]
 
 
 __all__ = ["egger_test", "EggerResult", "leave1out", "LEAVE1OUT_COLUMNS"]

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from metaanalysis.engine.projection import Projection
+
 _EPS = float(np.finfo(float).eps)
 
 
@@ -110,16 +112,9 @@ def design(k: int, X: np.ndarray | None = None) -> np.ndarray:
     return X
 
 
-def p_matrix(w: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """P = W - W X (X'WX)^-1 X'W, the residual-maker of weighted least squares."""
-    WX = X * w[:, None]
-    return np.diag(w) - WX @ np.linalg.solve(X.T @ WX, WX.T)
-
-
 def q_statistic(yi: np.ndarray, wi: np.ndarray, X: np.ndarray) -> float:
     """Generalised Q: the weighted residual sum of squares y'Py with weights `wi`."""
-    P = p_matrix(wi, X)
-    return float(yi @ P @ yi)
+    return Projection(wi, X).quad(yi)
 
 
 def typical_variance(vi: np.ndarray, X: np.ndarray) -> float:
@@ -128,7 +123,7 @@ def typical_variance(vi: np.ndarray, X: np.ndarray) -> float:
     I2 = 100 tau2 / (tau2 + s^2) and H2 = tau2 / s^2 + 1 use it.
     """
     k, p = X.shape
-    return (k - p) / float(np.trace(p_matrix(1.0 / vi, X)))
+    return (k - p) / Projection(1.0 / vi, X).trace()
 
 
 def mad(y: np.ndarray) -> float:
@@ -202,27 +197,26 @@ def _fe(yc, vi, X, control: Control) -> Tau2Fit:
 def _dl(yc, vi, X, control: Control) -> Tau2Fit:
     """DerSimonian-Laird: (Q - (k - p)) / tr(P), truncated at tau2_min."""
     k, p = X.shape
-    P = p_matrix(1.0 / vi, X)
-    trP = float(np.trace(P))
-    tau2 = max(control.tau2_min, (float(yc @ P @ yc) - (k - p)) / trP)
-    se = math.sqrt((2 * (k - p) + 4 * tau2 * trP + 2 * tau2 ** 2 * float(np.sum(P * P))) / trP ** 2)
+    P = Projection(1.0 / vi, X)
+    trP = P.trace()
+    tau2 = max(control.tau2_min, (P.quad(yc) - (k - p)) / trP)
+    se = math.sqrt((2 * (k - p) + 4 * tau2 * trP + 2 * tau2 ** 2 * P.trace_pdp()) / trP ** 2)
     return Tau2Fit("DL", tau2, se)
 
 
-def _he_raw(yc, vi, X) -> tuple[float, np.ndarray]:
-    """Hedges (Hedges-Olkin) method-of-moments value before truncation, and P V."""
+def _he_raw(yc, vi, X) -> tuple[float, Projection]:
+    """Hedges (Hedges-Olkin) method-of-moments value before truncation, and the OLS P."""
     k, p = X.shape
-    P = np.eye(k) - X @ np.linalg.solve(X.T @ X, X.T)
-    PV = P * vi[None, :]
-    return (float(yc @ P @ yc) - float(np.trace(PV))) / (k - p), PV
+    P = Projection(np.ones(k), X)
+    return (P.quad(yc) - P.trace_pd(vi)) / (k - p), P
 
 
 def _he(yc, vi, X, control: Control) -> Tau2Fit:
     """Hedges: (RSS_OLS - tr(P V)) / (k - p), truncated at tau2_min."""
     k, p = X.shape
-    raw, PV = _he_raw(yc, vi, X)
+    raw, P = _he_raw(yc, vi, X)
     tau2 = max(control.tau2_min, raw)
-    se = math.sqrt((2 * float(np.sum(PV * PV.T)) + 4 * tau2 * float(np.trace(PV)) + 2 * tau2 ** 2 * (k - p))
+    se = math.sqrt((2 * P.trace_pdpd(vi) + 4 * tau2 * P.trace_pd(vi) + 2 * tau2 ** 2 * (k - p))
                    / (k - p) ** 2)
     return Tau2Fit("HE", tau2, se)
 
@@ -231,9 +225,9 @@ def _hs(yc, vi, X, control: Control) -> Tau2Fit:
     """Hunter-Schmidt: (Q - k) / sum(w), w = 1/vi, truncated at tau2_min."""
     k, p = X.shape
     w = 1.0 / vi
-    P = p_matrix(w, X)
-    tau2 = max(control.tau2_min, (float(yc @ P @ yc) - k) / float(w.sum()))
-    se = math.sqrt((2 * (k - p) + 4 * tau2 * float(np.trace(P)) + 2 * tau2 ** 2 * float(np.sum(P * P)))
+    P = Projection(w, X)
+    tau2 = max(control.tau2_min, (P.quad(yc) - k) / float(w.sum()))
+    se = math.sqrt((2 * (k - p) + 4 * tau2 * P.trace() + 2 * tau2 ** 2 * P.trace_pdp())
                    / float(w.sum()) ** 2)
     return Tau2Fit("HS", tau2, se)
 
@@ -242,11 +236,10 @@ def _sj(yc, vi, X, control: Control) -> Tau2Fit:
     """Sidik-Jonkman: one step from tau0 = mean((y - ybar)^2): tau0 * Q(tau0) / (k - p)."""
     k, p = X.shape
     tau0 = float(np.mean(yc ** 2))
-    P = p_matrix(1.0 / (vi + tau0), X)
-    PV = P * vi[None, :]
-    tau2 = max(control.tau2_min, tau0 * float(yc @ P @ yc) / (k - p))
-    se = math.sqrt(tau0 ** 2 / (k - p) ** 2 * (2 * float(np.sum(PV * PV.T)) + 4 * tau2 * float(np.sum(PV * P))
-                                              + 2 * tau2 ** 2 * float(np.sum(P * P))))
+    P = Projection(1.0 / (vi + tau0), X)
+    tau2 = max(control.tau2_min, tau0 * P.quad(yc) / (k - p))
+    se = math.sqrt(tau0 ** 2 / (k - p) ** 2 * (2 * P.trace_pdpd(vi) + 4 * tau2 * P.trace_pdp(vi)
+                                              + 2 * tau2 ** 2 * P.trace_pdp()))
     return Tau2Fit("SJ", tau2, se)
 
 
@@ -288,13 +281,12 @@ def _fisher_scoring(method: str, yc, vi, X, control: Control) -> tuple[float, in
         iteration += 1
         old = tau2
         w = 1.0 / (vi + tau2)
-        P = p_matrix(w, X)
-        Py = P @ yc
+        P = Projection(w, X)
+        Py = P.residual(yc)
         if method == "ML":
             adj = (float(Py @ Py) - float(w.sum())) / float(np.sum(w ** 2))
         elif method == "REML":
-            PP = P @ P
-            adj = (float(Py @ Py) - float(np.trace(P))) / float(np.trace(PP))
+            adj = (float(Py @ Py) - P.trace()) / P.trace_pdp()
         else:  # EB
             adj = (float(yc @ Py) * k / (k - p) - k) / float(w.sum())
         adj *= control.stepadj
@@ -312,7 +304,7 @@ def _log_lik(method: str, yc, vi, X, tau2: float) -> float:
     """ML or REML log-likelihood (the |X'X| constant omitted: it cancels in comparisons)."""
     k, p = X.shape
     w = 1.0 / (vi + tau2)
-    rss = float(yc @ p_matrix(w, X) @ yc)
+    rss = Projection(w, X).quad(yc)
     if method == "ML":
         return -0.5 * k * math.log(2 * math.pi) - 0.5 * float(np.sum(np.log(vi + tau2))) - 0.5 * rss
     logdet = np.linalg.slogdet(X.T @ (X * w[:, None]))[1]
@@ -336,8 +328,7 @@ def _likelihood(method: str):
         if method == "ML":
             se = math.sqrt(2 / float(np.sum(w ** 2)))
         elif method == "REML":
-            P = p_matrix(w, X)
-            se = math.sqrt(2 / float(np.sum(P * P)))
+            se = math.sqrt(2 / Projection(w, X).trace_pdp())
         else:
             se = _se_moment(vi, tau2, k, p)
         return Tau2Fit(method, tau2, se, iterations, notes)
@@ -381,4 +372,4 @@ def estimate_tau2(method: str, yi, vi, *, X: np.ndarray | None = None,
 
 
 __all__ = ["ESTIMATORS", "Control", "Tau2Fit", "ConvergenceError", "estimate_tau2", "brent_root",
-           "check_outcomes", "design", "p_matrix", "q_statistic", "typical_variance", "mad"]
+           "check_outcomes", "design", "q_statistic", "typical_variance", "mad"]

@@ -90,8 +90,14 @@ def qprofile_ci(yi, vi, tau2: float, *, X: np.ndarray | None = None, level: floa
     crit_u = float(stats.chi2.isf(alpha / 2, k - p))  # Q at the lower limit
     crit_l = float(stats.chi2.ppf(alpha / 2, k - p))  # Q at the upper limit
 
-    def q_at(t: float) -> float:  # metafor's confint() profiles Q of the uncentred yi
-        return q_statistic(yi, 1.0 / (vi + t), X)
+    if X.shape[1] == 1 and bool(np.all(X[:, 0] == 1.0)):
+        def q_at(t: float) -> float:  # metafor's confint() profiles Q of the uncentred yi
+            w = 1.0 / (vi + t)        # no moderators: Q is a weighted sum of squares (k-vector work)
+            r = yi - float(w @ yi) / float(w.sum())
+            return float(w @ (r * r))
+    else:
+        def q_at(t: float) -> float:
+            return q_statistic(yi, 1.0 / (vi + t), X)
 
     q_min, q_max = q_at(tau2_min), q_at(tau2_max)
     notes: list[str] = []

@@ -44,13 +44,12 @@ class MetaRegResult:
     df: int | None = None
 
 
-def _hat(X: np.ndarray, w: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(beta, (X'WX)^-1, P) for weights w; P = W - W X (X'WX)^-1 X' W."""
+def _hat(X: np.ndarray, w: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(beta, (X'WX)^-1) for weights w, in O(k p^2) (no k x k matrix)."""
     XtW = X.T * w
     inv = np.linalg.inv(XtW @ X)
     beta = inv @ (XtW @ y)
-    P = np.diag(w) - XtW.T @ inv @ XtW
-    return beta, inv, P
+    return beta, inv
 
 
 def tau2_fisher_scoring(yi, vi, X, *, method: str = "REML") -> float:
@@ -84,7 +83,7 @@ def rma_mods(yi, vi, X, *, method: str = "REML", test: str = "z", level: float =
         raise ValueError(f"too few studies for {p} coefficients: k = {k}")
     tau2 = 0.0 if method == "FE" else tau2_fisher_scoring(y, v, X, method=method)
     w = 1.0 / (v + tau2)
-    beta, vb, _ = _hat(X, w, y)
+    beta, vb = _hat(X, w, y)
     df = None
     if test == "knha":
         rss = float(np.sum(w * (y - X @ beta) ** 2))
@@ -105,7 +104,7 @@ def rma_mods(yi, vi, X, *, method: str = "REML", test: str = "z", level: float =
         QM = QM / m if m > 0 else 0.0
         QMp = float(stats.f.sf(QM, m, df)) if m > 0 else float("nan")
     w0 = 1.0 / v
-    b0, _, _ = _hat(X, w0, y)
+    b0, _ = _hat(X, w0, y)
     QE = float(np.sum(w0 * (y - X @ b0) ** 2))
     return MetaRegResult(
         method=method, test=test, level=level, k=k, p=p, beta=tuple(map(float, beta)),

@@ -4,20 +4,20 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from nbconvert import HTMLExporter
-
-from metaanalysis.presentation.notebooks import NotebookError, execute_notebook
+from metaanalysis.presentation.notebooks import NotebookError, execute_notebooks
 
 __all__ = ["NotebookError", "write_report"]
 
 
 def write_report(notebooks: list[Path], out_dir: Path, parameters: dict, *, cwd: Path) -> list[Path]:
     """Execute every notebook, write `<name>.html` and an `index.html` linking them."""
+    from nbconvert import HTMLExporter   # imported here: 2 s that `run --skip-notebooks` need not pay
+
     out_dir.mkdir(parents=True, exist_ok=True)
     exporter = HTMLExporter(template_name="lab")
     written = []
-    for path in notebooks:
-        nb = execute_notebook(path, parameters, cwd=cwd)
+    executed = execute_notebooks(notebooks, parameters, cwd=cwd)   # in parallel kernels
+    for path, nb in zip(notebooks, executed):
         body, _ = exporter.from_notebook_node(nb)
         target = out_dir / f"{path.stem}.html"
         target.write_text(body, encoding="utf-8")
