@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--studies", default="extracted_studies")
     p.add_argument("--analyses", default=None, help="analyses YAML (default: the packaged analyses.yaml)")
     p.add_argument("--out", default="results")
-    p.add_argument("--notebooks", default="notebooks")
+    p.add_argument("--notebooks", default=None,
+                   help="folder of notebooks (default: notebooks/ here, beside --studies, or in the project)")
     p.add_argument("--skip-notebooks", action="store_true", help="pool and plot only")
     p.set_defaults(module="metaanalysis.living.run")
 
