@@ -6,6 +6,7 @@ count. Exit code 1 if any error, 0 when only warnings (or nothing) remain.
 from __future__ import annotations
 
 from metaanalysis.evidence.validation import ERROR, check_directory
+from metaanalysis.presentation.safe_text import printable
 
 
 def report(problems) -> str:
@@ -17,6 +18,11 @@ def report(problems) -> str:
 def main(args) -> int:
     parsed, problems = check_directory(args.directory)
     for problem in problems:
-        print(problem)
-    print(f"{args.directory}: {len(parsed)} study file(s) read; {report(problems)}")
+        _print(problem)
+    _print(f"{args.directory}: {len(parsed)} study file(s) read; {report(problems)}")
     return 1 if any(p.severity == ERROR for p in problems) else 0
+
+
+def _print(text: object = "") -> None:
+    """print() for text that comes from study records or file names: control characters escaped."""
+    print(printable(text))
