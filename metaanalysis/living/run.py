@@ -165,10 +165,17 @@ def _report(out_dir: Path, studies_dir: Path, notebooks_dir: Path | None, starte
             "report.</p>", encoding="utf-8")
         return []
     notebooks = sorted(Path(notebooks_dir).glob("*.py"))
-    return write_report(notebooks, out_dir / "report",
-                        {"STUDIES_DIR": str(Path(studies_dir).resolve()),
-                         "RESULTS_DIR": str(Path(out_dir).resolve())},
-                        cwd=Path(notebooks_dir).resolve())
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
+    try:
+        return write_report(notebooks, out_dir / "report",
+                            {"STUDIES_DIR": str(Path(studies_dir).resolve()),
+                             "RESULTS_DIR": str(Path(out_dir).resolve())},
+                            cwd=Path(notebooks_dir).resolve())
+    finally:
+        # nbclient replaces SIGINT/SIGTERM handlers while a kernel runs and leaves the defaults behind.
+        for s, handler in handlers.items():
+            if handler is not None:
+                signal.signal(s, handler)
 
 
 def find_notebooks(given: str | None, studies_dir: Path) -> Path:
@@ -193,42 +200,77 @@ def _describe_previous(target: Path) -> str:
     return f"{target}/ still holds the complete run finished {manifest.get('finished', '?')}"
 
 
-def _terminate(signum, frame):
-    raise RunInterrupted(signal.Signals(signum).name)
+_received: list[str] = []   # signals that arrived during this run
+
+
+def _on_signal(signum, frame):
+    name = signal.Signals(signum).name
+    _received.append(name)
+    if len(_received) > 1:
+        return          # a second Ctrl-C while the staging folder is being removed: let that finish
+    raise KeyboardInterrupt(name) if signum == signal.SIGINT else RunInterrupted(name)
 
 
 def main(args) -> int:
     target = Path(args.out)
-    old_term = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
+    _received.clear()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.signal(s, _on_signal) for s in handled} if _main_thread() else {}
+    try:
+        return _main(args, target)
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def _main(args, target: Path) -> int:
     try:
         if args.analyses and not Path(args.analyses).is_file():
             raise OutputError(f"--analyses {args.analyses}: no such file")
         notebooks = None if args.skip_notebooks else find_notebooks(args.notebooks, Path(args.studies))
         run(Path(args.studies), target, Path(args.analyses) if args.analyses else None, notebooks_dir=notebooks)
+    except (KeyboardInterrupt, RunInterrupted):
+        return _interrupted(target)
     except StudyValidationError as exc:
         return _fail(f"The evidence base does not validate; nothing was pooled and {_describe_previous(target)}.",
                      str(exc))
     except NotebookError as exc:
+        if _received or "KeyboardInterrupt" in str(exc) or _kernel_stopped_by_signal(exc):
+            _received.append("SIGINT")
+            return _interrupted(target)
         return _fail(f"A notebook failed: {_one_line(exc)}; {_describe_previous(target)}.")
     except analyses_mod.AnalysisDeclarationError as exc:
         return _fail(f"The analyses declaration is invalid; nothing was pooled.\n{exc}")
     except OutputError as exc:
         return _fail(f"Cannot write the results: {exc}")
-    except (KeyboardInterrupt, RunInterrupted) as exc:
-        name = str(exc) or "SIGINT"
-        _fail(f"Interrupted ({name}); {_describe_previous(target)}.")
-        return 143 if name == "SIGTERM" else 130
     except OSError as exc:
         return _fail(f"Run failed: {exc.strerror or exc} ({exc.filename}); {_describe_previous(target)}.")
     except Exception as exc:   # a bug: one line here, the traceback on request
+        if _received:
+            return _interrupted(target)
         if os.environ.get("METAANALYSIS_TRACEBACK"):
             raise
         return _fail(f"Run failed: {type(exc).__name__}: {_one_line(exc)}; {_describe_previous(target)}. "
                      "(METAANALYSIS_TRACEBACK=1 shows the traceback)")
-    finally:
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
     return 0
+
+
+def _interrupted(target: Path) -> int:
+    name = _received[0] if _received else "SIGINT"
+    _fail(f"Interrupted ({name}); {_describe_previous(target)}.")
+    return 143 if name == "SIGTERM" else 130
+
+
+def _kernel_stopped_by_signal(exc: BaseException) -> bool:
+    """nbclient answers SIGINT/SIGTERM with its own handler (ours is set aside while a kernel runs): it
+    shuts the kernel down and the notebook fails with an unrelated error. Its client then holds
+    `_async_cleanup_kernel_future` (nbclient 0.10-0.11); without it we say "a notebook failed"."""
+    import traceback
+    for error in (exc, exc.__cause__, exc.__context__):
+        for frame, _ in traceback.walk_tb(getattr(error, "__traceback__", None)):
+            if getattr(frame.f_locals.get("self"), "_async_cleanup_kernel_future", None) is not None:
+                return True
+    return False
 
 
 def _main_thread() -> bool:
