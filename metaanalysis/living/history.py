@@ -103,9 +103,9 @@ def add_entry(stage: Path, when: datetime, text: str) -> Path:
     folder = Path(stage) / HISTORY_DIR
     folder.mkdir(parents=True, exist_ok=True)
     stem, n = when.strftime("%Y-%m-%dT%H%M%S.%fZ"), 1
-    while (folder / f"{stem}{'' if n == 1 else f'-{n}'}.md").exists():
+    while (folder / f"{stem}{'' if n == 1 else f'_{n}'}.md").exists():
         n += 1
-    entry = folder / f"{stem}{'' if n == 1 else f'-{n}'}.md"
+    entry = folder / f"{stem}{'' if n == 1 else f'_{n}'}.md"
     with open(entry, "x", encoding="utf-8") as handle:
         handle.write(text.rstrip("\n") + "\n")
     entries = sorted(folder.glob("*.md"), reverse=True)

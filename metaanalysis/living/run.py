@@ -226,7 +226,7 @@ def main(args) -> int:
 def _main(args, target: Path) -> int:
     try:
         if args.analyses and not Path(args.analyses).is_file():
-            raise OutputError(f"--analyses {args.analyses}: no such file")
+            return _fail(f"--analyses {args.analyses}: no such file; nothing was pooled")
         notebooks = None if args.skip_notebooks else find_notebooks(args.notebooks, Path(args.studies))
         run(Path(args.studies), target, Path(args.analyses) if args.analyses else None, notebooks_dir=notebooks)
     except (KeyboardInterrupt, RunInterrupted):
