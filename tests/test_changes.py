@@ -43,7 +43,7 @@ def test_added_study_moved_estimate_new_and_removed_rows_are_all_named():
 import json  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
-from metaanalysis.living.changes import compare_runs, diff_table  # noqa: E402
+from metaanalysis.living.changes import compare_runs  # noqa: E402
 from metaanalysis.living.history import add_entry, carry_history, evidence_snapshot  # noqa: E402
 
 POOLED_HEADER = "analysis,variant,population,outcome,regimen_class,method,k,n_total,estimate,ci_lb,ci_ub,tau2,I2,studies\n"

@@ -95,12 +95,16 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
             neutralise_csv(csv_path)
         stage.commit({"started": started.isoformat(timespec="seconds"), "toolkit_version": __version__,
                       "studies": len(records), "notebooks_executed": notebooks_dir is not None})
-        moved = lambda paths: [target / Path(p).relative_to(stage.path) for p in paths]   # noqa: E731
-    figures, html = moved(out["figures"]), moved(html)
+    figures, html = _moved(out["figures"], stage.path, target), _moved(html, stage.path, target)
     log(f"Pooled {len(plan.analyses)} analyses x methods into {len(out['tables']['pooled.csv'])} rows; "
         f"{len(figures)} figure files; {len(html)} report pages; results in {target}/ (complete run)")
     log(report.text())
     return dict(tables=out["tables"], figures=figures, report=report, html=html)
+
+
+def _moved(paths: list, staging: Path, target: Path) -> list[Path]:
+    """Paths written in the staging folder, as they are named now that it is `target`."""
+    return [target / Path(p).relative_to(staging) if Path(p).is_relative_to(staging) else Path(p) for p in paths]
 
 
 def _write_results(records: list[dict], plan, out_dir: Path, log=print) -> dict:

@@ -28,10 +28,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 MANIFEST = "manifest.json"
-# Names a results folder written before manifests existed may hold; only such a folder
-# (or an empty one, or one with a manifest) is ever replaced.
-LEGACY_NAMES = {"pooled.csv", "sensitivity.csv", "study_level.csv", "excluded.csv", "comparisons.csv",
-                "landmarks.csv", "studies.csv", "figures", "report", "changes.md"}
+# Every run before manifests existed wrote these two; a folder holding both is a results folder.
+# Only such a folder, an empty one or one with a manifest is ever replaced.
+LEGACY_MARKS = {"pooled.csv", "changes.md"}
 
 
 class OutputError(RuntimeError):
@@ -191,7 +190,7 @@ class StagedOutput:
             self.removed_extra = sorted(str(p.relative_to(target)) for p in target.rglob("*")
                                         if p.is_file() and str(p.relative_to(target)) not in known)
             return
-        if names and not ("pooled.csv" in names and names <= LEGACY_NAMES | {MANIFEST, "history"}):
+        if names and not LEGACY_MARKS <= names:
             shown = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
             raise OutputError(f"--out {target} holds files no run wrote ({shown}); `run` replaces its output "
                               "folder whole, so choose a new or empty folder")
