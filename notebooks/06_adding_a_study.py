@@ -32,7 +32,9 @@ from pathlib import Path
 from metaanalysis.living.run import run
 from metaanalysis.cli.new_study import write_template
 
-scratch = Path(tempfile.mkdtemp())
+# Removed at the end of the notebook, and when the kernel exits should a cell fail first.
+scratch_dir = tempfile.TemporaryDirectory(prefix="metaanalysis-walkthrough-")
+scratch = Path(scratch_dir.name)
 studies = scratch / "extracted_studies"
 shutil.copytree(STUDIES_DIR, studies)
 # The baseline is the evidence base as it stands. `metaanalysis run` has just written its
@@ -63,3 +65,6 @@ shutil.copy("example_new_study.yaml", studies / "example_new_study.yaml")
 print((studies / "example_new_study.yaml").read_text())
 second = run(studies, scratch / "results", log=lambda *a: None)
 print(second["report"].text())
+
+# %%
+scratch_dir.cleanup()   # the scratch copy of the evidence base is not kept

@@ -60,7 +60,10 @@ def test_parameters_are_injected_after_the_parameters_cell():
     assert injected.cells[index + 1].source.endswith("STUDIES_DIR = '/x'")
 
 
-def test_every_notebook_executes_and_is_exported_as_html(tmp_path):
+def test_every_notebook_executes_and_is_exported_as_html(tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"      # the kernels' temporary folder: nothing may be left in it
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
     studies = tmp_path / "extracted_studies"
     shutil.copytree(ROOT / "extracted_studies", studies)
     work = tmp_path / "notebooks"
@@ -76,3 +79,4 @@ def test_every_notebook_executes_and_is_exported_as_html(tmp_path):
     # the walkthrough shows the change report naming the added study
     walkthrough = next(p for p in pages if "adding_a_study" in p.name).read_text(encoding="utf-8")
     assert "Studies added: example_new_study" in walkthrough
+    assert not list(scratch.rglob("extracted_studies")), "a notebook left a copy of the records in TMPDIR"

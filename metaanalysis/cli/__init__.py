@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="CSV with study,events,n | study,ai,n1i,ci,n2i | study,yi,vi")
     p.add_argument("--measure", required=True, choices=MEASURES)
     p.add_argument("--method", default="REML", choices=METHODS)
-    p.add_argument("--ci", default="knha", choices=["z", "knha"], help="Wald z or Hartung-Knapp-Sidik-Jonkman")
+    p.add_argument("--ci", default="knha", choices=["z", "knha", "knha_adhoc"],
+                   help="Wald z, Hartung-Knapp-Sidik-Jonkman, or HKSJ never narrower than Wald (ad hoc)")
     p.add_argument("--group", default=None, help="column holding subgroup labels")
     p.add_argument("--level", type=float, default=0.95)
     p.add_argument("--transform", default=None, choices=["exp", "ilogit"],
@@ -46,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--studies", default="extracted_studies")
     p.add_argument("--analyses", default=None, help="analyses YAML (default: the packaged analyses.yaml)")
     p.add_argument("--out", default="results")
-    p.add_argument("--notebooks", default="notebooks")
+    p.add_argument("--notebooks", default=None,
+                   help="folder of notebooks (default: notebooks/ here, beside --studies, or in the project)")
     p.add_argument("--skip-notebooks", action="store_true", help="pool and plot only")
     p.set_defaults(module="metaanalysis.living.run")
 

@@ -11,9 +11,11 @@ from importlib import resources
 from pathlib import Path
 
 from metaanalysis.evidence.schema import ID_PATTERN
+from metaanalysis.presentation.safe_text import printable
 
 TEMPLATE = "new_study.yaml"
 ID_TOKEN = "__STUDY_ID__"
+MAX_ID_LENGTH = 80     # file systems allow 255 bytes per name; an id is read in tables and plots
 
 
 def template_text(study_id: str) -> str:
@@ -26,6 +28,9 @@ def write_template(study_id: str, directory: str | Path = "extracted_studies") -
     """Write `directory/study_id.yaml`; ValueError for a bad id, FileExistsError/FileNotFoundError otherwise."""
     if not re.fullmatch(ID_PATTERN, study_id):
         raise ValueError(f"invalid study id '{study_id}': use lowercase letters, digits and _ only "
+                         "(e.g. smith_glofitamab_2026)")
+    if len(study_id) > MAX_ID_LENGTH:
+        raise ValueError(f"study id is {len(study_id)} characters long; use at most {MAX_ID_LENGTH} "
                          "(e.g. smith_glofitamab_2026)")
     folder = Path(directory)
     if not folder.is_dir():
@@ -44,7 +49,10 @@ def main(args) -> int:
               file=sys.stderr)
         return 1
     except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(printable(f"error: {exc}"), file=sys.stderr)   # the id as typed may hold escapes
+        return 1
+    except OSError as exc:
+        print(f"error: cannot write {Path(args.directory) / (args.id + '.yaml')}: {exc.strerror}", file=sys.stderr)
         return 1
     print(f"wrote {target}: replace every \"<FILL:...>\" placeholder, then run "
           f"`metaanalysis validate {args.directory}`")

@@ -10,10 +10,14 @@ Layouts (the columns that must be present; others are reported in `notes`):
     OR, RR, RD          study,ai,n1i,ci,n2i   (--method MH: Mantel-Haenszel, OR and RR)
     GEN                 study,yi,vi
 
+Numbers are ASCII decimal (`-0.5`, `1e-4`); `1_0`, full-width or Arabic-Indic digits,
+`nan`/`inf` are refused; counts are whole numbers written in digits, at most 2^53.
 Bad input (empty file, missing column, a value that is not a number, events > n,
 vi <= 0, ...) ends with ONE line on stderr naming the line and column, and exit
-code 2. A model that cannot be fitted (no convergence) ends with one line and
-exit code 1.
+code 2. A model that cannot be fitted (no convergence), or whose numbers cannot be
+held in double precision, ends with one line and exit code 1: the JSON never holds
+inf or NaN (an `exp` back-transform beyond the largest double is null, with a note).
+A study name used twice is pooled as two rows, with a warning on stderr and in `notes`.
 """
 from __future__ import annotations
 
@@ -21,8 +25,12 @@ import csv
 import dataclasses
 import json
 import math
+import re
 import sys
+import warnings
 from pathlib import Path
+
+import numpy as np
 
 from metaanalysis.engine.effects import escalc
 from metaanalysis.engine.glmm import GLMMConvergenceError, rma_glmm
@@ -37,6 +45,15 @@ LAYOUTS = {
     "GEN": ("yi", "vi"),
 }
 COUNT_COLUMNS = {"events", "n", "ai", "n1i", "ci", "n2i"}
+_DECIMAL = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", re.ASCII)
+_COUNT = re.compile(r"[0-9]+(?:\.0*)?", re.ASCII)
+MAX_COUNT = 2 ** 53                 # whole numbers a double holds exactly
+VI_RANGE = (1e-150, 1e150)          # 1/vi^2 must neither overflow nor vanish
+MAX_WEIGHT_SHARE = 1e10             # one study's weight over all the others' together
+
+
+class ComputationError(ValueError):
+    """The model's numbers cannot be held in double precision; the message names the field."""
 
 
 class InputError(ValueError):
@@ -46,8 +63,16 @@ class InputError(ValueError):
 def main(args) -> int:
     try:
         table = read_table(Path(args.file), args.measure, args.group)
-        out = pool(table, measure=args.measure, method=args.method, test=args.ci, level=args.level,
-                   transform=getattr(args, "transform", None))
+        for warning in table.warnings:
+            print(f"metaanalysis pool-csv: warning: {warning}", file=sys.stderr)
+        with warnings.catch_warnings():     # overflow is reported below, as one line
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out = pool(table, measure=args.measure, method=args.method, test=args.ci, level=args.level,
+                       transform=getattr(args, "transform", None))
+        out = finite_output(out)
+    except ComputationError as exc:
+        print(f"metaanalysis pool-csv: {_one_line(exc)}", file=sys.stderr)
+        return 1
     except (InputError, ValueError) as exc:
         print(f"metaanalysis pool-csv: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -65,6 +90,8 @@ class Table:
     columns: dict[str, list]          # the layout's columns, parsed
     group: list[str] | None
     ignored: list[str]
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    lines: list[int] = dataclasses.field(default_factory=list)     # each row's line in the file
 
 
 def read_table(path: Path, measure: str, group: str | None) -> Table:
@@ -90,7 +117,7 @@ def read_table(path: Path, measure: str, group: str | None) -> Table:
     if dup:
         raise InputError(f"{name}: line 1 (header): column(s) {', '.join(map(repr, dup))} appear more than once")
     ignored = [h for h in header if h not in needed]
-    study, group_vals = [], []
+    study, group_vals, lines = [], [], []
     cols: dict[str, list] = {c: [] for c in LAYOUTS[measure]}
     row = 0
     for fields in reader:
@@ -105,6 +132,7 @@ def read_table(path: Path, measure: str, group: str | None) -> Table:
         if not rec["study"]:
             raise InputError(f"{where}, column 'study': empty")
         study.append(rec["study"])
+        lines.append(line)
         for col in LAYOUTS[measure]:
             cols[col].append(_number(rec[col], col, where))
         if group:
@@ -114,22 +142,54 @@ def read_table(path: Path, measure: str, group: str | None) -> Table:
         _check_row(measure, {c: cols[c][-1] for c in cols}, where)
     if row == 0:
         raise InputError(f"{name}: no data rows after the header")
-    return Table(path, study, cols, group_vals if group else None, ignored)
+    if "vi" in cols:
+        _check_weights(name, study, lines, cols["vi"])
+    seen: dict[str, list[int]] = {}
+    for s_name, line in zip(study, lines):
+        seen.setdefault(s_name, []).append(line)
+    repeated = [f"study {s_name!r} appears on lines {', '.join(map(str, ls))}" for s_name, ls in seen.items()
+                if len(ls) > 1]
+    notes = [f"{name}: {r} (pooled as separate rows: merge or rename them if they are one study)"
+             for r in repeated]
+    return Table(path, study, cols, group_vals if group else None, ignored, notes, lines)
+
+
+def _check_weights(name: str, study: list[str], lines: list[int], vi: list[float], what: str = "column 'vi'") -> None:
+    """Variances that double precision cannot weight: refused, not pooled into wrong numbers."""
+    for s_name, line, v in zip(study, lines, vi):
+        if not VI_RANGE[0] <= v <= VI_RANGE[1]:
+            raise InputError(f"{name}: line {line}, column 'vi': {v!r} is outside {VI_RANGE[0]:g} to "
+                             f"{VI_RANGE[1]:g}, the variances double precision can weight (1/vi^2); "
+                             "check the column (a variance, not a standard error?) or rescale yi and vi")
+    w = [1.0 / v for v in vi]
+    top = max(range(len(w)), key=w.__getitem__)
+    rest = math.fsum(w) - w[top]
+    if len(w) > 1 and rest > 0 and w[top] / rest > MAX_WEIGHT_SHARE:
+        raise InputError(f"{name}: line {lines[top]}, {what}: study {study[top]!r} (vi = {vi[top]:g}) would "
+                         f"carry {w[top] / rest:.3g} times the weight of all other studies together; the "
+                         "heterogeneity statistics lose every other study in double precision: check its vi")
 
 
 def _number(raw: str, col: str, where: str):
     if raw == "":
         raise InputError(f"{where}, column {col!r}: empty")
-    try:
-        val = float(raw)
-    except ValueError:
-        raise InputError(f"{where}, column {col!r}: {raw!r} is not a number") from None
-    if not math.isfinite(val):
-        raise InputError(f"{where}, column {col!r}: {raw!r} is not a finite number")
+    # float() also takes 1_0, full-width and Arabic-Indic digits, nan and inf: read only what a person
+    # would read as this number.
+    if not _DECIMAL.fullmatch(raw):
+        raise InputError(f"{where}, column {col!r}: {raw!r} is not a number written in plain decimal digits "
+                         "(0-9, one '.', an optional exponent such as 1e-4)")
     if col in COUNT_COLUMNS:
-        if val != int(val) or val < 0:
-            raise InputError(f"{where}, column {col!r}: {raw!r} is not a non-negative whole number")
-        return int(val)
+        if not _COUNT.fullmatch(raw):
+            raise InputError(f"{where}, column {col!r}: {raw!r} is not a non-negative whole number "
+                             "written in digits")
+        value = int(raw.split(".")[0])
+        if value > MAX_COUNT:
+            raise InputError(f"{where}, column {col!r}: {raw} is larger than {MAX_COUNT:,} (2^53), the largest "
+                             "count the models hold exactly")
+        return value
+    val = float(raw)
+    if not math.isfinite(val):
+        raise InputError(f"{where}, column {col!r}: {raw!r} is too large to be a number (it overflows)")
     return val
 
 
@@ -153,7 +213,7 @@ def pool(table: Table, *, measure: str, method: str, test: str, level: float, tr
         raise InputError(f"--method MH is implemented for --measure OR and RR; got {measure}")
     if transform is not None and measure != "GEN":
         raise InputError(f"--transform is for --measure GEN; {measure} has its own back-transformation")
-    extra_notes = []
+    extra_notes = list(table.warnings)
     if table.ignored:
         extra_notes.append("columns not used: " + ", ".join(table.ignored))
     if method in ("GLMM", "MH") and test != "z":
@@ -199,8 +259,11 @@ def _fitter(measure, method, test, level, transform=None):
         if method == "MH":
             return rma_mh(c["ai"], c["n1i"], c["ci"], c["n2i"], measure=measure, level=level, studies=studies)
         from metaanalysis.engine.rma import rma_effects
-        return rma_effects(_effects(table, measure, idx), method=method, test=test, level=level,
-                           pi_method="metafor", transform=transform)
+        es = _effects(table, measure, idx)
+        if measure != "GEN":            # variances computed from counts (n = 2^53 next to n = 20)
+            _check_weights(str(table.path), studies, [table.lines[i] for i in idx] if table.lines else
+                           [0] * len(idx), list(map(float, es.vi)), what="the variance from its counts")
+        return rma_effects(es, method=method, test=test, level=level, pi_method="metafor", transform=transform)
     return fit
 
 
@@ -211,9 +274,36 @@ def _effects(table: Table, measure: str, idx: list[int]):
 
 def _result_dict(res: MetaResult) -> dict:
     d = res.to_dict()
+    for key in ("I2", "I2_ci_lb", "I2_ci_ub"):     # a percentage: rounding must not leave [0, 100]
+        if isinstance(d.get(key), float) and math.isfinite(d[key]):
+            d[key] = min(100.0, max(0.0, d[key]))
     if res.method == "GLMM" and "QE_LRT" in res.provenance:
         d.update(QE_LRT=res.provenance["QE_LRT"], QEp_LRT=res.provenance["QEp_LRT"])
     return d
+
+
+def finite_output(out: dict) -> dict:
+    """The JSON object with no inf or NaN: a back-transform beyond the largest double becomes null
+    (noted); any other non-finite number is a ComputationError naming the field."""
+    def walk(d: dict, where: str) -> None:
+        overflowed = []
+        for key, value in d.items():
+            if isinstance(value, dict):
+                walk(value, f"{where}{key}.")
+            elif isinstance(value, (float, np.floating)) and not math.isfinite(value):
+                if key.startswith("bt_") and not math.isnan(value):
+                    overflowed.append(key)
+                else:
+                    raise ComputationError(f"{where}{key} is {value}: the model cannot be computed in double "
+                                           "precision for this table (check the scale of yi and vi)")
+        for key in overflowed:
+            d[key] = None
+        if overflowed:
+            d["notes"] = [*d.get("notes", []), f"{', '.join(overflowed)}: the {d.get('transform')} back-transform "
+                          "exceeds the largest double (about 1.8e308) and is shown as null; the values on the "
+                          "analysis scale (b, ci_lb, ci_ub, ...) are exact"]
+    walk(out, "")
+    return out
 
 
 def _plain(x):
@@ -224,7 +314,9 @@ def _plain(x):
 
 
 def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
+    # The engine names its own arguments (test='knha_adhoc'); the user typed --ci.
+    text = re.sub(r"\btest='(\w+)'", r"--ci \1", " ".join(str(exc).split()))
+    return re.sub(r"(--ci \w+ or )'(\w+)'", r"\1--ci \2", text)
 
 
-__all__ = ["main", "read_table", "pool", "InputError"]
+__all__ = ["main", "read_table", "pool", "finite_output", "InputError", "ComputationError"]

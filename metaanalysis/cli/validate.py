@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from metaanalysis.evidence.search_log import check_review, review_beside
 from metaanalysis.evidence.validation import ERROR, check_directory
+from metaanalysis.presentation.safe_text import printable
 
 
 def report(problems) -> str:
@@ -26,6 +27,11 @@ def main(args) -> int:
         problems = problems + review_problems
         sessions = f", {len(log.sessions)} search session(s) in {review}"
     for problem in problems:
-        print(problem)
-    print(f"{args.directory}: {len(parsed)} study file(s) read{sessions}; {report(problems)}")
+        _print(problem)
+    _print(f"{args.directory}: {len(parsed)} study file(s) read{sessions}; {report(problems)}")
     return 1 if any(p.severity == ERROR for p in problems) else 0
+
+
+def _print(text: object = "") -> None:
+    """print() for text that comes from study records or file names: control characters escaped."""
+    print(printable(text))

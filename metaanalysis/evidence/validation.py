@@ -12,15 +12,15 @@ once so that a reviewer fixes a file in one pass.
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
 from metaanalysis.evidence import schema
+from metaanalysis.evidence.reading import MAX_BYTES, read_yaml
 from metaanalysis.evidence.schema import ListOf, MapOf, Record, Scalar
 from metaanalysis.evidence.vocabulary import outcomes as load_outcomes
 from metaanalysis.evidence.vocabulary import regimen_classes as load_regimen_classes
@@ -31,7 +31,6 @@ WARNING = "warning"
 # Floating-point slack only; the rounding tolerance itself comes from the printed digits.
 EPS = 1e-9
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 PathT = tuple  # a field path: keys (str) and list indices (int)
 
 
@@ -73,89 +72,23 @@ def format_path(path: Iterable[Any]) -> str:
 
 
 # -- parsing -----------------------------------------------------------------
-class _Malformed(Exception):
-    def __init__(self, message: str, line: int | None, path: PathT = ()):
-        super().__init__(message)
-        self.line = line
-        self.path = format_path(path)
-
-
+# The reading itself (strict decimal numbers, size and depth bounds, lines of every field) is in
+# `reading.py`; here its findings become Problems.
 def parse_text(text: str, file: str = "<string>") -> tuple[ParsedFile | None, list[Problem]]:
-    """Parse one YAML document; on failure return (None, [the problem with its line])."""
-    try:
-        loader = _Loader(text)
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                raise _Malformed("the file is empty", None)
-            parsed = ParsedFile(file, None, {(): node.start_mark.line + 1}, {})
-            parsed.data = _build(node, (), loader, parsed, set())
-        finally:
-            loader.dispose()
-    except _Malformed as exc:
-        return None, [Problem(file, exc.path, exc.line, ERROR, str(exc))]
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        context = exc.context or ""
-        if context and exc.context_mark is not None and exc.problem_mark is not None:
-            context += f" (from line {exc.context_mark.line + 1})"
-        what = ": ".join(p for p in (context, exc.problem) if p)
-        return None, [Problem(file, "", mark.line + 1 if mark else None, ERROR, f"malformed YAML: {what}")]
-    except yaml.YAMLError as exc:
-        return None, [Problem(file, "", None, ERROR, f"malformed YAML: {exc}")]
-    except RecursionError:
-        return None, [Problem(file, "", None, ERROR, "malformed YAML: nesting too deep")]
-    except (ValueError, OverflowError) as exc:
-        # PyYAML's constructors raise these for impossible values, e.g. the date 2023-02-30.
-        return None, [Problem(file, "", None, ERROR, f"malformed YAML: unreadable value ({exc})")]
-    return parsed, []
-
-
-def _build(node: yaml.Node, path: PathT, loader: Any, parsed: ParsedFile, seen: set[int]) -> Any:
-    if id(node) in seen:
-        # An alias: the same node reached twice. Refused so that a record reads the same to a human
-        # as to the tool (and a recursive alias cannot loop). The node's own mark is the anchor's.
-        raise _Malformed("YAML anchors/aliases (&name, *name) are not supported: write the value out "
-                         f"(it repeats the value at line {node.start_mark.line + 1})", parsed.lines.get(path), path)
-    seen.add(id(node))
-    if isinstance(node, yaml.ScalarNode):
-        parsed.raw[path] = node.value
-        return _scalar(node, path, loader)
-    if isinstance(node, yaml.SequenceNode):
-        out_list = []
-        for i, item in enumerate(node.value):
-            # An alias item has no mark of its own: fall back on the list's line.
-            parsed.lines[path + (i,)] = (item.start_mark.line if id(item) not in seen else node.start_mark.line) + 1
-            out_list.append(_build(item, path + (i,), loader, parsed, seen))
-        return out_list
-    out: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key_line = key_node.start_mark.line + 1
-        if not isinstance(key_node, yaml.ScalarNode):
-            raise _Malformed("a mapping key must be a plain name", key_line, path)
-        key = _scalar(key_node, path, loader)
-        if key in out:
-            raise _Malformed(f"key {key!r} appears twice (lines {parsed.lines[path + (key,)]} and {key_line}); "
-                             "the second would silently replace the first", key_line, path + (key,))
-        parsed.lines[path + (key,)] = key_line
-        out[key] = _build(value_node, path + (key,), loader, parsed, seen)
-    return out
-
-
-def _scalar(node: yaml.ScalarNode, path: PathT, loader: Any) -> Any:
-    line = node.start_mark.line + 1
-    if node.tag == "tag:yaml.org,2002:merge":
-        raise _Malformed("merge keys (<<) are not supported: write the keys out", line, path)
-    try:
-        return loader.construct_object(node, deep=True)
-    except (ValueError, OverflowError) as exc:
-        # PyYAML's constructors raise these for impossible values, e.g. the date 2023-02-30.
-        raise _Malformed(f"unreadable value {node.value!r} ({exc})", line, path) from None
+    """Parse one YAML document; on failure return (None, [every problem with its line])."""
+    doc, found = read_yaml(text)
+    if doc is None:
+        return None, [Problem(file, format_path(e.path), e.line, ERROR, e.message) for e in found]
+    return ParsedFile(file, doc.data, doc.lines, doc.raw), []
 
 
 def parse_file(path: str | Path) -> tuple[ParsedFile | None, list[Problem]]:
     file = str(path)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_BYTES:      # refused before reading: a stray 50 MB file costs nothing
+            return None, [Problem(file, "", None, ERROR, f"the file is {size:,} bytes; a study record is at most "
+                                  f"{MAX_BYTES:,} (is this the right file?)")]
         text = Path(path).read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, [Problem(file, "", None, ERROR, f"not UTF-8 text (byte {exc.start}): save the file as UTF-8")]
@@ -796,12 +729,29 @@ def study_files(directory: str | Path) -> tuple[list[Path], list[Problem]]:
     d = Path(directory)
     if not d.is_dir():
         return [], [Problem(str(d), "", None, ERROR, "no such directory")]
-    files = sorted(p for p in d.iterdir() if p.suffix == ".yaml" and p.is_file())
-    problems = [Problem(str(p), "", None, ERROR, "study files must end in .yaml (this one is not read)")
-                for p in sorted(d.iterdir()) if p.suffix.lower() in (".yml", ".yaml") and p.suffix != ".yaml"]
+    files, problems = [], []
+    inside = d.resolve()
+    for p in sorted(d.iterdir()):
+        if p.suffix != ".yaml":
+            continue
+        # Never read outside the studies folder, never skip a file without saying so.
+        if p.is_symlink() and not p.exists():
+            problems.append(Problem(str(p), "", None, ERROR, "a symbolic link to nothing (its target is missing): "
+                                    "not read"))
+        elif p.is_symlink() and not p.resolve().is_relative_to(inside):
+            problems.append(Problem(str(p), "", None, ERROR, "a symbolic link to a file outside the studies "
+                                    "folder: not read (copy the record into the folder)"))
+        elif not p.is_file():
+            problems.append(Problem(str(p), "", None, ERROR, "not a regular file: not read"))
+        else:
+            files.append(p)
+    problems += [Problem(str(p), "", None, ERROR, "study files must end in .yaml (this one is not read)")
+                 for p in sorted(d.iterdir()) if p.suffix.lower() in (".yml", ".yaml") and p.suffix != ".yaml"]
     # Nothing is silently skipped: study files parked in a subfolder are named.
-    problems += [Problem(str(p), "", None, WARNING, "in a subfolder: not read as a study record")
-                 for p in sorted(d.glob("*/**/*.yaml"))]
+    # (os.walk does not follow symbolic links: a link to / is not searched.)
+    nested = sorted(Path(root) / f for root, _, names in os.walk(d) if Path(root) != d
+                    for f in names if f.endswith(".yaml"))
+    problems += [Problem(str(p), "", None, WARNING, "in a subfolder: not read as a study record") for p in nested]
     if not files:
         problems.append(Problem(str(d), "", None, ERROR, "no study files (*.yaml) in this directory"))
     return files, problems
