@@ -37,18 +37,9 @@ scratch_dir = tempfile.TemporaryDirectory(prefix="metaanalysis-walkthrough-")
 scratch = Path(scratch_dir.name)
 studies = scratch / "extracted_studies"
 shutil.copytree(STUDIES_DIR, studies)
-# The baseline is the evidence base as it stands. `metaanalysis run` has just written its
-# results to RESULTS_DIR before executing this notebook, so they are copied rather than
-# computed a second time; if they are missing or older than a study file, it is pooled here.
-baseline = Path(RESULTS_DIR)
-(scratch / "results").mkdir()
-fresh = [baseline / "pooled.csv", baseline / "studies.csv"]
-newest_record = max(p.stat().st_mtime for p in Path(STUDIES_DIR).glob("*.yaml"))
-if all(f.exists() and f.stat().st_mtime > newest_record for f in fresh):
-    for name in ("pooled.csv", "studies.csv"):
-        shutil.copy(baseline / name, scratch / "results" / name)
-else:
-    run(studies, scratch / "results", log=lambda *a: None)
+# The baseline: the evidence base as it stands, pooled into the scratch folder, so that the
+# change report below compares against a complete run.
+run(studies, scratch / "results", log=lambda *a: None)
 
 # %% [markdown]
 # The template a new study starts from:
