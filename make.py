@@ -42,9 +42,19 @@ def ensure_venv() -> None:
     STAMP.write_text(digest)
 
 
-def _exec(args: list[str]) -> int:
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
+def _exec(args: list[str], **env_overrides: str) -> int:
+    # Agg: `run` and the tests write files and need no display. Kernels started for notebooks
+    # set their own inline backend (presentation/notebooks.py), JupyterLab's through `lab`.
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", **env_overrides}
     return subprocess.run(args, cwd=ROOT, env=env).returncode
+
+
+def lab(rest: list[str]) -> int:
+    """JupyterLab on notebooks/; options after `lab` go to JupyterLab (--ip, --port, --IdentityProvider.token)."""
+    args = [str(BIN / "jupyter"), "lab", "--notebook-dir", str(ROOT / "notebooks")]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest:
+        args.append("--allow-root")   # containers often run as root; JupyterLab refuses root without it
+    return _exec([*args, *rest], MPLBACKEND="module://matplotlib_inline.backend_inline")
 
 
 def main(argv: list[str]) -> int:
@@ -59,7 +69,7 @@ def main(argv: list[str]) -> int:
         return _exec([str(BIN / "metaanalysis"), "run", *rest])
     if command == "test":
         return _exec([str(_python()), "-m", "pytest", *rest])
-    return _exec([str(BIN / "jupyter"), "lab", "--notebook-dir", str(ROOT / "notebooks"), *rest])
+    return lab(rest)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -30,6 +31,7 @@ from metaanalysis.living.analyses import load_plan
 from metaanalysis.living.pooling import pool, pooled_table
 from metaanalysis.presentation.tables import analysis_title, readable
 from metaanalysis.presentation.forest import forest_plot
+from metaanalysis.presentation.display import show_saved_figure
 from metaanalysis.evidence.vocabulary import regimen_labels
 
 frame = load_studies(STUDIES_DIR)
@@ -39,8 +41,19 @@ response = [a for a in plan.analyses if a.outcome in ("ORR", "CR")]
 # %%
 readable(pooled_table(frame, response, primary_only=True))
 
+# %% [markdown]
+# ## Forest plots
+#
+# The figures `metaanalysis run` saved in `results/figures/` (drawn here only when they are missing
+# or older than the study records).
+
 # %%
-for analysis in response:
+def draw(analysis):
     fit = pool(frame, analysis, analysis.primary_method)
-    if fit.subgroups.groups:
-        display(forest_plot(fit.subgroups, title=analysis_title(analysis), group_labels=regimen_labels()))
+    if not fit.subgroups.groups:
+        return None   # no study reports this outcome in this population yet
+    return forest_plot(fit.subgroups, title=analysis_title(analysis), group_labels=regimen_labels())
+
+
+for analysis in response:
+    show_saved_figure(RESULTS_DIR, analysis.id, lambda: draw(analysis), inputs=[STUDIES_DIR])

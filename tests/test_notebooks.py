@@ -5,6 +5,9 @@ import ast
 import shutil
 from pathlib import Path
 
+import jupytext
+import jupytext.config
+import nbformat
 import pytest
 
 from metaanalysis.presentation.notebooks import inject_parameters, read_notebook
@@ -33,7 +36,7 @@ def test_notebook_is_stored_as_text_with_one_parameters_cell(path):
 def test_paired_ipynb_files_stay_out_of_git():
     # JupyterLab writes outputs to the paired .ipynb; the repository must never take them.
     assert "notebooks/*.ipynb" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
-    config = (ROOT / "jupytext.toml").read_text(encoding="utf-8")
+    config = (ROOT / "notebooks" / "jupytext.toml").read_text(encoding="utf-8")
     assert 'formats = "ipynb,py:percent"' in config
 
 
@@ -73,6 +76,24 @@ def test_every_notebook_executes_and_is_exported_as_html(tmp_path):
     for page in pages[:-1]:
         text = page.read_text(encoding="utf-8")
         assert "Traceback" not in text and len(text) > 10_000, page.name
+        # figures are images, never the text repr of a figure the kernel could not draw
+        assert "&lt;Figure size" not in text and "<Figure size" not in text, page.name
+        # a page to be shared: no code, no injected local paths
+        assert str(tmp_path) not in text, page.name
+        assert "Parameters injected" not in text and "import " not in text, page.name
+    for name in ("02_response.html", "03_safety.html"):
+        assert (tmp_path / "report" / name).read_text(encoding="utf-8").count("<img") >= 2, name
     # the walkthrough shows the change report naming the added study
     walkthrough = next(p for p in pages if "adding_a_study" in p.name).read_text(encoding="utf-8")
     assert "Studies added: example_new_study" in walkthrough
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_saving_from_jupyterlab_leaves_the_text_notebook_unchanged(path):
+    # JupyterLab saves through jupytext with notebooks/jupytext.toml (it must sit inside the
+    # folder `make.py lab` serves, or JupyterLab never sees it); the text must come back identical.
+    config = jupytext.config.load_jupytext_configuration_file(str(ROOT / "notebooks" / "jupytext.toml"))
+    nb = jupytext.read(path)
+    nb.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="an output\n")] \
+        if nb.cells[-1].cell_type == "code" else []
+    assert jupytext.writes(nb, fmt="py:percent", config=config) == path.read_text(encoding="utf-8")

@@ -6,14 +6,35 @@ the tests.
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import jupytext
 import nbformat
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 KERNEL = "python3"
 TIMEOUT_SECONDS = 600
+
+
+# Kernels draw inline even when the parent runs with MPLBACKEND=Agg (make.py sets it for files).
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+def kernel_environment() -> dict[str, str]:
+    return dict(os.environ, MPLBACKEND=INLINE_BACKEND)
+
+
+def kernel_config(socket_dir: str) -> Config:
+    """IPC sockets: a local kernel needs no TCP port, and ipykernel warns about unencrypted TCP.
+    The socket path must be absolute: the kernel runs in the notebook's folder, the client here."""
+    config = Config()
+    if os.name != "nt":
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = os.path.join(socket_dir, "kernel")
+    return config
 
 
 class NotebookError(RuntimeError):
@@ -36,10 +57,11 @@ def inject_parameters(nb: nbformat.NotebookNode, parameters: dict) -> nbformat.N
 
 def execute_notebook(path: Path, parameters: dict, *, cwd: Path) -> nbformat.NotebookNode:
     nb = inject_parameters(read_notebook(path), parameters)
-    client = NotebookClient(nb, kernel_name=KERNEL, timeout=TIMEOUT_SECONDS, allow_errors=False,
-                            resources={"metadata": {"path": str(cwd)}})
-    try:
-        client.execute()
-    except Exception as exc:
-        raise NotebookError(f"{path.name}: {type(exc).__name__}: {exc}") from exc
+    with tempfile.TemporaryDirectory(prefix="nbk") as socket_dir:
+        client = NotebookClient(nb, kernel_name=KERNEL, timeout=TIMEOUT_SECONDS, allow_errors=False,
+                                resources={"metadata": {"path": str(cwd)}}, config=kernel_config(socket_dir))
+        try:
+            client.execute(env=kernel_environment())
+        except Exception as exc:
+            raise NotebookError(f"{path.name}: {type(exc).__name__}: {exc}") from exc
     return nb
