@@ -2,7 +2,7 @@
 """Set up and run the project on a machine that has only Python 3.11+ and pip.
 
     python3 make.py run    # virtual environment, then the main job (`metaanalysis run`)
-    python3 make.py test   # virtual environment, then the whole test suite
+    python3 make.py test   # virtual environment (and chromium, as root), then the whole test suite
     python3 make.py lab    # virtual environment, then JupyterLab on notebooks/
 
 Standard library only: this file runs before anything is installed. The
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -42,6 +43,26 @@ def ensure_venv() -> None:
     STAMP.write_text(digest)
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def ensure_chromium() -> None:
+    """The browser test (tests/test_browser.py) opens the report in Debian's headless Chromium.
+    Installed here with apt-get when missing and we are root; otherwise say how."""
+    if CHROMIUM.exists() or os.environ.get("CHROMIUM"):
+        return
+    if getattr(os, "geteuid", lambda: 1)() == 0 and shutil.which("apt-get"):
+        print("Installing chromium for the browser test (apt-get install chromium) ...", flush=True)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        quiet = dict(stdout=subprocess.DEVNULL, env=env)
+        if subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"], **quiet).returncode:
+            subprocess.run(["apt-get", "update"], **quiet)
+            subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"], **quiet)
+    if not CHROMIUM.exists():
+        print(f"{CHROMIUM} is missing: the browser test will be skipped (run `apt-get install chromium` as root, "
+              "or set CHROMIUM to a Chromium binary).", flush=True)
+
+
 def _exec(args: list[str], **env_overrides: str) -> int:
     # Agg: `run` and the tests write files and need no display. Kernels started for notebooks
     # set their own inline backend (presentation/notebooks.py), JupyterLab's through `lab`.
@@ -68,6 +89,7 @@ def main(argv: list[str]) -> int:
     if command == "run":
         return _exec([str(BIN / "metaanalysis"), "run", *rest])
     if command == "test":
+        ensure_chromium()
         return _exec([str(_python()), "-m", "pytest", *rest])
     return lab(rest)
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import ast
-import shutil
 from pathlib import Path
 
 import jupytext
@@ -11,7 +10,6 @@ import nbformat
 import pytest
 
 from metaanalysis.presentation.notebooks import inject_parameters, read_notebook
-from metaanalysis.presentation.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
@@ -63,29 +61,24 @@ def test_parameters_are_injected_after_the_parameters_cell():
     assert injected.cells[index + 1].source.endswith("STUDIES_DIR = '/x'")
 
 
-def test_every_notebook_executes_and_is_exported_as_html(tmp_path):
-    studies = tmp_path / "extracted_studies"
-    shutil.copytree(ROOT / "extracted_studies", studies)
-    work = tmp_path / "notebooks"
-    work.mkdir()
-    for f in [*NOTEBOOKS, *(ROOT / "notebooks").glob("*.yaml")]:  # notebooks and the files they read
-        shutil.copy(f, work / f.name)
-    pages = write_report(sorted(work.glob("*.py")), tmp_path / "report",
-                         {"STUDIES_DIR": str(studies), "RESULTS_DIR": str(tmp_path / "results")}, cwd=work)
+def test_every_notebook_executes_and_is_exported_as_html(built_report):
+    results, pages = built_report
     assert [p.name for p in pages] == [f"{p.stem}.html" for p in NOTEBOOKS] + ["index.html"]
     for page in pages[:-1]:
         text = page.read_text(encoding="utf-8")
         assert "Traceback" not in text and len(text) > 10_000, page.name
         # figures are images, never the text repr of a figure the kernel could not draw
         assert "&lt;Figure size" not in text and "<Figure size" not in text, page.name
-        # a page to be shared: no code, no injected local paths
-        assert str(tmp_path) not in text, page.name
+        # a page to be shared: no code, no injected local paths, no library warnings
+        assert str(results.parent) not in text, page.name
         assert "Parameters injected" not in text and "import " not in text, page.name
     for name in ("02_response.html", "03_safety.html"):
-        assert (tmp_path / "report" / name).read_text(encoding="utf-8").count("<img") >= 2, name
+        assert (results / "report" / name).read_text(encoding="utf-8").count("<img") >= 2, name
     # the walkthrough shows the change report naming the added study
     walkthrough = next(p for p in pages if "adding_a_study" in p.name).read_text(encoding="utf-8")
     assert "Studies added: example_new_study" in walkthrough
+    index = pages[-1].read_text(encoding="utf-8")
+    assert "Summary of findings" in index and all(f"href='{p.name}'" in index for p in pages[:-1])
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
