@@ -26,20 +26,24 @@ STUDIES_DIR = "../extracted_studies"
 RESULTS_DIR = "../results"
 
 # %%
-from metaanalysis.evidence.studies import load_studies
+from metaanalysis.evidence.studies import load_records, outcome_table
 from metaanalysis.living.analyses import load_plan
 from metaanalysis.living.pooling import pool, pooled_table
-from metaanalysis.presentation.tables import analysis_title, readable
+from metaanalysis.presentation.tables import analysis_title, paper_table, readable
+from metaanalysis.presentation.labels import arm_labels, citation_labels
 from metaanalysis.presentation.forest import forest_plot
 from metaanalysis.presentation.display import show_saved_figure
 from metaanalysis.evidence.vocabulary import regimen_labels
 
-frame = load_studies(STUDIES_DIR)
+records = load_records(STUDIES_DIR)
+frame = outcome_table(records)
+citations, arms = citation_labels(records), arm_labels(records)
 plan = load_plan()
 response = [a for a in plan.analyses if a.outcome in ("ORR", "CR")]
 
 # %%
-readable(pooled_table(frame, response, primary_only=True))
+paper_table(readable(pooled_table(frame, response, primary_only=True), citations, arms),
+            numeric=("k", "N"))
 
 # %% [markdown]
 # ## Forest plots

@@ -25,21 +25,25 @@ STUDIES_DIR = "../extracted_studies"
 RESULTS_DIR = "../results"
 
 # %%
-from metaanalysis.evidence.studies import load_studies
+from metaanalysis.evidence.studies import load_records, outcome_table
 from metaanalysis.living.analyses import load_plan
 from metaanalysis.living.pooling import pool, pooled_table
-from metaanalysis.presentation.tables import analysis_title, readable
+from metaanalysis.presentation.tables import analysis_title, comparison_table, paper_table, readable
+from metaanalysis.presentation.labels import arm_labels, citation_labels
 from metaanalysis.living.comparisons import compare_arms
 from metaanalysis.presentation.forest import forest_plot
 from metaanalysis.presentation.display import show_saved_figure
 from metaanalysis.evidence.vocabulary import regimen_labels, outcome_labels
 
-frame = load_studies(STUDIES_DIR)
+records = load_records(STUDIES_DIR)
+frame = outcome_table(records)
+citations, arms = citation_labels(records), arm_labels(records)
 plan = load_plan()
 safety = [a for a in plan.analyses if a.outcome not in ("ORR", "CR")]
 
 # %%
-readable(pooled_table(frame, safety, primary_only=True))
+paper_table(readable(pooled_table(frame, safety, primary_only=True), citations, arms),
+            numeric=("k", "N"))
 
 # %% [markdown]
 # ## Forest plots
@@ -66,7 +70,8 @@ for analysis in safety:
 # %%
 for comparison in plan.comparisons:
     result = compare_arms(frame, comparison)
-    display(result.table)
+    names = (arms[(comparison.study, comparison.experimental)], arms[(comparison.study, comparison.control)])
+    display(paper_table(comparison_table(result.table, names), caption=result.title))
     for measure, sub in result.by_measure.items():
         show_saved_figure(RESULTS_DIR, f"{result.id}_{measure}", inputs=[STUDIES_DIR],
                           draw=lambda: forest_plot(sub, title=f"{result.title} ({measure})",

@@ -26,24 +26,28 @@ RESULTS_DIR = "../results"
 
 # %%
 import pandas as pd
-from metaanalysis.evidence.studies import load_time_to_event
+from metaanalysis.evidence.studies import load_records, time_to_event_table
 from metaanalysis.living.analyses import load_plan
 from metaanalysis.living.landmarks import pool_landmarks
+from metaanalysis.presentation.labels import citation_labels
+from metaanalysis.presentation.tables import hazard_ratio_table, landmark_table, median_table, paper_table
 
 pd.set_option("display.max_colwidth", 60)
-tte = load_time_to_event(STUDIES_DIR)
+records = load_records(STUDIES_DIR)
+tte = time_to_event_table(records)
+citations = citation_labels(records)
 
 # %% [markdown]
 # ## Medians (months)
 
 # %%
-tte[tte["kind"] == "median"]
+paper_table(median_table(tte, citations), numeric=("Median (months)", "Arm N"))
 
 # %% [markdown]
 # ## Landmark rates
 
 # %%
-tte[tte["kind"] == "landmark"]
+paper_table(landmark_table(tte, citations), numeric=("At (months)", "Arm N"))
 
 # %%
 pool_landmarks(tte, load_plan().landmarks)
@@ -52,4 +56,4 @@ pool_landmarks(tte, load_plan().landmarks)
 # ## Hazard ratios
 
 # %%
-tte[tte["kind"] == "hazard_ratio"]
+paper_table(hazard_ratio_table(tte, citations))

@@ -28,7 +28,7 @@ RESULTS_DIR = "../results"
 # %%
 from metaanalysis.evidence.studies import load_studies
 from metaanalysis.living.analyses import load_plan
-from metaanalysis.presentation.tables import by_method, by_variant
+from metaanalysis.presentation.tables import by_method, by_variant, paper_table
 
 frame = load_studies(STUDIES_DIR)
 plan = load_plan()
@@ -41,7 +41,7 @@ plan = load_plan()
 # that width is honest about how little two studies say about between-study variation.
 
 # %%
-by_method(frame, plan.analyses)
+paper_table(by_method(frame, plan.analyses), numeric=("k",))
 
 # %% [markdown]
 # ## Without derived counts, treatment-course units, mixed B-NHL, overlapping cohorts
@@ -49,4 +49,4 @@ by_method(frame, plan.analyses)
 # Primary method (GLMM). "no study left" means every study of that class was removed by the variant.
 
 # %%
-by_variant(frame, plan)
+paper_table(by_variant(frame, plan))
