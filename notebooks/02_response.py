@@ -29,11 +29,10 @@ RESULTS_DIR = "../results"
 from metaanalysis.evidence.studies import load_records, outcome_table
 from metaanalysis.living.analyses import load_plan
 from metaanalysis.living.pooling import pool, pooled_table
-from metaanalysis.presentation.tables import analysis_title, paper_table, readable
+from metaanalysis.presentation.tables import paper_table, readable
 from metaanalysis.presentation.labels import arm_labels, citation_labels
-from metaanalysis.presentation.forest import forest_plot
+from metaanalysis.presentation.figures import analysis_forest, comparison_forests
 from metaanalysis.presentation.display import show_saved_figure
-from metaanalysis.evidence.vocabulary import regimen_labels
 
 records = load_records(STUDIES_DIR)
 frame = outcome_table(records)
@@ -52,11 +51,8 @@ paper_table(readable(pooled_table(frame, response, primary_only=True), citations
 # or older than the study records).
 
 # %%
-def draw(analysis):
-    fit = pool(frame, analysis, analysis.primary_method)
-    if not fit.subgroups.groups:
-        return None   # no study reports this outcome in this population yet
-    return forest_plot(fit.subgroups, title=analysis_title(analysis), group_labels=regimen_labels())
+def draw(analysis):   # None where no study reports this outcome in this population yet
+    return analysis_forest(pool(frame, analysis, analysis.primary_method), citations, arms)
 
 
 for analysis in response:

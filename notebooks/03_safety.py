@@ -28,12 +28,11 @@ RESULTS_DIR = "../results"
 from metaanalysis.evidence.studies import load_records, outcome_table
 from metaanalysis.living.analyses import load_plan
 from metaanalysis.living.pooling import pool, pooled_table
-from metaanalysis.presentation.tables import analysis_title, comparison_table, paper_table, readable
+from metaanalysis.presentation.tables import comparison_table, paper_table, readable
 from metaanalysis.presentation.labels import arm_labels, citation_labels
 from metaanalysis.living.comparisons import compare_arms
-from metaanalysis.presentation.forest import forest_plot
+from metaanalysis.presentation.figures import analysis_forest, comparison_forests
 from metaanalysis.presentation.display import show_saved_figure
-from metaanalysis.evidence.vocabulary import regimen_labels, outcome_labels
 
 records = load_records(STUDIES_DIR)
 frame = outcome_table(records)
@@ -52,11 +51,8 @@ paper_table(readable(pooled_table(frame, safety, primary_only=True), citations, 
 # or older than the study records).
 
 # %%
-def draw(analysis):
-    fit = pool(frame, analysis, analysis.primary_method)
-    if not fit.subgroups.groups:
-        return None   # no study reports this outcome in this population yet
-    return forest_plot(fit.subgroups, title=analysis_title(analysis), group_labels=regimen_labels())
+def draw(analysis):   # None where no study reports this outcome in this population yet
+    return analysis_forest(pool(frame, analysis, analysis.primary_method), citations, arms)
 
 
 for analysis in safety:
@@ -72,7 +68,6 @@ for comparison in plan.comparisons:
     result = compare_arms(frame, comparison)
     names = (arms[(comparison.study, comparison.experimental)], arms[(comparison.study, comparison.control)])
     display(paper_table(comparison_table(result.table, names), caption=result.title))
-    for measure, sub in result.by_measure.items():
+    for measure in result.by_measure:
         show_saved_figure(RESULTS_DIR, f"{result.id}_{measure}", inputs=[STUDIES_DIR],
-                          draw=lambda: forest_plot(sub, title=f"{result.title} ({measure})",
-                                                   group_labels=outcome_labels()))
+                          draw=lambda: comparison_forests(result, citations, arms)[measure])

@@ -8,7 +8,7 @@ Outputs (under --out, default `results/`):
   comparisons.csv   two-arm comparisons within a study (OR, RD)
   landmarks.csv     landmark survival rates, pooled where a CI allows it
   studies.csv       the evidence base, one row per study
-  figures/          one forest plot per analysis (PNG at 300 dpi and SVG)
+  figures/          one forest plot per analysis (PNG at 300 dpi, SVG, PDF)
   report/           the executed notebooks as HTML
   changes.md        what changed against the previous run (also printed)
 """
@@ -26,10 +26,11 @@ import pandas as pd  # noqa: E402
 from metaanalysis.living import analyses as analyses_mod  # noqa: E402
 from metaanalysis.living.changes import compare, read_previous  # noqa: E402
 from metaanalysis.living.comparisons import compare_arms  # noqa: E402
-from metaanalysis.presentation.forest import forest_plot, save_forest  # noqa: E402
+from metaanalysis.presentation.figures import analysis_forest, comparison_forests  # noqa: E402
+from metaanalysis.presentation.forest import save_forest  # noqa: E402
+from metaanalysis.presentation.labels import arm_labels, citation_labels  # noqa: E402
 from metaanalysis.living.landmarks import pool_landmarks  # noqa: E402
 from metaanalysis.presentation.report import NotebookError, write_report  # noqa: E402
-from metaanalysis.presentation.tables import analysis_title  # noqa: E402
 from metaanalysis.living.pooling import excluded_rows, pool, pooled_rows, pooled_table, study_level_rows  # noqa: E402
 from metaanalysis.evidence.studies import StudyValidationError, outcome_table, study_table, time_to_event_table  # noqa: E402
 from metaanalysis.evidence.validation import check_directory, errors  # noqa: E402
@@ -58,17 +59,15 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
             if method == analysis.primary_method:
                 level_rows.append(study_level_rows(pa))
                 excluded.append(excluded_rows(pa))
-                if pa.subgroups.groups:
-                    fig = forest_plot(pa.subgroups, title=analysis_title(analysis),
-                                      group_labels=regimen_labels())
+                fig = analysis_forest(pa, citation_labels(records), arm_labels(records))
+                if fig is not None:
                     figures += save_forest(fig, out_dir / "figures" / analysis.id)
                     plt.close(fig)
     sensitivity = pooled_table(frame, [v.apply(a) for a in plan.analyses for v in plan.sensitivity])
 
     comparisons = [compare_arms(frame, c) for c in plan.comparisons]
     for comp in comparisons:
-        for measure, sub in comp.by_measure.items():
-            fig = forest_plot(sub, title=f"{comp.title} ({measure})", group_labels=outcome_labels())
+        for measure, fig in comparison_forests(comp, citation_labels(records), arm_labels(records)).items():
             figures += save_forest(fig, out_dir / "figures" / f"{comp.id}_{measure}")
             plt.close(fig)
     landmarks = pool_landmarks(tte, plan.landmarks)
