@@ -39,6 +39,8 @@ _PUBLIC = {
     "subgroups": "metaanalysis.engine.subgroups",
     "leave1out": "metaanalysis.engine.diagnostics",
     "egger_test": "metaanalysis.engine.diagnostics",
+    "influence": "metaanalysis.engine.influence",
+    "cumulative": "metaanalysis.engine.influence",
     "estimate_tau2": "metaanalysis.engine.estimators",
     "Control": "metaanalysis.engine.estimators",
     "MetaResult": "metaanalysis.engine.results",
