@@ -31,16 +31,16 @@ def paper_table(frame: pd.DataFrame, *, caption: str | None = None, numeric: tup
     cols = [c for c in numeric if c in frame.columns]
     if cols:
         styler = styler.set_properties(subset=cols, **{"text-align": "right", "white-space": "nowrap"})
+    # an estimate never breaks inside its interval
+    intervals = [c for c in frame.columns if "CI" in str(c) or "interval" in str(c)]
+    if intervals:
+        styler = styler.set_properties(subset=intervals, **{"white-space": "nowrap"})
     return styler
 
 
 def styled(frame: pd.DataFrame, **kw) -> str:
     """HTML of `paper_table(frame)`; estimates never break inside their interval."""
-    styler = paper_table(frame, numeric=("k", "N"), **kw)
-    estimates = [c for c in frame.columns if str(c).startswith("Estimate")]
-    if estimates:
-        styler = styler.set_properties(subset=estimates, **{"white-space": "nowrap"})
-    return styler.to_html()
+    return paper_table(frame, numeric=("k", "N"), **kw).to_html()
 
 
 PAGE_CSS = f"""
