@@ -2,7 +2,7 @@
 """Set up and run the project on a machine that has only Python 3.11+ and pip.
 
     python3 make.py run    # virtual environment, then the main job (`metaanalysis run`)
-    python3 make.py test   # virtual environment, then the whole test suite
+    python3 make.py test   # virtual environment (and chromium, as root), then the whole test suite
     python3 make.py lab    # virtual environment, then JupyterLab on notebooks/
 
 Standard library only: this file runs before anything is installed. The
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -42,8 +43,30 @@ def ensure_venv() -> None:
     STAMP.write_text(digest)
 
 
-def _exec(args: list[str]) -> int:
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def ensure_chromium() -> None:
+    """The browser test (tests/test_browser.py) opens the report in Debian's headless Chromium.
+    Installed here with apt-get when missing and we are root; otherwise say how."""
+    if CHROMIUM.exists() or os.environ.get("CHROMIUM"):
+        return
+    if getattr(os, "geteuid", lambda: 1)() == 0 and shutil.which("apt-get"):
+        print("Installing chromium for the browser test (apt-get install chromium) ...", flush=True)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        quiet = dict(stdout=subprocess.DEVNULL, env=env)
+        if subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"], **quiet).returncode:
+            subprocess.run(["apt-get", "update"], **quiet)
+            subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"], **quiet)
+    if not CHROMIUM.exists():
+        print(f"{CHROMIUM} is missing: the browser test will be skipped (run `apt-get install chromium` as root, "
+              "or set CHROMIUM to a Chromium binary).", flush=True)
+
+
+def _exec(args: list[str], **env_overrides: str) -> int:
+    # Agg: `run` and the tests write files and need no display. Kernels started for notebooks
+    # set their own inline backend (presentation/notebooks.py), JupyterLab's through `lab`.
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", **env_overrides}
     # One BLAS thread unless the user asks otherwise: the engine's linear algebra is sums over
     # studies and p x p solves, where threads gain nothing, while two notebook kernels (or other
     # jobs) on a 2-core machine make a second BLAS thread per process fight for the cores
@@ -51,6 +74,14 @@ def _exec(args: list[str]) -> int:
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(name, "1")
     return subprocess.run(args, cwd=ROOT, env=env).returncode
+
+
+def lab(rest: list[str]) -> int:
+    """JupyterLab on notebooks/; options after `lab` go to JupyterLab (--ip, --port, --IdentityProvider.token)."""
+    args = [str(BIN / "jupyter"), "lab", "--notebook-dir", str(ROOT / "notebooks")]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest:
+        args.append("--allow-root")   # containers often run as root; JupyterLab refuses root without it
+    return _exec([*args, *rest], MPLBACKEND="module://matplotlib_inline.backend_inline")
 
 
 def main(argv: list[str]) -> int:
@@ -64,8 +95,9 @@ def main(argv: list[str]) -> int:
     if command == "run":
         return _exec([str(BIN / "metaanalysis"), "run", *rest])
     if command == "test":
+        ensure_chromium()
         return _exec([str(_python()), "-m", "pytest", *rest])
-    return _exec([str(BIN / "jupyter"), "lab", "--notebook-dir", str(ROOT / "notebooks"), *rest])
+    return lab(rest)
 
 
 if __name__ == "__main__":

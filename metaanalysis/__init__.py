@@ -41,6 +41,8 @@ _PUBLIC = {
     "egger_test": "metaanalysis.engine.diagnostics",
     "permutest": "metaanalysis.engine.resampling",
     "gosh": "metaanalysis.engine.resampling",
+    "influence": "metaanalysis.engine.influence",
+    "cumulative": "metaanalysis.engine.influence",
     "estimate_tau2": "metaanalysis.engine.estimators",
     "Control": "metaanalysis.engine.estimators",
     "MetaResult": "metaanalysis.engine.results",

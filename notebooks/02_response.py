@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -25,22 +26,34 @@ STUDIES_DIR = "../extracted_studies"
 RESULTS_DIR = "../results"
 
 # %%
-from metaanalysis.evidence.studies import load_studies
+from metaanalysis.evidence.studies import load_records, outcome_table
 from metaanalysis.living.analyses import load_plan
 from metaanalysis.living.pooling import pool, pooled_table
-from metaanalysis.presentation.tables import analysis_title, readable
-from metaanalysis.presentation.forest import forest_plot
-from metaanalysis.evidence.vocabulary import regimen_labels
+from metaanalysis.presentation.tables import paper_table, readable
+from metaanalysis.presentation.labels import arm_labels, citation_labels
+from metaanalysis.presentation.figures import analysis_forest, comparison_forests
+from metaanalysis.presentation.display import show_saved_figure
 
-frame = load_studies(STUDIES_DIR)
+records = load_records(STUDIES_DIR)
+frame = outcome_table(records)
+citations, arms = citation_labels(records), arm_labels(records)
 plan = load_plan()
 response = [a for a in plan.analyses if a.outcome in ("ORR", "CR")]
 
 # %%
-readable(pooled_table(frame, response, primary_only=True))
+paper_table(readable(pooled_table(frame, response, primary_only=True), citations, arms),
+            numeric=("k", "N"))
+
+# %% [markdown]
+# ## Forest plots
+#
+# The figures `metaanalysis run` saved in `results/figures/` (drawn here only when they are missing
+# or older than the study records).
 
 # %%
+def draw(analysis):   # None where no study reports this outcome in this population yet
+    return analysis_forest(pool(frame, analysis, analysis.primary_method), citations, arms)
+
+
 for analysis in response:
-    fit = pool(frame, analysis, analysis.primary_method)
-    if fit.subgroups.groups:
-        display(forest_plot(fit.subgroups, title=analysis_title(analysis), group_labels=regimen_labels()))
+    show_saved_figure(RESULTS_DIR, analysis.id, lambda: draw(analysis), inputs=[STUDIES_DIR])

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -24,26 +25,38 @@ STUDIES_DIR = "../extracted_studies"
 RESULTS_DIR = "../results"
 
 # %%
-from metaanalysis.evidence.studies import load_studies
+from metaanalysis.evidence.studies import load_records, outcome_table
 from metaanalysis.living.analyses import load_plan
 from metaanalysis.living.pooling import pool, pooled_table
-from metaanalysis.presentation.tables import analysis_title, readable
+from metaanalysis.presentation.tables import comparison_table, paper_table, readable
+from metaanalysis.presentation.labels import arm_labels, citation_labels
 from metaanalysis.living.comparisons import compare_arms
-from metaanalysis.presentation.forest import forest_plot
-from metaanalysis.evidence.vocabulary import regimen_labels, outcome_labels
+from metaanalysis.presentation.figures import analysis_forest, comparison_forests
+from metaanalysis.presentation.display import show_saved_figure
 
-frame = load_studies(STUDIES_DIR)
+records = load_records(STUDIES_DIR)
+frame = outcome_table(records)
+citations, arms = citation_labels(records), arm_labels(records)
 plan = load_plan()
 safety = [a for a in plan.analyses if a.outcome not in ("ORR", "CR")]
 
 # %%
-readable(pooled_table(frame, safety, primary_only=True))
+paper_table(readable(pooled_table(frame, safety, primary_only=True), citations, arms),
+            numeric=("k", "N"))
+
+# %% [markdown]
+# ## Forest plots
+#
+# The figures `metaanalysis run` saved in `results/figures/` (drawn here only when they are missing
+# or older than the study records).
 
 # %%
+def draw(analysis):   # None where no study reports this outcome in this population yet
+    return analysis_forest(pool(frame, analysis, analysis.primary_method), citations, arms)
+
+
 for analysis in safety:
-    fit = pool(frame, analysis, analysis.primary_method)
-    if fit.subgroups.groups:
-        display(forest_plot(fit.subgroups, title=analysis_title(analysis), group_labels=regimen_labels()))
+    show_saved_figure(RESULTS_DIR, analysis.id, lambda: draw(analysis), inputs=[STUDIES_DIR])
 
 # %% [markdown]
 # ## Second CAR-T infusion vs other salvage (Tongji)
@@ -53,6 +66,8 @@ for analysis in safety:
 # %%
 for comparison in plan.comparisons:
     result = compare_arms(frame, comparison)
-    display(result.table)
-    for measure, sub in result.by_measure.items():
-        display(forest_plot(sub, title=f"{result.title} ({measure})", group_labels=outcome_labels()))
+    names = (arms[(comparison.study, comparison.experimental)], arms[(comparison.study, comparison.control)])
+    display(paper_table(comparison_table(result.table, names), caption=result.title))
+    for measure in result.by_measure:
+        show_saved_figure(RESULTS_DIR, f"{result.id}_{measure}", inputs=[STUDIES_DIR],
+                          draw=lambda: comparison_forests(result, citations, arms)[measure])

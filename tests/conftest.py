@@ -11,3 +11,38 @@ from hypothesis import settings
 settings.register_profile("repeatable", derandomize=True, database=None)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def built_report(tmp_path_factory):
+    """`metaanalysis run` with its notebooks on a copy of the evidence base, built once per session:
+    (results directory, report pages). The notebooks show the figures the run saved."""
+    from metaanalysis.living.run import run
+
+    base = tmp_path_factory.mktemp("report")
+    studies = base / "extracted_studies"
+    shutil.copytree(ROOT / "extracted_studies", studies)
+    work = base / "notebooks"
+    work.mkdir()
+    for f in [*(ROOT / "notebooks").glob("*.py"), *(ROOT / "notebooks").glob("*.yaml")]:
+        shutil.copy(f, work / f.name)   # the notebooks and the files they read
+    scratch = base / "tmp"      # TMPDIR of the kernels: test_notebooks checks nothing is left in it
+    scratch.mkdir()
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(scratch)
+    try:
+        out = run(studies, base / "results", notebooks_dir=work, log=lambda *a: None)
+    finally:
+        if saved is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = saved
+    return base / "results", out["html"]

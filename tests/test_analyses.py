@@ -61,8 +61,14 @@ def test_readable_table_formats_single_study_and_pooled_rows():
         dict(population="after_car_t", outcome="CRS_grade3plus", regimen_class="chemotherapy",
              method="not pooled (k = 1)", k=1, n_total=27, estimate=0.111, ci_lb=0.0236, ci_ub=0.2916, pi_lb=None,
              pi_ub=None, tau2=None, I2=None, studies="c", error=None)])
-    table = readable(pooled)
-    assert table["Estimate % [95% CI]"].tolist() == ["47.7 [39.9, 55.6]", "11.1 [2.4, 29.2]"]
+    table = readable(pooled, {"a": "Alpha 2021", "b": "Beta 2022", "c": "Gamma 2023"})
+    assert table["Estimate (95 % CI)"].tolist() == ["47.7 % (39.9-55.6)", "11.1 % (2.4-29.2)"]
     assert table["Regimen class"].tolist() == ["Bispecific antibody", "Chemotherapy"]
-    assert table["95% prediction interval"].tolist() == ["[39.9, 55.6]", ""]
-    assert readable(pooled.iloc[1:])["tau^2"].isna().all()
+    assert table["Outcome"].tolist() == ["Overall response (CR + PR)", "CRS grade ≥ 3"]
+    assert table["Population"].tolist() == ["After CAR-T failure", ""]   # printed once per block
+    assert table["95 % prediction interval"].tolist() == ["39.9-55.6", "–"]
+    assert table["Studies"].tolist() == ["Alpha 2021; Beta 2022", "Gamma 2023"]
+    assert table["Method"].tolist() == ["GLMM", "single study, not pooled"]
+    single = readable(pooled.iloc[1:])
+    assert single["τ²"].tolist() == ["–"] and single["I² (%)"].tolist() == ["–"]
+    assert "NaN" not in single.to_string() and "<NA>" not in single.to_string()

@@ -113,17 +113,21 @@ def _no_open_figures():
 
 
 # --------------------------------------------------------------------------- files
-def test_save_forest_writes_png_at_300_dpi_and_svg(tmp_path):
+def test_save_forest_writes_png_at_300_dpi_svg_and_pdf_with_text_as_text(tmp_path):
     fig = forest_plot(_subgroups(), title="ORR after CAR-T failure")
     paths = save_forest(fig, tmp_path / "figures" / "orr")
-    assert [p.name for p in paths] == ["orr.png", "orr.svg"]
+    assert [p.name for p in paths] == ["orr.png", "orr.svg", "orr.pdf"]
     assert all(p.is_file() and p.stat().st_size > 1000 for p in paths)
     with Image.open(paths[0]) as img:
         assert img.format == "PNG"
         assert img.info["dpi"] == pytest.approx((300, 300), abs=0.5)
         # at 300 dpi a figure several inches wide is thousands of pixels wide
         assert img.size[0] >= 300 * 4
-    assert "<svg" in paths[1].read_text()[:2000]
+    svg = paths[1].read_text()
+    assert "<svg" in svg[:2000]
+    # text stays text (editable in Inkscape or Illustrator), not glyph outlines
+    assert ">ORR after CAR-T failure</text>" in svg and "Smith 2024" in svg
+    assert paths[2].read_bytes()[:5] == b"%PDF-"
 
 
 def test_save_forest_refuses_a_suffix(tmp_path):
@@ -172,7 +176,8 @@ def test_each_tick_label_sits_on_its_own_row():
 # --------------------------------------------------------------------------- content
 def test_study_rows_show_counts_estimate_ci_and_weight():
     fig = forest_plot(_subgroups())
-    assert _row_text(fig, "Smith 2024") == "Smith 2024 5/11 45.5 [16.7, 76.6] 100.0%"
+    # a single study is not pooled: no "Weight 100 %"
+    assert _row_text(fig, "Smith 2024") == "Smith 2024 5/11 45.5 [16.7, 76.6]"
     assert _row_text(fig, "Alpha 2021") == "Alpha 2021 0/9 0.0 [0.0, 33.6] 10.0%"
     assert _row_text(fig, "Beta 2022") == ("Beta 2022 (a very long registry name, real-world cohort) "
                                            "10/10 100.0 [69.2, 100.0] 35.5%")

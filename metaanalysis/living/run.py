@@ -11,7 +11,7 @@ Outputs (under --out, default `results/`), replaced whole or not at all (see `st
   studies.csv       the evidence base, one row per study
   prisma.csv        the PRISMA 2020 counts of the search log (when review/ sits beside the studies)
   evidence.json     every field of every study record (what the next run compares with)
-  figures/          one forest plot per analysis (PNG at 300 dpi and SVG), prisma.png/.svg
+  figures/          one forest plot per analysis (PNG at 300 dpi, SVG, PDF), prisma.png/.svg
   report/           the executed notebooks as HTML
   changes.md        what changed against the last complete run (also printed)
   history/, history.md   one entry per complete run, newest first (see `history.py`)
@@ -41,18 +41,18 @@ from metaanalysis.living.changes import compare_runs  # noqa: E402
 from metaanalysis.living.comparisons import compare_arms  # noqa: E402
 from metaanalysis.living.history import add_entry, carry_history, write_evidence  # noqa: E402
 from metaanalysis.living.staging import OutputError, StagedOutput, altered_files, read_manifest  # noqa: E402
-from metaanalysis.presentation.forest import forest_plot, save_forest  # noqa: E402
+from metaanalysis.presentation.figures import analysis_forest, comparison_forests  # noqa: E402
+from metaanalysis.presentation.forest import save_forest  # noqa: E402
+from metaanalysis.presentation.labels import arm_labels, citation_labels  # noqa: E402
 from metaanalysis.living.landmarks import pool_landmarks  # noqa: E402
 from metaanalysis.living.survival import survival_frame, write_survival  # noqa: E402
 from metaanalysis.presentation.report import NotebookError, write_report  # noqa: E402
 from metaanalysis.presentation.safe_text import neutralise_csv, printable, write_csv  # noqa: E402
-from metaanalysis.presentation.tables import analysis_title  # noqa: E402
 from metaanalysis.living.pooling import excluded_rows, pool, pooled_rows, pooled_table, study_level_rows  # noqa: E402
 from metaanalysis.evidence.studies import StudyValidationError, outcome_table, study_table  # noqa: E402
 from metaanalysis.evidence.validation import check_directory, errors  # noqa: E402
 from metaanalysis.evidence.search_log import check_review, prisma_counts, review_beside  # noqa: E402
 from metaanalysis.presentation.prisma import save_prisma  # noqa: E402
-from metaanalysis.evidence.vocabulary import outcome_labels, regimen_labels  # noqa: E402
 
 PROJECT_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"   # beside the package in a clone
 
@@ -128,17 +128,15 @@ def _write_results(records: list[dict], plan, out_dir: Path, log=print, search_l
             if method == analysis.primary_method:
                 level_rows.append(study_level_rows(pa))
                 excluded.append(excluded_rows(pa))
-                if pa.subgroups.groups:
-                    fig = forest_plot(pa.subgroups, title=analysis_title(analysis),
-                                      group_labels=regimen_labels())
+                fig = analysis_forest(pa, citation_labels(records), arm_labels(records))
+                if fig is not None:
                     figures += save_forest(fig, out_dir / "figures" / analysis.id)
                     plt.close(fig)
     sensitivity = pooled_table(frame, [v.apply(a) for a in plan.analyses for v in plan.sensitivity])
 
     comparisons = [compare_arms(frame, c) for c in plan.comparisons]
     for comp in comparisons:
-        for measure, sub in comp.by_measure.items():
-            fig = forest_plot(sub, title=f"{comp.title} ({measure})", group_labels=outcome_labels())
+        for measure, fig in comparison_forests(comp, citation_labels(records), arm_labels(records)).items():
             figures += save_forest(fig, out_dir / "figures" / f"{comp.id}_{measure}")
             plt.close(fig)
     landmarks = pool_landmarks(survival_frame(records), plan.landmarks)

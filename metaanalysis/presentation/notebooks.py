@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from pathlib import Path
 
 KERNEL = "python3"
@@ -28,6 +29,20 @@ WARM_IMPORTS = ("import pandas, matplotlib, matplotlib.pyplot\n"
                 "import metaanalysis.living.run, metaanalysis.presentation.tables\n")
 _BETWEEN = "%reset -f\nimport os as _os, matplotlib.pyplot as _plt\n_plt.close('all'); _os.chdir({cwd!r})\ndel _os, _plt\n"
 _ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# Kernels draw inline even when the parent runs with MPLBACKEND=Agg (make.py sets it for files).
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+def kernel_config(socket_dir: str):
+    """IPC sockets: a local kernel needs no TCP port, and ipykernel warns about unencrypted TCP.
+    The socket path must be absolute: the kernel runs in the notebook's folder, the client here."""
+    from traitlets.config import Config
+
+    config = Config()
+    if os.name != "nt":
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = os.path.join(socket_dir, "kernel")
+    return config
 
 
 class NotebookError(RuntimeError):
@@ -52,25 +67,27 @@ def inject_parameters(nb, parameters: dict):
     return nb
 
 
-def _client(nb, cwd: Path, km=None):
+def _client(nb, cwd: Path, km=None, socket_dir: str | None = None):
     from nbclient import NotebookClient
 
+    config = kernel_config(socket_dir) if socket_dir else None
     return NotebookClient(nb, km=km, kernel_name=KERNEL, timeout=TIMEOUT_SECONDS, allow_errors=False,
-                          resources={"metadata": {"path": str(cwd)}})
+                          resources={"metadata": {"path": str(cwd)}}, config=config)
 
 
 def execute_notebook(path: Path, parameters: dict, *, cwd: Path):
     """One notebook in a fresh kernel of its own."""
     nb = inject_parameters(read_notebook(path), parameters)
-    try:
-        _client(nb, cwd).execute(env=_kernel_env())
-    except Exception as exc:
-        raise NotebookError(f"{path.name}: {type(exc).__name__}: {exc}") from exc
+    with tempfile.TemporaryDirectory(prefix="nbk") as socket_dir:
+        try:
+            _client(nb, cwd, socket_dir=socket_dir).execute(env=kernel_environment())
+        except Exception as exc:
+            raise NotebookError(f"{path.name}: {type(exc).__name__}: {exc}") from exc
     return nb
 
 
-def _kernel_env() -> dict:
-    return {**_ONE_THREAD, **os.environ, "MPLBACKEND": "Agg"}   # a user's thread setting wins
+def kernel_environment() -> dict:
+    return {**_ONE_THREAD, **os.environ, "MPLBACKEND": INLINE_BACKEND}   # a user's thread setting wins
 
 
 async def _run_code(kc, code: str, what: str) -> None:
@@ -81,11 +98,12 @@ async def _run_code(kc, code: str, what: str) -> None:
         raise NotebookError(f"{what}: {content.get('ename')}: {content.get('evalue')}")
 
 
-async def _worker(queue: asyncio.Queue, done: dict, parameters: dict, cwd: Path) -> None:
+async def _worker(queue: asyncio.Queue, done: dict, parameters: dict, cwd: Path, on_done=None) -> None:
     from jupyter_client.manager import AsyncKernelManager
 
-    km = AsyncKernelManager(kernel_name=KERNEL)
-    await km.start_kernel(cwd=str(cwd), env=_kernel_env())
+    socket_dir = tempfile.TemporaryDirectory(prefix="nbk")
+    km = AsyncKernelManager(kernel_name=KERNEL, config=kernel_config(socket_dir.name))
+    await km.start_kernel(cwd=str(cwd), env=kernel_environment())
     kc = km.client()
     kc.start_channels()
     try:
@@ -105,20 +123,23 @@ async def _worker(queue: asyncio.Queue, done: dict, parameters: dict, cwd: Path)
             except Exception as exc:
                 raise NotebookError(f"{path.name}: {type(exc).__name__}: {exc}") from exc
             done[path] = nb
+            if on_done is not None:
+                on_done(path)
     finally:
         kc.stop_channels()
         try:
             await km.shutdown_kernel(now=True)
         except Exception:   # noqa: BLE001 - already stopped (e.g. by nbclient's signal handler)
             pass
+        socket_dir.cleanup()
 
 
-async def _execute_all(paths: list[Path], parameters: dict, cwd: Path, workers: int) -> dict:
+async def _execute_all(paths: list[Path], parameters: dict, cwd: Path, workers: int, on_done=None) -> dict:
     queue: asyncio.Queue = asyncio.Queue()
     for p in paths:
         queue.put_nowait(p)
     done: dict = {}
-    tasks = [asyncio.create_task(_worker(queue, done, parameters, cwd)) for _ in range(workers)]
+    tasks = [asyncio.create_task(_worker(queue, done, parameters, cwd, on_done)) for _ in range(workers)]
     try:
         await asyncio.gather(*tasks)
     finally:
@@ -128,18 +149,20 @@ async def _execute_all(paths: list[Path], parameters: dict, cwd: Path, workers: 
     return done
 
 
-def execute_notebooks(paths: list[Path], parameters: dict, *, cwd: Path, workers: int | None = None) -> list:
+def execute_notebooks(paths: list[Path], parameters: dict, *, cwd: Path, workers: int | None = None,
+                      on_done=None) -> list:
     """Execute every notebook (see the module docstring); the executed notebooks in the
     order given. `workers`: kernels running at once (default: one per CPU, at most one per
-    notebook)."""
+    notebook). `on_done(path)` is called as each notebook finishes (progress)."""
     paths = list(paths)
     if not paths:
         return []
     # the walkthrough notebook re-runs the whole pipeline: by far the longest, so it starts first
     queue_order = sorted(paths, key=lambda p: "living.run import run" not in p.read_text(encoding="utf-8"))
     n = workers or min(len(paths), os.cpu_count() or 1)
-    done = asyncio.run(_execute_all(queue_order, parameters, cwd, max(1, n)))
+    done = asyncio.run(_execute_all(queue_order, parameters, cwd, max(1, n), on_done))
     return [done[p] for p in paths]
 
 
-__all__ = ["NotebookError", "read_notebook", "inject_parameters", "execute_notebook", "execute_notebooks"]
+__all__ = ["NotebookError", "read_notebook", "inject_parameters", "execute_notebook", "execute_notebooks",
+           "kernel_config", "kernel_environment"]

@@ -1,31 +1,99 @@
-"""Export the executed notebooks as an HTML report with an index page."""
+"""Export the executed notebooks as an HTML report with an index page.
+
+The pages are meant to be shared with readers who never see the code: code cells and the
+parameter cells (which hold local paths) are hidden, the narrative, tables and figures stay.
+"""
 from __future__ import annotations
 
 import html
+import time
 from pathlib import Path
 
 from metaanalysis.presentation.notebooks import NotebookError, execute_notebooks
 
-__all__ = ["NotebookError", "write_report"]
+__all__ = ["NotebookError", "write_report", "export_html", "page_title"]
+
+HIDDEN_TAGS = ("parameters", "injected-parameters")
 
 
-def write_report(notebooks: list[Path], out_dir: Path, parameters: dict, *, cwd: Path) -> list[Path]:
-    """Execute every notebook, write `<name>.html` and an `index.html` linking them."""
-    from nbconvert import HTMLExporter   # imported here: 2 s that `run --skip-notebooks` need not pay
+def _exporter():
+    # imported here: nbconvert costs about 2 s that `run --skip-notebooks` need not pay
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
 
+    config = Config()
+    config.TagRemovePreprocessor.remove_cell_tags = set(HIDDEN_TAGS)
+    config.TagRemovePreprocessor.enabled = True
+    exporter = HTMLExporter(config=config, template_name="lab", exclude_input=True,
+                            exclude_input_prompt=True, exclude_output_prompt=True)
+    return exporter
+
+
+def _strip_stderr(nb) -> list[str]:
+    """Remove stderr streams (library warnings carry local file paths); return their text."""
+    removed = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                removed.append(out.get("text", ""))
+            else:
+                kept.append(out)
+        cell["outputs"] = kept
+    return removed
+
+
+def page_title(nb, fallback: str) -> str:
+    """The first markdown heading of the notebook."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return fallback
+
+
+def export_html(nb, target: Path, *, log=print) -> Path:
+    for text in _strip_stderr(nb):
+        log(f"  {target.stem}: warning output left out of the page: {text.strip()[:300]}")
+    body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": page_title(nb, target.stem)}})
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def write_report(notebooks: list[Path], out_dir: Path, parameters: dict, *, cwd: Path, log=print,
+                 index_html=None) -> list[Path]:
+    """Execute every notebook, write `<name>.html` and an `index.html` linking them.
+
+    `index_html(pages)` builds the index from [(file name, title)]; by default the summary of
+    findings (`presentation.summary`) read from the run's results.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter(template_name="lab")
-    written = []
-    executed = execute_notebooks(notebooks, parameters, cwd=cwd)   # in parallel kernels
+    written, titles = [], []
+    log(f"Executing {len(notebooks)} notebooks in parallel kernels ...")
+    start = time.perf_counter()
+    executed = execute_notebooks(notebooks, parameters, cwd=cwd, on_done=lambda p: log(
+        f"  {p.name}: executed ({time.perf_counter() - start:.0f} s)"))
     for path, nb in zip(notebooks, executed):
-        body, _ = exporter.from_notebook_node(nb)
-        target = out_dir / f"{path.stem}.html"
-        target.write_text(body, encoding="utf-8")
+        target = export_html(nb, out_dir / f"{path.stem}.html", log=log)
+        log(f"  {path.name} -> {target.name}")
         written.append(target)
-    links = "".join(f"<li><a href='{html.escape(p.name)}'>{html.escape(p.stem.replace('_', ' '))}</a></li>"
-                    for p in written)
+        titles.append((target.name, page_title(nb, path.stem.replace("_", " "))))
+    if index_html is None:
+        from metaanalysis.presentation.summary import index_page
+        results_dir = parameters.get("RESULTS_DIR")
+        index_text = index_page(titles, Path(results_dir) if results_dir else None,
+                                studies_dir=parameters.get("STUDIES_DIR"))
+    else:
+        index_text = index_html(titles)
     index = out_dir / "index.html"
-    index.write_text(f"<!doctype html><meta charset='utf-8'><title>Meta-analysis report</title>"
-                     f"<h1>Salvage after CAR-T or bispecific-antibody failure: report</h1><ol>{links}</ol>",
-                     encoding="utf-8")
+    index.write_text(index_text, encoding="utf-8")
     return [*written, index]
+
+
+def simple_index(pages: list[tuple[str, str]]) -> str:
+    links = "".join(f"<li><a href='{html.escape(name)}'>{html.escape(title)}</a></li>" for name, title in pages)
+    return (f"<!doctype html><meta charset='utf-8'><title>Meta-analysis report</title>"
+            f"<h1>Salvage after CAR-T or bispecific-antibody failure: report</h1><ol>{links}</ol>")

@@ -1,62 +1,90 @@
-"""Reader-facing tables: pooled rows formatted as a clinician reads them.
+"""Reader-facing tables: results as a paper prints them.
 
-Numbers are computed elsewhere (`pooling`); this module only formats and
-reshapes them, e.g. "47.7 [39.9, 55.6]" in percent.
+Numbers are computed elsewhere (`pooling`, `landmarks`, `comparisons`); this module only picks
+the columns a reader needs, labels them and formats every cell as text through `labels`
+("47.7 % (39.9-55.6)", citations for studies, a dash for what is missing). The functions return
+DataFrames of text; `paper_table(frame)` (from `style`) shows one as a journal table.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from metaanalysis.living.pooling import pooled_table
 from metaanalysis.evidence.vocabulary import outcome_labels, regimen_labels
+from metaanalysis.living.pooling import pooled_table
+from metaanalysis.presentation.labels import (MISSING, POPULATION_LABELS, cite, cite_list, fmt_count, fmt_interval, fmt_number,
+                                              fmt_p, fmt_percent_ci, fmt_ratio_ci, is_missing, symbols)
+from metaanalysis.presentation.style import paper_table
 
-POPULATION_LABELS = {"after_car_t": "After CAR-T failure", "after_bispecific": "After bispecific-antibody failure",
-                     "after_car_t_and_bispecific": "After CAR-T and bispecific failure"}
+__all__ = ["analysis_title", "readable", "by_method", "by_variant", "median_table", "hazard_ratio_table",
+           "landmark_table", "comparison_table", "paper_table", "METHOD_LABELS"]
+
+METHOD_LABELS = {"GLMM": "GLMM", "PLO": "Logit, IV", "PFT": "Freeman-Tukey, IV", "PAS": "Arcsine, IV",
+                 "PR": "Raw proportion, IV", "not pooled (k = 1)": "single study, not pooled"}
 
 
 def analysis_title(analysis) -> str:
     """E.g. "Overall response (CR + PR) after CAR-T failure"."""
     population = POPULATION_LABELS.get(analysis.population, analysis.population)
-    return f"{outcome_labels().get(analysis.outcome, analysis.outcome)} {population[0].lower()}{population[1:]}"
+    outcome = outcome_labels().get(analysis.outcome, analysis.outcome)
+    return symbols(f"{outcome} {population[0].lower()}{population[1:]}")
 
 
-def _pct(x) -> str:
-    return "" if pd.isna(x) else f"{100 * x:.1f}"
+def _blank_repeats(column: pd.Series) -> pd.Series:
+    """A label printed once per block of rows, as journal tables group them."""
+    return column.where(column.ne(column.shift()), "")
 
 
-def _interval(row, lb: str, ub: str) -> str:
-    return "" if pd.isna(row[lb]) else f"[{_pct(row[lb])}, {_pct(row[ub])}]"
-
-
-def readable(pooled: pd.DataFrame) -> pd.DataFrame:
+def readable(pooled: pd.DataFrame, citations: dict[str, str] | None = None, arms=None) -> pd.DataFrame:
     """Pooled rows (results/pooled.csv columns) as a table of labels and percentages."""
     if pooled.empty:
         return pd.DataFrame()
-    classes, outcomes = regimen_labels(), outcome_labels()
-    return pd.DataFrame({
+    classes, outcomes, cites = regimen_labels(), outcome_labels(), citations or {}
+    estimate = [fmt_percent_ci(r.estimate, r.ci_lb, r.ci_ub) if not is_missing(r.estimate)
+                else f"not estimable ({r.error})" if not is_missing(r.error) else "not estimable"
+                for r in pooled.itertuples()]
+    table = pd.DataFrame({
         "Population": pooled["population"].map(POPULATION_LABELS).fillna(pooled["population"]),
-        "Outcome": pooled["outcome"].map(outcomes).fillna(pooled["outcome"]),
+        "Outcome": pooled["outcome"].map(outcomes).fillna(pooled["outcome"]).map(symbols),
         "Regimen class": pooled["regimen_class"].map(classes).fillna(pooled["regimen_class"]),
-        "Method": pooled["method"],
-        "k": pooled["k"], "N": pooled["n_total"],
-        "Estimate % [95% CI]": [f"{_pct(r.estimate)} {_interval(r, 'ci_lb', 'ci_ub')}".strip() if pd.notna(r.estimate)
-                                else f"not estimated: {r.error}" for _, r in pooled.iterrows()],
-        "95% prediction interval": [_interval(r, "pi_lb", "pi_ub") for _, r in pooled.iterrows()],
-        # to_numeric: a table of single studies holds only None here (object dtype)
-        "tau^2": pd.to_numeric(pooled["tau2"]).round(4), "I^2 %": pd.to_numeric(pooled["I2"]).round(1),
-        "Studies": pooled["studies"].str.replace(";", "; "),
-    })
+        "Method": pooled["method"].map(lambda m: METHOD_LABELS.get(m, m)),
+        "k": pooled["k"].map(fmt_count), "N": pooled["n_total"].map(fmt_count),
+        "Estimate (95 % CI)": estimate,
+        "95 % prediction interval": [fmt_interval(r.pi_lb, r.pi_ub) for r in pooled.itertuples()],
+        "τ²": pd.to_numeric(pooled["tau2"], errors="coerce").map(lambda t: fmt_number(t, 3)),
+        "I² (%)": pd.to_numeric(pooled["I2"], errors="coerce").map(lambda v: fmt_number(v, 0)),
+        "Studies": pooled["studies"].map(lambda s: cite_list(s, cites, arms)),
+    }).reset_index(drop=True)
+    for col in ("Population", "Outcome"):
+        table[col] = _blank_repeats(table[col])
+    return table
 
 
-def by_method(frame: pd.DataFrame, analyses) -> pd.DataFrame:
+def _cell(r) -> str:
+    return fmt_percent_ci(r.estimate, r.ci_lb, r.ci_ub)
+
+
+def by_method(frame: pd.DataFrame, analyses, titles: dict[str, str] | None = None) -> pd.DataFrame:
     """Pooled classes (k >= 2) side by side under every declared method."""
     table = pooled_table(frame, analyses)
     table = table[table["k"] >= 2]
     if table.empty:
         return pd.DataFrame()
-    cell = table.apply(lambda r: f"{_pct(r.estimate)} {_interval(r, 'ci_lb', 'ci_ub')}", axis=1)
-    return (table.assign(cell=cell)
-            .pivot_table(index=["analysis", "regimen_class", "k"], columns="method", values="cell", aggfunc="first"))
+    order = list(dict.fromkeys(table["method"]))
+    wide = (table.assign(cell=table.apply(_cell, axis=1))
+            .pivot_table(index=["analysis", "regimen_class", "k"], columns="method", values="cell", aggfunc="first",
+                         sort=False)
+            .reindex(columns=order).reset_index())
+    return _label_keys(wide.rename(columns=METHOD_LABELS), analyses, titles).fillna(MISSING)
+
+
+def _label_keys(wide: pd.DataFrame, analyses, titles) -> pd.DataFrame:
+    titles = titles or {a.id: analysis_title(a) for a in analyses}
+    wide.insert(0, "Analysis", _blank_repeats(wide.pop("analysis").map(lambda a: titles.get(a, a))))
+    wide.insert(1, "Regimen class", wide.pop("regimen_class").map(lambda c: regimen_labels().get(c, c)))
+    if "k" in wide:
+        wide["k"] = wide["k"].map(fmt_count)
+    wide.columns.name = None
+    return wide
 
 
 def by_variant(frame: pd.DataFrame, plan) -> pd.DataFrame:
@@ -68,8 +96,91 @@ def by_variant(frame: pd.DataFrame, plan) -> pd.DataFrame:
     table = table.merge(pooled_keys, on=["analysis", "regimen_class"])
     if table.empty:
         return pd.DataFrame()
-    cell = table.apply(lambda r: f"{_pct(r.estimate)} {_interval(r, 'ci_lb', 'ci_ub')} (k = {r.k})", axis=1)
-    labels = {"primary": "primary", **{v.id: v.label for v in plan.sensitivity}}
+    cell = table.apply(lambda r: f"{_cell(r)}, k = {r.k}", axis=1)
+    labels = {"primary": "Primary analysis", **{v.id: v.label for v in plan.sensitivity}}
     wide = (table.assign(cell=cell, variant=table["variant"].map(labels))
-            .pivot_table(index=["analysis", "regimen_class"], columns="variant", values="cell", aggfunc="first"))
-    return wide.reindex(columns=[c for c in labels.values() if c in wide.columns]).fillna("no study left")
+            .pivot_table(index=["analysis", "regimen_class"], columns="variant", values="cell", aggfunc="first",
+                         sort=False))
+    wide = wide.reindex(columns=[c for c in labels.values() if c in wide.columns]).reset_index()
+    return _label_keys(wide, plan.analyses, None).fillna("no study left")
+
+
+# -- survival --------------------------------------------------------------------------------
+def _study(row, citations) -> str:
+    return cite(row["study"], citations or {})
+
+
+def _class(row) -> str:
+    label = row.get("subgroup_label") if not is_missing(row.get("subgroup_label")) else row.get("arm_label")
+    return MISSING if is_missing(label) else str(label)
+
+
+def median_table(tte: pd.DataFrame, citations: dict[str, str] | None = None) -> pd.DataFrame:
+    """Medians: endpoint, median (months), its CI or range first; study and arm after."""
+    rows = tte[tte["kind"] == "median"]
+    out = []
+    for _, r in rows.iterrows():
+        if bool(r["not_reached"]) if not is_missing(r["not_reached"]) else False:
+            median = "not reached"
+        else:
+            median = fmt_number(r["value"], 1)
+        if not is_missing(r["ci_lb"]) and not is_missing(r["ci_ub"]):
+            spread = f"95 % CI {fmt_number(r['ci_lb'], 1)} to {fmt_number(r['ci_ub'], 1)}"
+        elif not is_missing(r["ci_lb"]):
+            spread = f"95 % CI from {fmt_number(r['ci_lb'], 1)} (upper limit not reported)"
+        elif not is_missing(r["range_lb"]):
+            spread = f"range {fmt_number(r['range_lb'], 1)} to {fmt_number(r['range_ub'], 1)}"
+        else:
+            spread = MISSING
+        out.append({"Endpoint": r["endpoint"], "Median (months)": median, "95 % CI or range": spread,
+                    "Study": _study(r, citations), "Arm": _class(r),
+                    "Regimen class": MISSING if is_missing(r["regimen_class_label"]) else r["regimen_class_label"],
+                    "Arm N": fmt_count(r["arm_n"]), "Clock starts at": MISSING if is_missing(r["start"]) else r["start"]})
+    return pd.DataFrame(out)
+
+
+def hazard_ratio_table(tte: pd.DataFrame, citations: dict[str, str] | None = None) -> pd.DataFrame:
+    rows = tte[tte["kind"] == "hazard_ratio"]
+    return pd.DataFrame([{
+        "Endpoint": r["endpoint"], "HR (95 % CI)": fmt_ratio_ci(r["value"], r["ci_lb"], r["ci_ub"]),
+        "p": r["p_printed"] if not is_missing(r["p_printed"]) else fmt_p(r["p_value"]),
+        "Comparison": MISSING if is_missing(r["comparison"]) else r["comparison"],
+        "Model": MISSING if is_missing(r["model"]) else r["model"],
+        "Study": _study(r, citations), "Arm": _class(r)} for _, r in rows.iterrows()])
+
+
+def landmark_table(tte: pd.DataFrame, citations: dict[str, str] | None = None) -> pd.DataFrame:
+    rows = tte[tte["kind"] == "landmark"]
+    out = []
+    for _, r in rows.iterrows():
+        pct = None if is_missing(r["percent"]) else r["percent"] / 100
+        lb = None if is_missing(r["ci_lb"]) else r["ci_lb"] / 100
+        ub = None if is_missing(r["ci_ub"]) else r["ci_ub"] / 100
+        out.append({"Endpoint": r["endpoint"], "At (months)": fmt_number(r["months"], 0),
+                    "Rate (95 % CI)": fmt_percent_ci(pct, lb, ub), "Study": _study(r, citations), "Arm": _class(r),
+                    "Arm N": fmt_count(r["arm_n"])})
+    return pd.DataFrame(out)
+
+
+def comparison_table(table: pd.DataFrame, arm_names: tuple[str, str] = ("Experimental", "Control"),
+                     citations: dict[str, str] | None = None) -> pd.DataFrame:
+    """A two-arm comparison (living.comparisons table): events/total per arm, OR and RD with CI."""
+    if table.empty:
+        return pd.DataFrame()
+    exp, ctrl = arm_names
+    out = []
+    for outcome, part in table.groupby("outcome", sort=False):
+        first = part.iloc[0]
+        row = {"Outcome": symbols(outcome_labels().get(outcome, outcome)),
+               f"{exp}, events/N": f"{first['events_exp']}/{first['n_exp']}",
+               f"{ctrl}, events/N": f"{first['events_ctrl']}/{first['n_ctrl']}"}
+        for _, r in part.iterrows():
+            if r["measure"] == "RD":
+                row["Risk difference (95 % CI)"] = fmt_percent_ci(r["estimate"], r["ci_lb"], r["ci_ub"]) \
+                    .replace(" %", " points", 1)
+            else:
+                row[f"{r['measure']} (95 % CI)"] = fmt_ratio_ci(r["estimate"], r["ci_lb"], r["ci_ub"])
+                row["p"] = fmt_p(r["pval"])
+        row["Derived counts"] = "yes" if part["derived"].any() else "no"
+        out.append(row)
+    return pd.DataFrame(out)

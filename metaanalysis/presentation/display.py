@@ -1,0 +1,79 @@
+"""Figures on a notebook page, whatever matplotlib backend the kernel runs.
+
+`show_figure(fig)` renders a figure to PNG itself, so a page shows the picture even in a kernel
+started with MPLBACKEND=Agg (where `display(fig)` prints only `<Figure size ...>`).
+`show_saved_figure(...)` shows the PNG that `metaanalysis run` already wrote to
+`results/figures/` (no second drawing of the same plot) and draws the figure only when that
+file is missing or older than the evidence it was drawn from.
+"""
+from __future__ import annotations
+
+import io
+import struct
+from pathlib import Path
+from typing import Callable
+
+from IPython.display import Image, display
+from matplotlib.figure import Figure
+
+# CSS pixels per inch of figure: 8-pt text then shows at about 11 px, readable without zooming.
+DISPLAY_PX_PER_INCH = 100
+RENDER_DPI = 200   # sharp on high-density screens; the page scales it to DISPLAY_PX_PER_INCH
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) in pixels from a PNG's IHDR chunk."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG file")
+    return struct.unpack(">II", data[16:24])
+
+
+def figure_image(fig: Figure, *, dpi: int = RENDER_DPI, alt: str = "figure") -> Image:
+    """The figure as an embedded PNG, displayed at DISPLAY_PX_PER_INCH."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.08, facecolor="white")
+    data = buf.getvalue()
+    width, _ = _png_size(data)
+    return Image(data=data, format="png", width=round(width * DISPLAY_PX_PER_INCH / dpi), alt=alt)
+
+
+def saved_image(path: Path, *, dpi: int = 300, alt: str = "figure") -> Image:
+    """A PNG written at `dpi` (save_forest writes 300), displayed at DISPLAY_PX_PER_INCH."""
+    data = Path(path).read_bytes()
+    width, _ = _png_size(data)
+    return Image(data=data, format="png", width=round(width * DISPLAY_PX_PER_INCH / dpi), alt=alt)
+
+
+def show_figure(fig: Figure, *, alt: str = "figure") -> None:
+    display(figure_image(fig, alt=alt))
+
+
+def _newest_input(inputs) -> float:
+    times = []
+    for p in map(Path, inputs or ()):
+        if p.is_dir():
+            times += [f.stat().st_mtime for f in p.rglob("*") if f.is_file()]
+        elif p.exists():
+            times.append(p.stat().st_mtime)
+    return max(times, default=0.0)
+
+
+def show_saved_figure(results_dir, name: str, draw: Callable[[], Figure | None], *, inputs=(),
+                      alt: str | None = None) -> str:
+    """Show `<results_dir>/figures/<name>.png` if it is newer than every file in `inputs`
+    (study folder, analyses file); otherwise call `draw()` and show its figure (`draw` returns
+    None when there is nothing to plot). Returns "saved", "drawn" or "nothing", so a caller
+    (or a test) can tell what the page shows."""
+    png = Path(results_dir) / "figures" / f"{name}.png"
+    alt = alt or f"Forest plot {name}"
+    if png.exists() and png.stat().st_mtime >= _newest_input(inputs):
+        display(saved_image(png, alt=alt))
+        return "saved"
+    fig = draw()
+    if fig is None:
+        return "nothing"
+    show_figure(fig, alt=alt)
+    return "drawn"
+
+
+__all__ = ["figure_image", "saved_image", "show_figure", "show_saved_figure", "DISPLAY_PX_PER_INCH"]
