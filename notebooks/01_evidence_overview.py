@@ -54,7 +54,7 @@ if search_log.is_dir():
     display(Image(data=png_bytes(prisma_figure(counts))))
     display(counts_table(counts))
 else:
-    print(f"No search log at {search_log}: no flow diagram.")
+    print("No search log (review/search_log/) beside the studies folder: no flow diagram.")
 
 # %% [markdown]
 # ## Studies and their characteristics

@@ -40,7 +40,7 @@ studies = scratch / "extracted_studies"
 shutil.copytree(STUDIES_DIR, studies)
 # The baseline: the evidence base as it stands, pooled into the scratch folder, so that the
 # change report below compares against a complete run.
-run(studies, scratch / "results", log=lambda *a: None)
+baseline = run(studies, scratch / "results", log=lambda *a: None)   # not displayed: a dict of paths
 
 # %% [markdown]
 # The template a new study starts from:

@@ -30,6 +30,7 @@ def built_report(tmp_path_factory):
     base = tmp_path_factory.mktemp("report")
     studies = base / "extracted_studies"
     shutil.copytree(ROOT / "extracted_studies", studies)
+    shutil.copytree(ROOT / "review", base / "review")   # the search log: the PRISMA diagram on page 01
     work = base / "notebooks"
     work.mkdir()
     for f in [*(ROOT / "notebooks").glob("*.py"), *(ROOT / "notebooks").glob("*.yaml")]:

@@ -72,6 +72,8 @@ def test_every_notebook_executes_and_is_exported_as_html(built_report):
         # a page to be shared: no code, no injected local paths, no library warnings
         assert str(results.parent) not in text, page.name
         assert "Parameters injected" not in text and "import " not in text, page.name
+    # the evidence page shows the PRISMA flow drawn from the search log
+    assert (results / "report" / "01_evidence_overview.html").read_text(encoding="utf-8").count("<img") >= 1
     for name in ("02_response.html", "03_safety.html"):
         assert (results / "report" / name).read_text(encoding="utf-8").count("<img") >= 2, name
     # the walkthrough shows the change report naming the added study
