@@ -46,14 +46,14 @@ class NormalNormalPosterior:
     weights: np.ndarray          # posterior mean of each study's normalised weight w_i / sum w
 
 
-def tau_support(logpost, scale: float) -> tuple[float, float]:
-    """[lo, hi] outside which log p(tau | data) is more than _DROP below its maximum, found on a
-    grid of 481 points from 0 to 12 prior scales (extended while the mass reaches its end)."""
+def tau_support(logpost, scale: float, points: int = 481, drop: float = _DROP) -> tuple[float, float]:
+    """[lo, hi] outside which log p(tau | data) is more than `drop` below its maximum, found on a
+    grid of `points` points from 0 to 12 prior scales (extended while the mass reaches its end)."""
     top = 12.0 * scale
     for _ in range(12):
-        grid = np.linspace(0.0, top, 481)
+        grid = np.linspace(0.0, top, points)
         lp = logpost(grid)
-        keep = np.flatnonzero(lp > np.max(lp) - _DROP)
+        keep = np.flatnonzero(lp > np.max(lp) - drop)
         if keep[-1] < len(grid) - 1:
             step = grid[1] - grid[0]
             return max(0.0, grid[keep[0]] - step), grid[keep[-1]] + step

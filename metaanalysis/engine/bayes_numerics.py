@@ -60,9 +60,9 @@ def values_to_coefficients(values: np.ndarray) -> np.ndarray:
     return coef
 
 
-def converged(coef: np.ndarray) -> bool:
+def converged(coef: np.ndarray, tail: float = _TAIL) -> bool:
     scale = np.max(np.abs(coef))
-    return scale > 0 and np.max(np.abs(coef[-4:])) <= _TAIL * scale
+    return scale > 0 and np.max(np.abs(coef[-4:])) <= tail * scale
 
 
 @dataclass(frozen=True)
@@ -86,16 +86,18 @@ class ChebyshevDensity:
         return cls(lo, hi, coef / total, anti / total)
 
     @classmethod
-    def fit(cls, logf: Callable[[np.ndarray], np.ndarray], lo: float, hi: float) -> "ChebyshevDensity":
-        """Interpolate exp(logf) on [lo, hi], doubling the nodes until the series has converged."""
+    def fit(cls, logf: Callable[[np.ndarray], np.ndarray], lo: float, hi: float,
+            tail: float = _TAIL) -> "ChebyshevDensity":
+        """Interpolate exp(logf) on [lo, hi], doubling the nodes until the last coefficients are
+        below `tail` times the largest (lower it for a logf that is itself only accurate to ~tail)."""
         n = 33
         while True:
             x = lo + (hi - lo) * (chebyshev_nodes(n) + 1) / 2
             lf = logf(x)
             vals = np.exp(lf - np.max(lf))
             coef = values_to_coefficients(vals)
-            if converged(coef) or n >= _MAX_NODES:
-                if not converged(coef):
+            if converged(coef, tail) or n >= _MAX_NODES:
+                if not converged(coef, tail):
                     raise RuntimeError(f"posterior density not resolved by {n} Chebyshev nodes on [{lo:.4g}, {hi:.4g}]")
                 return cls.from_values(lo, hi, vals)
             n = 2 * n - 1
