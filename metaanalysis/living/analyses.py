@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-PROPORTION_METHODS = ("GLMM", "PLO", "PFT", "PAS", "PR")
+PROPORTION_METHODS = ("GLMM", "PLO", "PFT", "PAS", "PR", "BAYES")
 POPULATIONS = ("after_car_t", "after_bispecific")
 UNITS = ("patients", "treatment_courses")
 
@@ -26,6 +26,14 @@ class InverseVariance:
     method: str = "REML"
     test: str = "knha"
     pi_method: str = "metafor"
+
+
+@dataclass(frozen=True, slots=True)
+class BayesSettings:
+    """Method BAYES: the Bayesian binomial-normal model, fitted for classes with k <= max_k."""
+
+    tau_prior: str = "halfnormal:0.5"
+    max_k: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,7 @@ class Analysis:
     exclude_overlapping: bool = False
     diseases: tuple[str, ...] | None = None
     variant: str = "primary"
+    bayes: BayesSettings = BayesSettings()
 
     @property
     def primary_method(self) -> str:
@@ -123,6 +132,16 @@ def load_plan(path: str | Path | None = None) -> Plan:
     level = float(d.get("level", 0.95))
     methods = tuple(d.get("methods", ("GLMM", "PLO", "PFT")))
     units = tuple(d.get("units", UNITS))
+    try:
+        bayes = BayesSettings(**(d.get("bayes") or {}))
+    except TypeError as exc:
+        problems.append(f"{path}: defaults.bayes: {exc} (allowed: tau_prior, max_k)")
+        bayes = BayesSettings()
+    try:
+        from metaanalysis.engine.bayes_priors import parse_tau_prior
+        parse_tau_prior(bayes.tau_prior)
+    except ValueError as exc:
+        problems.append(f"{path}: defaults.bayes.tau_prior: {exc}")
 
     seen: set[str] = set()
 
@@ -154,7 +173,8 @@ def load_plan(path: str | Path | None = None) -> Plan:
             problems.append(f"{path}: analyses[{i}].outcome: missing")
         analyses.append(Analysis(id=e["id"], population=e.get("population"), outcome=e.get("outcome"),
                                  methods=ms, units=tuple(e.get("units", units)), level=level,
-                                 inverse_variance=iv, group_by=e.get("group_by", d.get("group_by", "regimen_class"))))
+                                 inverse_variance=iv, group_by=e.get("group_by", d.get("group_by", "regimen_class")),
+                                 bayes=bayes))
 
     landmarks = []
     for i, e in enumerate(raw.get("landmarks") or []):
