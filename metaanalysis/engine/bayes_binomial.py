@@ -39,20 +39,21 @@ from metaanalysis.engine.bayes_result import BayesResult
 from metaanalysis.engine.results import StudyRows
 
 _DROP = 20.0          # a conditional of mu (and tau) ends where its log density is this far below the mode
-_TAIL_1D = 1e-9       # Chebyshev convergence of each conditional
-_U_DROP = 20.0        # the u-integral of a study ends where its log integrand is this far below the mode
-_U_NODES = 24         # Gauss-Legendre nodes for that integral
+_TAIL_1D = 1e-7       # Chebyshev convergence of each conditional
+_U_DROP = 25.0        # the u-integral of a study ends where its log integrand is this far below the mode
+_U_NODES = 32         # Gauss-Legendre nodes for that integral
 _PRED_NODES = 48      # Gauss-Hermite nodes for the N(0, tau^2) of a new study
 
 
 def study_loglik(x, n, mu, tau, nodes: int = _U_NODES):
     """sum_i log L_i(mu, tau) (without the binomial coefficients) and its first and second
-    derivatives in mu, broadcast over `mu` and `tau` (tau >= 0).
+    derivatives in mu, broadcast over `mu` and `tau` (tau >= 0). `x`, `n` have the studies on
+    their last axis and may carry leading axes that broadcast with mu and tau (one data set each).
 
     L_i = integral exp(h_i(u)) du / sqrt(2 pi), h_i(u) = x_i log p + (n_i - x_i) log(1 - p) - u^2/2,
     p = ilogit(mu + tau u). h_i is concave with h'' <= -1, so its mass lies within sqrt(2 D) of
     the mode u*; Gauss-Legendre with `nodes` points on [u*_left, u*_right], the points where h
-    has dropped by D = 20 (a few Newton steps from outside), integrates it also where it is
+    has dropped by D = 25 (a few Newton steps from outside), integrates it also where it is
     skewed (a 12/12 arm under large tau), which Gauss-Hermite centred at the mode does not."""
     x = np.asarray(x, dtype=float)
     n = np.asarray(n, dtype=float)
@@ -64,20 +65,21 @@ def study_loglik(x, n, mu, tau, nodes: int = _U_NODES):
         h = -xx * np.logaddexp(0.0, -eta) - (nn - xx) * np.logaddexp(0.0, eta) - 0.5 * u * u
         return h, t * (xx - nn * p) - u, -1.0 - t * t * nn * p * (1 - p), p
 
-    u = np.zeros(np.broadcast_shapes(mu.shape, x.shape))
-    h, g, c, _ = parts(u)
-    for _ in range(60):                        # damped Newton to the mode of the concave h
-        step = -g / c
-        for _ in range(20):
-            h_new = parts(u + step)[0]
-            bad = h_new < h - 1e-12 * np.abs(h)
-            if not bad.any():
-                break
-            step = np.where(bad, step / 2, step)
-        u = u + step
+    # Safeguarded Newton for the mode of the concave h: h'(u) = tau (x - n p) - u decreases and
+    # changes sign in [tau (x - n), tau x]; a Newton step leaving the bracket is replaced by bisection.
+    shape = np.broadcast_shapes(mu.shape, x.shape)
+    a, b = np.broadcast_to(tau * (x - n), shape).copy(), np.broadcast_to(tau * x, shape).copy()
+    u = np.clip(np.zeros(shape), a, b)
+    for _ in range(100):
         h, g, c, _ = parts(u)
-        if np.max(np.abs(step)) < 1e-8:
+        a, b = np.where(g > 0, u, a), np.where(g < 0, u, b)
+        newton = u - g / c
+        new = np.where((newton >= a) & (newton <= b), newton, (a + b) / 2)
+        done = np.max(np.abs(new - u)) < 1e-9
+        u = new
+        if done:
             break
+    h, g, c, _ = parts(u)
     reach = math.sqrt(2 * _U_DROP)
     ends = []
     for sign in (-1.0, 1.0):
@@ -90,15 +92,15 @@ def study_loglik(x, n, mu, tau, nodes: int = _U_NODES):
     zq, wq = _legendre(nodes)
     half = (ends[1] - ends[0])[..., None] / 2
     uq = ends[0][..., None] + half * (zq + 1)
-    hq, _, _, pq = parts(uq, mu[..., None], tau[..., None], x[:, None], n[:, None])
+    hq, _, _, pq = parts(uq, mu[..., None], tau[..., None], x[..., None], n[..., None])
     logw = hq + np.log(half * wq)
     logL = special.logsumexp(logw, axis=-1) - 0.5 * math.log(2 * math.pi)
     w = np.exp(logw - logw.max(-1, keepdims=True))
     w /= w.sum(-1, keepdims=True)
-    score = x[:, None] - n[:, None] * pq                      # d/d mu of the binomial log-likelihood
+    score = x[..., None] - n[..., None] * pq                      # d/d mu of the binomial log-likelihood
     mean_s = np.sum(w * score, -1)
     grad = mean_s
-    hess = np.sum(w * (score * score - n[:, None] * pq * (1 - pq)), -1) - mean_s ** 2
+    hess = np.sum(w * (score * score - n[..., None] * pq * (1 - pq)), -1) - mean_s ** 2
     return logL.sum(-1), grad.sum(-1), hess.sum(-1)
 
 
@@ -167,9 +169,12 @@ class BinomialNormalPosterior:
     predictive: ConditionalMixture
 
 
-def _conditionals(x, n, taus, mu_prior: MuPrior, start: float, n_z: int = 33):
+def _conditionals(x, n, taus, mu_prior: MuPrior, start: float, log_prior_tau, n_z: int = 33):
     """For each tau: log of the integral of p(x | mu, tau) p(mu) over mu, and the Chebyshev series
-    of the normalised conditional density of mu on an interval holding its mass."""
+    of the normalised conditional density of mu on an interval holding its mass. A node's series
+    must converge to _TAIL_1D relative to the heaviest node (its trailing coefficients times its
+    approximate posterior weight p(tau) p(x | mode, tau)), which is what its error adds to a
+    mixture over tau."""
     prec0, m0 = mu_prior.precision, mu_prior.mean
 
     def ell(m):
@@ -194,12 +199,15 @@ def _conditionals(x, n, taus, mu_prior: MuPrior, start: float, n_z: int = 33):
             break
         lo = np.where(short_lo, m - 1.5 * (m - lo), lo)
         hi = np.where(short_hi, m + 1.5 * (hi - m), hi)
+    weight = v + log_prior_tau
+    relative = np.exp(weight - np.max(weight))
     while True:
         t = chebyshev_nodes(n_z)
         grid = lo[None, :] + (hi - lo)[None, :] * (t[:, None] + 1) / 2        # (n_z, n_tau)
         vals = np.exp(ell(grid)[0] - v[None, :])
         coef = values_to_coefficients(vals)
-        if np.all(np.max(np.abs(coef[-3:]), 0) <= _TAIL_1D * np.max(np.abs(coef), 0)) or n_z >= 513:
+        tail = np.max(np.abs(coef[-3:]), 0) / np.max(np.abs(coef), 0)
+        if np.all(tail * relative <= _TAIL_1D) or n_z >= 513:
             break
         n_z = 2 * n_z - 1
     half = (hi - lo) / 2
@@ -216,13 +224,14 @@ def bn_posterior(x, n, tau_prior: TauPrior, mu_prior: MuPrior) -> BinomialNormal
 
     def logpost(taus):
         taus = np.atleast_1d(np.asarray(taus, dtype=float))
-        return _conditionals(x, n, taus, mu_prior, start)[0] + tau_prior.logpdf(taus)
+        lp = tau_prior.logpdf(taus)
+        return _conditionals(x, n, taus, mu_prior, start, lp)[0] + lp
 
-    lo, hi = tau_support(logpost, tau_prior.scale, points=61, drop=_DROP)
-    tau = ChebyshevDensity.fit(logpost, lo, hi, tail=1e-8)
+    lo, hi = tau_support(logpost, tau_prior.scale, points=31, drop=_DROP)
+    tau = ChebyshevDensity.fit(logpost, lo, hi, tail=1e-7)
     k = len(tau.coef)
     nodes = lo + (hi - lo) * (chebyshev_nodes(k) + 1) / 2
-    logz, pdf_coef, cdf_coef, mlo, mhi = _conditionals(x, n, nodes, mu_prior, start)
+    logz, pdf_coef, cdf_coef, mlo, mhi = _conditionals(x, n, nodes, mu_prior, start, tau_prior.logpdf(nodes))
     lp = logz + tau_prior.logpdf(nodes)
     w = clenshaw_curtis_weights(k) * np.exp(lp - lp.max())
     w = np.clip(w, 0.0, None) / np.sum(np.clip(w, 0.0, None))
