@@ -117,7 +117,7 @@ def _fit(method: str, rows: pd.DataFrame, analysis: Analysis) -> MetaResult:
     if method == "BAYES":
         from metaanalysis.engine.bayes_binomial import rma_bayes_binomial
         return rma_bayes_binomial(events, n, studies=labels, level=analysis.level,
-                                  tau_prior=analysis.bayes.tau_prior)
+                                  tau_prior=analysis.bayes.tau_prior, shortest=False)
     iv = analysis.inverse_variance
     # add=None: metafor's default (1/2 for PLO, no correction for PFT/PAS)
     es = escalc(method, events=events, n=n, add=None, to="only0", studies=labels)
