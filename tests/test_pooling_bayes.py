@@ -45,3 +45,17 @@ def test_bayes_settings_are_checked(tmp_path):
     path.write_text("defaults:\n  bayes: {tau_prior: 'halfnormal:0.5', maxk: 3}\nanalyses: []\n")
     with pytest.raises(AnalysisDeclarationError, match="defaults.bayes"):
         load_plan(path)
+
+
+def test_primary_flag_follows_the_small_k_rule(analysis):
+    from dataclasses import replace
+
+    from metaanalysis.living.analyses import BayesSettings
+    frame = _frame({"two": [(12, 12), (7, 20)], "five": [(3, 10), (4, 12), (6, 20), (2, 9), (8, 25)]})
+    small_k = replace(analysis, bayes=BayesSettings(tau_prior="halfnormal:1.0", max_k=4, primary=True))
+    rows = [r for m in small_k.methods for r in pooled_rows(pool(frame, small_k, m))]
+    primary = {(r["regimen_class"], r["method"]) for r in rows if r["primary"]}
+    assert primary == {("two", "BAYES"), ("five", small_k.primary_method)}
+    assert small_k.primary_for(2) == "BAYES" and small_k.primary_for(5) == small_k.primary_method
+    off = replace(analysis, bayes=BayesSettings(primary=False))
+    assert off.primary_for(2) == off.primary_method

@@ -30,10 +30,12 @@ class InverseVariance:
 
 @dataclass(frozen=True, slots=True)
 class BayesSettings:
-    """Method BAYES: the Bayesian binomial-normal model, fitted for classes with k <= max_k."""
+    """Method BAYES: the Bayesian binomial-normal model, fitted for classes with k <= max_k;
+    `primary`: it is the primary analysis of those classes (docs/methods-small-k.md)."""
 
     tau_prior: str = "halfnormal:0.5"
     max_k: int = 4
+    primary: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,12 @@ class Analysis:
     @property
     def primary_method(self) -> str:
         return self.methods[0]
+
+    def primary_for(self, k: int) -> str:
+        """The primary method of a class with k studies: BAYES for small k when so declared."""
+        if self.bayes.primary and "BAYES" in self.methods and 2 <= k <= self.bayes.max_k:
+            return "BAYES"
+        return self.primary_method
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +143,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
     try:
         bayes = BayesSettings(**(d.get("bayes") or {}))
     except TypeError as exc:
-        problems.append(f"{path}: defaults.bayes: {exc} (allowed: tau_prior, max_k)")
+        problems.append(f"{path}: defaults.bayes: {exc} (allowed: tau_prior, max_k, primary)")
         bayes = BayesSettings()
     try:
         from metaanalysis.engine.bayes_priors import parse_tau_prior

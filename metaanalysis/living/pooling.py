@@ -172,6 +172,7 @@ def pooled_rows(pa: PooledAnalysis) -> list[dict]:
         row = dict(analysis=pa.analysis.id, variant=pa.analysis.variant, population=pa.analysis.population,
                    outcome=pa.analysis.outcome, regimen_class=cls,
                    method=pa.method if fit.pooled or fit.error else "not pooled (k = 1)",
+                   primary=pa.method == pa.analysis.primary_for(len(fit.rows)),
                    k=len(fit.rows), n_total=int(fit.rows["n"].sum()),
                    estimate=None, ci_lb=None, ci_ub=None, pi_lb=None, pi_ub=None, tau2=None, I2=None,
                    Qbetween=pa.subgroups.Qbetween, Qbetween_p=pa.subgroups.Qbetween_p,
