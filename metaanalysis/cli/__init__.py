@@ -12,7 +12,7 @@ import importlib
 import sys
 
 MEASURES = ["PR", "PLO", "PAS", "PFT", "OR", "RR", "RD", "GEN"]
-METHODS = ["FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "GLMM", "MH"]
+METHODS = ["FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "GLMM", "MH", "BAYES"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", type=float, default=0.95)
     p.add_argument("--transform", default=None, choices=["exp", "ilogit"],
                    help="back-transform for GEN (e.g. exp for log hazard ratios); other measures use their own")
+    p.add_argument("--tau-prior", default=None, metavar="halfnormal:SCALE",
+                   help="--method BAYES: half-normal prior on tau (default per measure: 0.5 for PLO/OR/RR, "
+                        "0.125 for PR/PAS/PFT/RD; GEN needs one)")
     p.add_argument("--json", action="store_true", help="print JSON (the only output format for now)")
     p.set_defaults(module="metaanalysis.cli.pool_csv")
 

@@ -6,12 +6,22 @@ metafor_reference.json (`MetaResult.to_dict()`), and with --group also
 `Qbetween_df`, `Qbetween_p`, `QM_common_tau2`, `QMp_common_tau2`.
 
 Layouts (the columns that must be present; others are reported in `notes`):
-    PR, PLO, PAS, PFT   study,events,n        (--method GLMM: binomial-normal model, PLO only)
+    PR, PLO, PAS, PFT   study,events,n        (--method GLMM: binomial-normal model, PLO only;
+                                               --method BAYES with PLO: Bayesian binomial-normal)
     OR, RR, RD          study,ai,n1i,ci,n2i   (--method MH: Mantel-Haenszel, OR and RR)
     GEN                 study,yi,vi
 
 Numbers are ASCII decimal (`-0.5`, `1e-4`); `1_0`, full-width or Arabic-Indic digits,
 `nan`/`inf` are refused; counts are whole numbers written in digits, at most 2^53.
+
+--method BAYES fits the Bayesian random-effects model (half-normal prior on tau,
+`--tau-prior halfnormal:SCALE`, flat prior on mu): the binomial-normal model for PLO,
+the normal-normal model on yi, vi otherwise. It prints the same names where they apply
+(b = posterior median, ci_lb/ci_ub = equal-tailed credible interval, pi_lb/pi_ub =
+posterior predictive interval, tau2 = posterior median of tau^2, bt_*) plus the Bayesian
+ones (tau_prior, ci_shortest_lb, tau, ...); frequentist fields (zval, pval, QE, I2) are
+not printed.
+
 Bad input (empty file, missing column, a value that is not a number, events > n,
 vi <= 0, ...) ends with ONE line on stderr naming the line and column, and exit
 code 2. A model that cannot be fitted (no convergence), or whose numbers cannot be
@@ -68,7 +78,8 @@ def main(args) -> int:
         with warnings.catch_warnings():     # overflow is reported below, as one line
             warnings.simplefilter("ignore", RuntimeWarning)
             out = pool(table, measure=args.measure, method=args.method, test=args.ci, level=args.level,
-                       transform=getattr(args, "transform", None))
+                       transform=getattr(args, "transform", None),
+                       tau_prior=getattr(args, "tau_prior", None))
         out = finite_output(out)
     except ComputationError as exc:
         print(f"metaanalysis pool-csv: {_one_line(exc)}", file=sys.stderr)
@@ -76,7 +87,7 @@ def main(args) -> int:
     except (InputError, ValueError) as exc:
         print(f"metaanalysis pool-csv: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except (GLMMConvergenceError, ConvergenceError) as exc:
+    except (GLMMConvergenceError, ConvergenceError, RuntimeError) as exc:
         print(f"metaanalysis pool-csv: model could not be fitted: {_one_line(exc)}", file=sys.stderr)
         return 1
     print(json.dumps(out, allow_nan=False, default=_plain))
@@ -205,8 +216,11 @@ def _check_row(measure: str, rec: dict, where: str) -> None:
         raise InputError(f"{where}, column 'vi': {rec['vi']!r} must be positive")
 
 
-def pool(table: Table, *, measure: str, method: str, test: str, level: float, transform: str | None = None) -> dict:
+def pool(table: Table, *, measure: str, method: str, test: str, level: float, transform: str | None = None,
+         tau_prior: str | None = None) -> dict:
     """Fit the overall model (and one per group) and return the JSON object."""
+    if tau_prior is not None and method != "BAYES":
+        raise InputError(f"--tau-prior is for --method BAYES; got --method {method}")
     if method == "GLMM" and measure != "PLO":
         raise InputError(f"--method GLMM fits the logit (PLO) model; got --measure {measure}")
     if method == "MH" and measure not in ("OR", "RR"):
@@ -218,22 +232,27 @@ def pool(table: Table, *, measure: str, method: str, test: str, level: float, tr
         extra_notes.append("columns not used: " + ", ".join(table.ignored))
     if method in ("GLMM", "MH") and test != "z":
         extra_notes.append(f"--ci {test} ignored: the {method} model uses a Wald z interval")
+    if method == "BAYES":
+        extra_notes.append("--ci ignored: the Bayesian model reports equal-tailed credible intervals")
 
-    fit_one = _fitter(measure, method, test, level, transform)
+    fit_one = _fitter(measure, method, test, level, transform, tau_prior)
     idx_all = list(range(len(table.study)))
     overall = fit_one(table, idx_all)
     overall = dataclasses.replace(overall, notes=overall.notes + tuple(extra_notes))
     out = _result_dict(overall)
     if table.group is None:
         return out
-    if method in ("GLMM", "MH"):
+    if method in ("GLMM", "MH", "BAYES"):
         groups = {}
         for label in dict.fromkeys(table.group):
             groups[label] = fit_one(table, [i for i in idx_all if table.group[i] == label])
         singles = [label for label, r in groups.items() if r.k == 1]
         notes = (["group(s) with one study enter Qbetween with that study's own estimate and se: "
-                  + ", ".join(singles)] if singles else [])
-        if len(groups) >= 2:
+                  + ", ".join(singles)] if singles and method != "BAYES" else [])
+        if method == "BAYES":
+            q = df = p = None
+            notes.append("no test for subgroup differences: compare the groups' credible intervals")
+        elif len(groups) >= 2:
             q, df, p = subgroup_test(groups)
         else:
             q = df = p = None
@@ -250,10 +269,12 @@ def pool(table: Table, *, measure: str, method: str, test: str, level: float, tr
     return out
 
 
-def _fitter(measure, method, test, level, transform=None):
+def _fitter(measure, method, test, level, transform=None, tau_prior=None):
     def fit(table: Table, idx: list[int]) -> MetaResult:
         studies = [table.study[i] for i in idx]
         c = {k: [v[i] for i in idx] for k, v in table.columns.items()}
+        if method == "BAYES":
+            return _fit_bayes(table, idx, measure, level, transform, tau_prior)
         if method == "GLMM":
             return rma_glmm(c["events"], c["n"], studies=studies, level=level, nAGQ=7)
         if method == "MH":
@@ -265,6 +286,21 @@ def _fitter(measure, method, test, level, transform=None):
                            [0] * len(idx), list(map(float, es.vi)), what="the variance from its counts")
         return rma_effects(es, method=method, test=test, level=level, pi_method="metafor", transform=transform)
     return fit
+
+
+def _fit_bayes(table: Table, idx: list[int], measure, level, transform, tau_prior):
+    from metaanalysis.engine.bayes_priors import default_tau_prior, parse_tau_prior
+    if tau_prior is None and measure == "GEN":
+        raise InputError("--method BAYES with --measure GEN needs --tau-prior halfnormal:SCALE "
+                         "(there is no default scale for a generic yi; 0.5 suits log ratios such as log HRs)")
+    prior = parse_tau_prior(tau_prior) if tau_prior is not None else default_tau_prior(measure)
+    if measure == "PLO":
+        from metaanalysis.engine.bayes_binomial import rma_bayes_binomial
+        return rma_bayes_binomial([table.columns["events"][i] for i in idx],
+                                  [table.columns["n"][i] for i in idx], studies=[table.study[i] for i in idx],
+                                  tau_prior=prior, level=level)
+    from metaanalysis.engine.bayes import rma_bayes_effects
+    return rma_bayes_effects(_effects(table, measure, idx), tau_prior=prior, level=level, transform=transform)
 
 
 def _effects(table: Table, measure: str, idx: list[int]):

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-PROPORTION_METHODS = ("GLMM", "PLO", "PFT", "PAS", "PR")
+PROPORTION_METHODS = ("GLMM", "PLO", "PFT", "PAS", "PR", "BAYES")
 POPULATIONS = ("after_car_t", "after_bispecific")
 UNITS = ("patients", "treatment_courses")
 # whole: the whole cohort failing the prior therapy (arm role "overall", no subgroup);
@@ -34,6 +34,16 @@ class InverseVariance:
 
 
 @dataclass(frozen=True, slots=True)
+class BayesSettings:
+    """Method BAYES: the Bayesian binomial-normal model, fitted for classes with k <= max_k;
+    `primary`: it is the primary analysis of those classes (docs/methods-small-k.md)."""
+
+    tau_prior: str = "halfnormal:0.5"
+    max_k: int = 4
+    primary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Analysis:
     """One outcome in one population, pooled by regimen class."""
 
@@ -51,10 +61,17 @@ class Analysis:
     diseases: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()          # names from EXCLUSIONS
     variant: str = "primary"
+    bayes: BayesSettings = BayesSettings()
 
     @property
     def primary_method(self) -> str:
         return self.methods[0]
+
+    def primary_for(self, k: int) -> str:
+        """The primary method of a class with k studies: BAYES for small k when so declared."""
+        if self.bayes.primary and "BAYES" in self.methods and 2 <= k <= self.bayes.max_k:
+            return "BAYES"
+        return self.primary_method
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +184,16 @@ def load_plan(path: str | Path | None = None) -> Plan:
     level = float(d.get("level", 0.95))
     methods = tuple(d.get("methods", ("GLMM", "PLO", "PFT")))
     units = tuple(d.get("units", UNITS))
+    try:
+        bayes = BayesSettings(**(d.get("bayes") or {}))
+    except TypeError as exc:
+        problems.append(f"{path}: defaults.bayes: {exc} (allowed: tau_prior, max_k, primary)")
+        bayes = BayesSettings()
+    try:
+        from metaanalysis.engine.bayes_priors import parse_tau_prior
+        parse_tau_prior(bayes.tau_prior)
+    except ValueError as exc:
+        problems.append(f"{path}: defaults.bayes.tau_prior: {exc}")
 
     seen: set[str] = set()
 
@@ -198,7 +225,8 @@ def load_plan(path: str | Path | None = None) -> Plan:
             problems.append(f"{path}: analyses[{i}].outcome: missing")
         analyses.append(Analysis(id=e["id"], population=e.get("population"), outcome=e.get("outcome"),
                                  methods=ms, units=tuple(e.get("units", units)), level=level,
-                                 inverse_variance=iv, group_by=e.get("group_by", d.get("group_by", "regimen_class"))))
+                                 inverse_variance=iv, group_by=e.get("group_by", d.get("group_by", "regimen_class")),
+                                 bayes=bayes))
 
     landmarks = []
     for i, e in enumerate(raw.get("landmarks") or []):

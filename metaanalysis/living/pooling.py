@@ -194,6 +194,10 @@ def _fit(method: str, rows: pd.DataFrame, analysis: Analysis) -> MetaResult:
     labels = tuple(rows["label"])
     if method == "GLMM":
         return rma_glmm(events, n, studies=labels, level=analysis.level, nAGQ=7)
+    if method == "BAYES":
+        from metaanalysis.engine.bayes_binomial import rma_bayes_binomial
+        return rma_bayes_binomial(events, n, studies=labels, level=analysis.level,
+                                  tau_prior=analysis.bayes.tau_prior, shortest=False)
     iv = analysis.inverse_variance
     # add=None: metafor's default (1/2 for PLO, no correction for PFT/PAS)
     es = escalc(method, events=events, n=n, add=None, to="only0", studies=labels)
@@ -215,6 +219,8 @@ def pool(frame: pd.DataFrame, analysis: Analysis, method: str) -> PooledAnalysis
     included = included.sort_values([analysis.group_by, "year", "study", "arm"], kind="stable")
     classes: dict[str, ClassFit] = {}
     for cls, rows in included.groupby(analysis.group_by, sort=True):
+        if method == "BAYES" and len(rows) > analysis.bayes.max_k:
+            continue    # the Bayesian model is the small-k method (docs/methods-small-k.md)
         try:
             if len(rows) == 1:
                 classes[cls] = ClassFit(cls, rows, _single(rows, analysis), pooled=False)
@@ -226,7 +232,10 @@ def pool(frame: pd.DataFrame, analysis: Analysis, method: str) -> PooledAnalysis
             classes[cls] = ClassFit(cls, rows, None, pooled=False, error=f"{type(exc).__name__}: {exc}")
     pooled = {c: f.result for c, f in classes.items() if f.pooled and f.result is not None}
     notes = []
-    if len(pooled) >= 2:
+    if method == "BAYES":
+        q = df = p = None
+        notes.append("test for subgroup differences not computed for the Bayesian model")
+    elif len(pooled) >= 2:
         q, df, p = subgroup_test(pooled)
     else:
         q = df = p = None
@@ -246,6 +255,7 @@ def pooled_rows(pa: PooledAnalysis) -> list[dict]:
         row = dict(analysis=pa.analysis.id, variant=pa.analysis.variant, population=pa.analysis.population,
                    outcome=pa.analysis.outcome, regimen_class=cls,
                    method=pa.method if fit.pooled or fit.error else "not pooled (k = 1)",
+                   primary=pa.method == pa.analysis.primary_for(len(fit.rows)),
                    k=len(fit.rows), n_total=int(fit.rows["n"].sum()),
                    estimate=None, ci_lb=None, ci_ub=None, pi_lb=None, pi_ub=None, tau2=None, I2=None,
                    Qbetween=pa.subgroups.Qbetween, Qbetween_p=pa.subgroups.Qbetween_p,
