@@ -430,3 +430,24 @@ def test_dollar_signs_in_labels_are_text_not_mathtext():
     assert _row_text(fig, "Cost $5 and $10 study") == "Cost $5 and $10 study 0/9 0.0 [0.0, 33.6] 10.0%"
     drawn = [t for t in fig.findobj(Text) if "$" in t.get_text() and t.get_visible()]
     assert drawn and not any(t.get_parse_math() for t in drawn)
+
+
+def test_a_second_model_is_drawn_beside_the_class_estimate():
+    # The Bayesian binomial-normal estimate under the GLMM's, with its credible interval in the
+    # table column and the footnote naming the model and its priors.
+    from metaanalysis.engine.bayes_binomial import rma_bayes_binomial
+    from metaanalysis.engine.glmm import rma_glmm
+
+    events, n = [12, 40], [12, 47]
+    glmm = rma_glmm(events, n, studies=("A 2025", "B 2024"), nAGQ=7)
+    bayes = rma_bayes_binomial(events, n, studies=("A 2025", "B 2024"), tau_prior="halfnormal:0.5",
+                               shortest=False)
+    sub = SubgroupResult(groups={"c": glmm}, Qbetween=None, Qbetween_df=None, Qbetween_p=None, notes=())
+    fig = forest.forest_plot(sub, beside={"c": bayes})
+    texts = _texts(fig)
+    lb, ub, _, _ = bayes.reporting_interval()
+    assert any(t.startswith(f"Bayesian model {100 * bayes.estimate:.1f} [{100 * lb:.1f}, {100 * ub:.1f}]")
+               for t in texts)
+    assert any("posterior median" in t and "half-normal" in t for t in texts)
+    # without `beside`, no such row
+    assert not any(t.startswith("Bayesian model") for t in _texts(forest.forest_plot(sub)))

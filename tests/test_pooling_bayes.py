@@ -15,7 +15,8 @@ def _frame(counts):
             rows.append(dict(study=f"{cls}{i}", arm="a", population="after_car_t", outcome="ORR",
                              regimen_class=cls, events=x, n=n, derived=False, role="treatment", subgroup=None,
                              poolable=True, not_poolable_reason=None, unit_of_analysis="patients",
-                             disease="LBCL", overlaps=None, year=2020 + i, percent=None))
+                             disease="LBCL", overlaps=None, year=2020 + i, percent=None,
+                             stratified_by=None, assessment=None, timepoint_days=None))
     return pd.DataFrame(rows)
 
 

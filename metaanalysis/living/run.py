@@ -122,16 +122,19 @@ def _write_results(records: list[dict], plan, out_dir: Path, log=print, search_l
 
     pooled, level_rows, excluded, figures = [], [], [], []
     for analysis in plan.analyses:
-        for method in analysis.methods:
-            pa = pool(frame, analysis, method)
+        fits = {method: pool(frame, analysis, method) for method in analysis.methods}
+        for pa in fits.values():
             pooled += pooled_rows(pa)
-            if method == analysis.primary_method:
-                level_rows.append(study_level_rows(pa))
-                excluded.append(excluded_rows(pa))
-                fig = analysis_forest(pa, citation_labels(records), arm_labels(records))
-                if fig is not None:
-                    figures += save_forest(fig, out_dir / "figures" / analysis.id)
-                    plt.close(fig)
+        pa = fits[analysis.primary_method]
+        level_rows.append(study_level_rows(pa))
+        excluded.append(excluded_rows(pa))
+        # the Bayesian estimate is drawn beside the primary one for the classes it covers (small k)
+        bayes = fits.get("BAYES") if analysis.primary_method != "BAYES" else None
+        beside = {c: f.result for c, f in bayes.classes.items() if f.pooled} if bayes else None
+        fig = analysis_forest(pa, citation_labels(records), arm_labels(records), beside=beside)
+        if fig is not None:
+            figures += save_forest(fig, out_dir / "figures" / analysis.id)
+            plt.close(fig)
     sensitivity = pooled_table(frame, [v.apply(a) for a in plan.analyses for v in plan.sensitivity])
 
     comparisons = [compare_arms(frame, c) for c in plan.comparisons]

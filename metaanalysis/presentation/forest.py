@@ -25,7 +25,7 @@ from matplotlib.transforms import blended_transform_factory, offset_copy
 from metaanalysis.engine.results import MetaResult, SubgroupResult
 from metaanalysis.presentation import forest_draw as draw
 from metaanalysis.presentation.forest_draw import fp  # noqa: F401  (forestplot, imported with its side effects undone)
-from metaanalysis.presentation.forest_rows import (NBSP, SORT_KEYS, Row, absolute_weights, check_study_labels,
+from metaanalysis.presentation.forest_rows import (NBSP, SORT_KEYS, Row, absolute_weights, beside_row, check_study_labels,
                                                    fit_rows, frame_of, group_fits, square_areas, table_columns)
 from metaanalysis.presentation.forest_scale import (PROPORTION_MEASURES, RATIO_MEASURES, axis, check_fit,
                                                     scale_of)
@@ -39,7 +39,8 @@ def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None
                 group_labels: Mapping[str, str] | None = None, study_labels: Mapping[str, str] | None = None,
                 sort_by: str | None = None, xlim: tuple[float, float] | None = None,
                 columns: tuple[str, ...] | None = None, arm_names: tuple[str, str] | None = None,
-                arm_counts: Mapping | None = None, favours: tuple[str, str] | None = None, ax=None) -> Figure:
+                arm_counts: Mapping | None = None, favours: tuple[str, str] | None = None,
+                beside: Mapping | None = None, ax=None) -> Figure:
     """A forest plot of `result`: studies, class subtotals, heterogeneity, subgroup test.
 
     - `percent` defaults to True for proportions and risk differences (percentage points);
@@ -54,6 +55,8 @@ def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None
       (group key, study): (events_exp, n_exp, events_ctrl, n_ctrl)} print events/total per arm;
       `favours` = (left, right) labels either side of the line of no effect.
     - Square areas are proportional to weight on one scale across the whole plot.
+    - `beside` = {group key: fit}: a second model's pooled estimate drawn under the class's own
+      (e.g. the Bayesian binomial-normal beside the GLMM for classes with few studies).
 
     With `ax=None` the figure is sized to its content and detached from pyplot (no global state
     is left behind); with an `ax`, the plot is drawn there and the figure keeps its size.
@@ -83,8 +86,12 @@ def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None
     grouped = sub is not None
     options = dict(study_labels=study_labels, sort_by=sort_by, arm_counts=arm_counts)
     for n_fit, (key, label, res) in enumerate(fits):
-        rows += [replace(r, indent=grouped) for r in fit_rows(res, scale, areas[n_fit], show_prediction, label,
-                                                              group_key=key, **options)]
+        group_rows = fit_rows(res, scale, areas[n_fit], show_prediction, label, group_key=key, **options)
+        other = (beside or {}).get(key or "result")
+        if other is not None and res.k >= 2:
+            at = next(i for i, r in enumerate(group_rows) if r.kind == "pooled") + 1
+            group_rows.insert(at, beside_row(other, scale, label))
+        rows += [replace(r, indent=grouped) for r in group_rows]
         if grouped and n_fit < len(fits) - 1:
             rows.append(Row("blank", group=label))
     if all(res.k < 2 for _, _, res in fits):   # nothing pooled anywhere: the footnote says so once
@@ -110,7 +117,7 @@ def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None
     ticks, limits = axis([v for r in rows for v in r.numbers], scale, xlim)
     frame = frame_of(rows, columns_, scale.decimals)
     fig = _draw(frame, rows, grouped, columns_, scale, ticks, limits, xlabel, ax, title,
-                footnote(fits, sub, show_prediction, weight_note), favours)
+                footnote(fits, sub, show_prediction, weight_note, beside), favours)
     return fig
 
 

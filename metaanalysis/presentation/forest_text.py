@@ -94,7 +94,7 @@ def pi_text(res: MetaResult) -> str:
 
 
 def footnote(fits: list[tuple[str, str, MetaResult]], sub: SubgroupResult | None, show_prediction: bool,
-             weight_scale: str | None) -> str:
+             weight_scale: str | None, beside=None) -> str:
     """Sentences naming how every drawn pooled number was obtained, read from the results."""
     pooled = [(label, res) for _, label, res in fits if res.k >= 2]
     if sub is not None and sub.overall is not None:
@@ -120,6 +120,12 @@ def footnote(fits: list[tuple[str, str, MetaResult]], sub: SubgroupResult | None
         if sub.Qbetween is not None:
             parts.append("Test for subgroup differences with a separate τ² per group")
         parts += [symbols(note[:1].upper() + note[1:]) for note in sub.notes]
+    drawn_beside = [b for key, _, res in fits if res.k >= 2 and (b := (beside or {}).get(key or "result"))]
+    if drawn_beside:
+        b = drawn_beside[0]
+        what = (f"Bayesian {b.model} model" if b.method == "BAYES" else f"{b.method} model")
+        parts.append(f"{what}: posterior median and {b.level:.0%} equal-tailed credible interval, prior "
+                     f"{b.tau_prior} on τ and {b.mu_prior} on μ" if b.method == "BAYES" else what)
     if weight_scale:
         parts.append(weight_scale)
     if any(res.method == "GLMM" for _, res in pooled):
