@@ -129,7 +129,7 @@ def test_a_new_study_is_picked_up_and_the_change_report_names_it(first_run, tmp_
     moved = report.estimates
     bsab = moved[(moved["outcome"] == "ORR") & (moved["regimen_class"] == "bispecific_antibody")
                  & (moved["population"] == "after_car_t")]
-    assert set(bsab["method"]) == {"GLMM", "PLO", "PFT"}
+    assert set(bsab["method"]) == {"GLMM", "PLO", "PFT", "BAYES"}   # k = 3 -> 4: BAYES is fitted for k <= 4
     assert (bsab["k_new"] == bsab["k_old"] + 1).all()
     text = (work / "results" / "changes.md").read_text(encoding="utf-8")
     assert "example_new_study" in text and "bispecific_antibody" in text
