@@ -60,3 +60,17 @@ def test_primary_flag_follows_the_small_k_rule(analysis):
     assert small_k.primary_for(2) == "BAYES" and small_k.primary_for(5) == small_k.primary_method
     off = replace(analysis, bayes=BayesSettings(primary=False))
     assert off.primary_for(2) == off.primary_method
+
+
+def test_normal_normal_variant_pools_the_logits(analysis):
+    from dataclasses import replace
+
+    from metaanalysis.engine.bayes import rma_bayes
+    from metaanalysis.engine.effects import escalc
+    from metaanalysis.living.analyses import BayesSettings
+    frame = _frame({"two": [(12, 12), (7, 20)]})
+    nn = replace(analysis, bayes=BayesSettings(tau_prior="halfnormal:1.0", model="normal-normal"))
+    row = pooled_rows(pool(frame, nn, "BAYES"))[0]
+    es = escalc("PLO", events=[12, 7], n=[12, 20], add=None, to="only0")
+    ref = rma_bayes(es.yi, es.vi, measure="PLO", tau_prior="halfnormal:1.0")
+    assert row["estimate"] == pytest.approx(ref.bt_pred) and row["ci_ub"] == pytest.approx(ref.bt_ci_ub)

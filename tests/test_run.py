@@ -12,6 +12,7 @@ from PIL import Image
 from metaanalysis import cli
 from metaanalysis.living.analyses import load_plan
 from metaanalysis.engine.effects import escalc
+from metaanalysis.engine.bayes import rma_bayes_effects
 from metaanalysis.engine.bayes_binomial import rma_bayes_binomial
 from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.engine.rma import rma_effects
@@ -76,6 +77,9 @@ def test_pooled_numbers_equal_the_engine_on_study_level_csv(first_run):
         assert len(rows) == row["k"] and rows["n"].sum() == row["n_total"]
         if row["method"] == "GLMM":
             res = rma_glmm(rows["events"].to_numpy(), rows["n"].to_numpy(), nAGQ=7)
+        elif row["method"] == "BAYES" and plan[row["analysis"]].bayes.model == "normal-normal":
+            es = escalc("PLO", events=rows["events"].to_numpy(), n=rows["n"].to_numpy(), add=None, to="only0")
+            res = rma_bayes_effects(es, tau_prior=plan[row["analysis"]].bayes.tau_prior)
         elif row["method"] == "BAYES":
             res = rma_bayes_binomial(rows["events"].to_numpy(), rows["n"].to_numpy(),
                                      tau_prior=plan[row["analysis"]].bayes.tau_prior, shortest=False)

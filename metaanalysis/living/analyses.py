@@ -35,12 +35,14 @@ class InverseVariance:
 
 @dataclass(frozen=True, slots=True)
 class BayesSettings:
-    """Method BAYES: the Bayesian binomial-normal model, fitted for classes with k <= max_k;
+    """Method BAYES: a Bayesian random-effects model fitted for classes with k <= max_k;
+    `model`: "binomial-normal" (exact binomial likelihood) or "normal-normal" (on the logit yi, vi);
     `primary`: it is the primary analysis of those classes (docs/methods-small-k.md)."""
 
     tau_prior: str = "halfnormal:0.5"
     max_k: int = 4
     primary: bool = False
+    model: str = "binomial-normal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +189,10 @@ def load_plan(path: str | Path | None = None) -> Plan:
     try:
         bayes = BayesSettings(**(d.get("bayes") or {}))
     except TypeError as exc:
-        problems.append(f"{path}: defaults.bayes: {exc} (allowed: tau_prior, max_k, primary)")
+        problems.append(f"{path}: defaults.bayes: {exc} (allowed: tau_prior, max_k, primary, model)")
         bayes = BayesSettings()
+    if bayes.model not in ("binomial-normal", "normal-normal"):
+        problems.append(f"{path}: defaults.bayes.model: {bayes.model!r} is not binomial-normal or normal-normal")
     try:
         from metaanalysis.engine.bayes_priors import parse_tau_prior
         parse_tau_prior(bayes.tau_prior)

@@ -194,6 +194,10 @@ def _fit(method: str, rows: pd.DataFrame, analysis: Analysis) -> MetaResult:
     labels = tuple(rows["label"])
     if method == "GLMM":
         return rma_glmm(events, n, studies=labels, level=analysis.level, nAGQ=7)
+    if method == "BAYES" and analysis.bayes.model == "normal-normal":
+        from metaanalysis.engine.bayes import rma_bayes_effects
+        es = escalc("PLO", events=events, n=n, add=None, to="only0", studies=labels)
+        return rma_bayes_effects(es, tau_prior=analysis.bayes.tau_prior, level=analysis.level)
     if method == "BAYES":
         from metaanalysis.engine.bayes_binomial import rma_bayes_binomial
         return rma_bayes_binomial(events, n, studies=labels, level=analysis.level,
