@@ -174,3 +174,12 @@ def test_landmarks_pool_printed_cis_and_flag_the_binomial_approximation():
     ci_only = out[(out["kind"] == "pooled") & (out["variant"] == "printed CIs only")].iloc[0]
     assert ci_only["k"] == 2
     np.testing.assert_allclose(ci_only["percent"], 100 * iloglog(rma(yi[:2], vi[:2], method="REML", test="knha").b))
+
+
+def test_readable_median_table_has_no_index_and_no_nan():
+    from metaanalysis.living.survival_figures import readable_medians
+
+    html = readable_medians(pool_medians(survival_frame(RECORDS), (WHOLE,))).to_html()
+    assert "nan" not in html.lower() and "<NA>" not in html
+    assert 'class="row_heading' not in html     # the index is hidden, as a paper's table has none
+    assert "–" in html                          # a dash where nothing was printed (e.g. c2024's n)

@@ -97,7 +97,18 @@ def _interval(lb, ub, decimals: int = 1) -> str:
     return f"{lb:.{decimals}f} to {'not reached' if pd.isna(ub) else f'{ub:.{decimals}f}'}"
 
 
-def readable_medians(table: pd.DataFrame) -> pd.DataFrame:
+def _as_printed(rows: list[dict]):
+    """A reader's table: no index, a dash where nothing was printed or estimated (never NaN)."""
+    from metaanalysis.presentation.style import paper_table
+
+    frame = pd.DataFrame(rows).astype(object)
+    frame = frame.where(frame.notna() & frame.ne(""), "–")
+    # lists of cohorts ("a;b;c") wrap in a narrow column only with a space after each separator
+    frame = frame.map(lambda v: v.replace(";", "; ") if isinstance(v, str) else v)
+    return paper_table(frame, numeric=("k", "N", "n"))
+
+
+def readable_medians(table: pd.DataFrame):
     """Endpoint, median and interval first; then method, cohorts and why a row did not enter."""
     rows = []
     for _, r in table.iterrows():
@@ -118,10 +129,10 @@ def readable_medians(table: pd.DataFrame) -> pd.DataFrame:
                          "k": "", "Group": r.get("group_label"),
                          "Cohorts": r["cohort"] + (f", n = {int(r['n'])}" if pd.notna(r.get("n")) else ""),
                          "Note": r.get("reason") if pd.notna(r.get("reason")) else ""})
-    return pd.DataFrame(rows)
+    return _as_printed(rows)
 
 
-def readable_hazard_ratios(table: pd.DataFrame) -> pd.DataFrame:
+def readable_hazard_ratios(table: pd.DataFrame):
     """HR with CI first, then what it compares, k and the studies (or why a study did not enter)."""
     rows = []
     for _, r in table.iterrows():
@@ -131,10 +142,10 @@ def readable_hazard_ratios(table: pd.DataFrame) -> pd.DataFrame:
                      "Comparison": r["label"], "Row": r["method"] if pooled else r["cohort"],
                      "k": int(r["k"]) if pooled else "", "Note": "; ".join(
                          str(x) for x in (r.get("reason"), r.get("note"), r.get("model")) if pd.notna(x))})
-    return pd.DataFrame(rows)
+    return _as_printed(rows)
 
 
-def readable_landmarks(table: pd.DataFrame) -> pd.DataFrame:
+def readable_landmarks(table: pd.DataFrame):
     """Landmark rate with CI first, then class, where its variance came from, and why not pooled."""
     rows = []
     for _, r in table.iterrows():
@@ -144,4 +155,4 @@ def readable_landmarks(table: pd.DataFrame) -> pd.DataFrame:
                      "Row": r["study"] if r["kind"] == "study" else f"pooled ({r.get('variant')}, k = {r.get('k')})",
                      "Variance from": r.get("variance_from") if pd.notna(r.get("variance_from")) else "",
                      "Not pooled because": r.get("reason") if pd.notna(r.get("reason")) else ""})
-    return pd.DataFrame(rows)
+    return _as_printed(rows)
