@@ -221,7 +221,7 @@ def test_back_transformation_is_the_quantile_of_the_proportion():
     es = escalc("PLO", events=[4, 9, 12], n=[20, 30, 12], studies=["a", "b", "c"])
     res = rma_bayes_effects(es)
     expit = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
-    assert res.tau_prior == "half-normal(0.5)"
+    assert res.tau_prior == "half-normal(1)"
     assert res.bt_pred == pytest.approx(expit(res.b), rel=1e-12)
     assert (res.bt_ci_lb, res.bt_ci_ub) == pytest.approx((expit(res.ci_lb), expit(res.ci_ub)), rel=1e-12)
     assert res.reporting_interval()[:2] == (res.bt_ci_lb, res.bt_ci_ub)
@@ -233,14 +233,15 @@ def test_back_transformation_is_the_quantile_of_the_proportion():
 
 def test_pft_back_transformed_with_harmonic_mean_n():
     res = rma_bayes_effects(escalc("PFT", events=[3, 10], n=[15, 40]))
-    assert res.tau_prior == "half-normal(0.125)"
+    assert res.tau_prior == "half-normal(0.25)"
     assert 0 < res.bt_ci_lb < res.bt_pred < res.bt_ci_ub < 1
 
 
 def test_priors_are_named_and_checked():
     assert parse_tau_prior("halfnormal:0.5") == TauPrior("halfnormal", 0.5)
     assert default_tau_prior("OR").scale == 0.5
-    assert default_tau_prior("PR").scale == 0.125
+    assert default_tau_prior("PR").scale == 0.25
+    assert default_tau_prior("PLO").scale == 1.0
     with pytest.raises(ValueError, match="no default tau prior"):
         default_tau_prior("GEN")
     for bad in ("halfcauchy:0.5", "halfnormal", "halfnormal:-1", "halfnormal:abc", "halfnormal:inf"):

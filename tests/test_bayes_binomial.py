@@ -60,7 +60,7 @@ def _slow_posterior(x, n, mu_edges, tau_edges, scale, mu_prior: MuPrior):
     ([0, 2], [15, 25], MuPrior(0.0, 3.0)),
 ])
 def test_fast_route_agrees_with_dense_grid(x, n, mu_prior):
-    res = rma_bayes_binomial(x, n, mu_prior=mu_prior, shortest=False)
+    res = rma_bayes_binomial(x, n, tau_prior="halfnormal:0.5", mu_prior=mu_prior, shortest=False)
     # half-normal(0.5): P(tau > 4.5) < 1e-18; mu beyond +-14 on the logit scale carries no mass here
     cells = _slow_posterior(x, n, [-14.0, res.ci_lb, res.b, res.ci_ub, 14.0], [0.0, res.tau, 4.5], 0.5, mu_prior)
     mu_cdf = np.cumsum(cells.sum(axis=1))
@@ -97,7 +97,7 @@ def test_bad_counts_are_all_listed():
 def test_result_reads_like_the_other_fits():
     res = rma_bayes_binomial([4, 9], [20, 30], studies=["a", "b"])
     assert res.method == "BAYES" and res.model == "binomial-normal" and res.measure == "PLO"
-    assert res.tau_prior == "half-normal(0.5)"
+    assert res.tau_prior == "half-normal(1)"
     assert res.ci_shortest_ub - res.ci_shortest_lb <= res.ci_ub - res.ci_lb + 1e-9
     assert res.studies.events == (4, 9) and res.k == 2
     assert res.reporting_interval() == (res.bt_ci_lb, res.bt_ci_ub, res.bt_pi_lb, res.bt_pi_ub)

@@ -42,14 +42,14 @@ def test_two_proportions_default_prior_binomial_normal(tmp_path):
     out = _run(tmp_path, "study,events,n\nA,12,12\nB,7,20\n", "--measure", "PLO", "--method", "BAYES", "--json")
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
-    assert got["model"] == "binomial-normal" and got["tau_prior"] == "half-normal(0.5)"
+    assert got["model"] == "binomial-normal" and got["tau_prior"] == "half-normal(1)"
     assert 0 < got["bt_ci_lb"] < got["bt_pred"] < got["bt_ci_ub"] < 1
 
 
 def test_freeman_tukey_uses_normal_normal_with_its_scale(tmp_path):
     out = _run(tmp_path, "study,events,n\nA,3,15\nB,9,30\n", "--measure", "PFT", "--method", "BAYES", "--json")
     got = json.loads(out.stdout)
-    assert got["model"] == "normal-normal" and got["tau_prior"] == "half-normal(0.125)"
+    assert got["model"] == "normal-normal" and got["tau_prior"] == "half-normal(0.25)"
     es = escalc("PFT", events=[3, 9], n=[15, 30])
     ref = rma_bayes(es.yi, es.vi, measure="PFT", n=[15, 30])
     assert got["bt_pred"] == pytest.approx(ref.bt_pred)

@@ -24,7 +24,8 @@ def _frame(counts):
 def analysis():
     plan = load_plan()
     a = next(a for a in plan.analyses if a.id == "orr_after_cart")
-    assert "BAYES" in a.methods and a.bayes.max_k == 4 and a.bayes.tau_prior == "halfnormal:0.5"
+    assert "BAYES" in a.methods and a.bayes.max_k == 4 and a.bayes.tau_prior == "halfnormal:1.0"
+    assert a.bayes.primary and a.bayes.model == "normal-normal"
     return a
 
 

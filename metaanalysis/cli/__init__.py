@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transform", default=None, choices=["exp", "ilogit"],
                    help="back-transform for GEN (e.g. exp for log hazard ratios); other measures use their own")
     p.add_argument("--tau-prior", default=None, metavar="halfnormal:SCALE",
-                   help="--method BAYES: half-normal prior on tau (default per measure: 0.5 for PLO/OR/RR, "
-                        "0.125 for PR/PAS/PFT/RD; GEN needs one)")
+                   help="--method BAYES: half-normal prior on tau (default per measure: 1.0 for PLO, 0.5 for "
+                        "OR/RR, 0.25 for PR/PAS/PFT/RD; GEN needs one)")
     p.add_argument("--json", action="store_true", help="print JSON (the only output format for now)")
     p.set_defaults(module="metaanalysis.cli.pool_csv")
 

@@ -244,7 +244,7 @@ def rma_bayes_binomial(events: Sequence[int], n: Sequence[int], *, studies: Sequ
                        level: float = 0.95, shortest: bool = True) -> BayesResult:
     """Bayesian binomial-normal model on the logit scale; results back-transformed to proportions.
 
-    tau_prior: TauPrior, 'halfnormal:SCALE', or None (the PLO default, half-normal(0.5)).
+    tau_prior: TauPrior, 'halfnormal:SCALE', or None (the PLO default, half-normal(1.0)).
     mu_prior: MuPrior() flat (default) or MuPrior(mean, sd) on the logit scale.
     shortest: also compute the shortest intervals (slower; the simulation skips them).
     """

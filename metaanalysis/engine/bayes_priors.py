@@ -9,12 +9,15 @@ Softw 93(6), Sect. 2.2): it puts 95 % prior probability on tau < 0.98, i.e. true
 within a factor of about 3 of the mean.
 
 Defaults here (`DEFAULT_TAU_SCALE`):
-- PLO (logit of a single proportion), OR, RR, and the binomial-normal model: 0.5. The logit of
-  one arm is a log odds on the same scale as a log odds ratio; between-cohort variation of a
-  response rate on that scale is of the same order as between-trial variation of a log OR.
-- PR, PAS, PFT, RD: 0.125. Near p = 0.5 these scales are compressed by a factor of 4 against
-  the logit (d logit p / dp = 4; the arcsine-root scales have UISD 1/2 against 2 for the
-  logit), so 0.5 on the logit corresponds to 0.125 there.
+- OR, RR (between-trial variation of a relative effect): 0.5, the routine choice above.
+- PLO (logit of a single proportion) and the binomial-normal model: 1.0, the conservative choice
+  of the same authors. Cohorts of one regimen differ in population and setting far more than arms
+  of one trial, and our simulation (docs/methods-small-k.md, benchmarks/sim_coverage.py: k = 2-4,
+  tau on the logit scale 0 to 1) found half-normal(0.5) credible intervals covering only 80-87 %
+  when tau = 1, half-normal(1.0) at least 93 % in every cell.
+- PR, PAS, PFT, RD: 0.25. Near p = 0.5 these scales are compressed by a factor of 4 against the
+  logit (d logit p / dp = 4; the arcsine-root scales have UISD 1/2 against 2 for the logit), so
+  1.0 on the logit corresponds to 0.25 there.
 - GEN: no default. A generic yi may be on any scale; the caller names the scale
   (`halfnormal:0.5` for log hazard ratios, as for other log ratios).
 
@@ -30,8 +33,9 @@ import numpy as np
 from scipy import special
 
 DEFAULT_TAU_SCALE: dict[str, float] = {
-    "PLO": 0.5, "OR": 0.5, "RR": 0.5,
-    "PR": 0.125, "PAS": 0.125, "PFT": 0.125, "RD": 0.125,
+    "OR": 0.5, "RR": 0.5,
+    "PLO": 1.0,
+    "PR": 0.25, "PAS": 0.25, "PFT": 0.25, "RD": 0.25,
 }
 TAU_PRIOR_FAMILIES = ("halfnormal",)
 

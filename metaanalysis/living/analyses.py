@@ -39,7 +39,7 @@ class BayesSettings:
     `model`: "binomial-normal" (exact binomial likelihood) or "normal-normal" (on the logit yi, vi);
     `primary`: it is the primary analysis of those classes (docs/methods-small-k.md)."""
 
-    tau_prior: str = "halfnormal:0.5"
+    tau_prior: str = "halfnormal:1.0"
     max_k: int = 4
     primary: bool = False
     model: str = "binomial-normal"

@@ -41,10 +41,13 @@ def toolkit_version() -> str:
 
 
 def primary_rows(pooled: pd.DataFrame) -> pd.DataFrame:
-    """The primary-method row of every class: `run` writes each analysis' methods in declared
-    order, so the first method listed for an analysis is its primary one."""
+    """The primary row of every class: pooled.csv's `primary` flag (the primary method can depend
+    on k: docs/methods-small-k.md); without that column, the first method listed for an analysis."""
     if pooled.empty:
         return pooled
+    if "primary" in pooled.columns:
+        flag = pooled["primary"].astype(str).str.lower().isin(("true", "1"))
+        return pooled[flag | pooled["method"].eq(NOT_POOLED)]
     primary = {a: next(m for m in g["method"] if m != NOT_POOLED) if (g["method"] != NOT_POOLED).any() else None
                for a, g in pooled.groupby("analysis", sort=False)}
     keep = pooled["method"].eq(NOT_POOLED) | pooled.apply(lambda r: r["method"] == primary[r["analysis"]], axis=1)
@@ -114,7 +117,7 @@ def _inputs(results_dir: Path | None, studies_dir):
         from metaanalysis.evidence.studies import outcome_table
         from metaanalysis.living.analyses import load_plan
         from metaanalysis.living.pooling import pooled_table
-        pooled = pooled_table(outcome_table(records), load_plan().analyses, primary_only=True)
+        pooled = pooled_table(outcome_table(records), load_plan().analyses)   # every method: k decides which is primary
         when = dt.datetime.now()
     else:
         pooled, when = pd.DataFrame(), dt.datetime.now()
