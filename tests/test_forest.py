@@ -449,5 +449,7 @@ def test_a_second_model_is_drawn_beside_the_class_estimate():
     assert any(t.startswith(f"Bayesian model {100 * bayes.estimate:.1f} [{100 * lb:.1f}, {100 * ub:.1f}]")
                for t in texts)
     assert any("posterior median" in t and "half-normal" in t for t in texts)
-    # without `beside`, no such row
+    # without `beside`, no such row; a caller may name it (the run says which model is primary)
     assert not any(t.startswith("Bayesian model") for t in _texts(forest.forest_plot(sub)))
+    named = _texts(forest.forest_plot(sub, beside={"c": bayes}, beside_label="Bayesian model (primary, k ≤ 4)"))
+    assert any(t.startswith("Bayesian model (primary, k ≤ 4) ") for t in named)

@@ -131,7 +131,9 @@ def _write_results(records: list[dict], plan, out_dir: Path, log=print, search_l
         # the Bayesian estimate is drawn beside the primary one for the classes it covers (small k)
         bayes = fits.get("BAYES") if analysis.primary_method != "BAYES" else None
         beside = {c: f.result for c, f in bayes.classes.items() if f.pooled} if bayes else None
-        fig = analysis_forest(pa, citation_labels(records), arm_labels(records), beside=beside)
+        label = (f"Bayesian model (primary, k ≤ {analysis.bayes.max_k})"
+                 if bayes and analysis.bayes.primary else None)
+        fig = analysis_forest(pa, citation_labels(records), arm_labels(records), beside=beside, beside_label=label)
         if fig is not None:
             figures += save_forest(fig, out_dir / "figures" / analysis.id)
             plt.close(fig)

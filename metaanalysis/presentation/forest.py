@@ -40,7 +40,7 @@ def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None
                 sort_by: str | None = None, xlim: tuple[float, float] | None = None,
                 columns: tuple[str, ...] | None = None, arm_names: tuple[str, str] | None = None,
                 arm_counts: Mapping | None = None, favours: tuple[str, str] | None = None,
-                beside: Mapping | None = None, ax=None) -> Figure:
+                beside: Mapping | None = None, beside_label: str | None = None, ax=None) -> Figure:
     """A forest plot of `result`: studies, class subtotals, heterogeneity, subgroup test.
 
     - `percent` defaults to True for proportions and risk differences (percentage points);
@@ -56,7 +56,8 @@ def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None
       `favours` = (left, right) labels either side of the line of no effect.
     - Square areas are proportional to weight on one scale across the whole plot.
     - `beside` = {group key: fit}: a second model's pooled estimate drawn under the class's own
-      (e.g. the Bayesian binomial-normal beside the GLMM for classes with few studies).
+      (e.g. the Bayesian model beside the GLMM for classes with few studies); `beside_label`
+      names its row (bold when it says "primary").
 
     With `ax=None` the figure is sized to its content and detached from pyplot (no global state
     is left behind); with an `ax`, the plot is drawn there and the figure keeps its size.
@@ -90,7 +91,7 @@ def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None
         other = (beside or {}).get(key or "result")
         if other is not None and res.k >= 2:
             at = next(i for i, r in enumerate(group_rows) if r.kind == "pooled") + 1
-            group_rows.insert(at, beside_row(other, scale, label))
+            group_rows.insert(at, beside_row(other, scale, label, beside_label))
         rows += [replace(r, indent=grouped) for r in group_rows]
         if grouped and n_fit < len(fits) - 1:
             rows.append(Row("blank", group=label))

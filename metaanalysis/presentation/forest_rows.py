@@ -160,12 +160,13 @@ def fit_rows(res: MetaResult, scale: Scale, areas: list[float], show_prediction:
     return rows
 
 
-def beside_row(res, scale: Scale, group: str) -> Row:
+def beside_row(res, scale: Scale, group: str, label: str | None = None) -> Row:
     """A second model's pooled estimate, drawn as a diamond under the class's own (`beside`)."""
     f = scale.factor
     lb, ub, _, _ = res.reporting_interval()
-    label = "Bayesian model" if res.method == "BAYES" else f"{res.method} model"
-    return Row("pooled", label=label, group=group, numbers=(res.estimate * f, lb * f, ub * f))
+    label = label or ("Bayesian model" if res.method == "BAYES" else f"{res.method} model")
+    return Row("pooled", label=label, group=group, numbers=(res.estimate * f, lb * f, ub * f),
+               bold="primary" in label)
 
 
 def _arm_counts(arm_counts: Mapping | None, group_key: str, study: str) -> tuple[str, str]:
