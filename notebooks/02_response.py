@@ -16,8 +16,11 @@
 # %% [markdown]
 # # Response by regimen class
 #
-# Overall response (ORR) and complete response (CR), pooled by regimen class with the
-# binomial-normal GLMM (R meta's default for single-arm proportions). A class with one study is
+# Overall response (ORR) and complete response (CR), pooled by regimen class. The table shows each
+# class's primary estimate: for two to four studies the Bayesian normal-normal model on the logit
+# scale (half-normal(1) prior on τ; chosen by a coverage simulation, `docs/methods-small-k.md`),
+# for five or more the binomial-normal GLMM (R meta's default for single-arm proportions). The
+# forest plots show the GLMM with the Bayesian estimate beneath it. A class with one study is
 # shown, not pooled. The logit and Freeman-Tukey inverse-variance models are in the sensitivity
 # notebook.
 
@@ -29,6 +32,7 @@ RESULTS_DIR = "../results"
 from metaanalysis.evidence.studies import load_records, outcome_table
 from metaanalysis.living.analyses import load_plan
 from metaanalysis.living.pooling import pool, pooled_table
+from metaanalysis.presentation.summary import primary_rows
 from metaanalysis.presentation.tables import paper_table, readable
 from metaanalysis.presentation.labels import arm_labels, citation_labels
 from metaanalysis.presentation.figures import analysis_forest, comparison_forests
@@ -41,7 +45,7 @@ plan = load_plan()
 response = [a for a in plan.analyses if a.outcome in ("ORR", "CR")]
 
 # %%
-paper_table(readable(pooled_table(frame, response, primary_only=True), citations, arms),
+paper_table(readable(primary_rows(pooled_table(frame, response)), citations, arms),
             numeric=("k", "N"))
 
 # %% [markdown]

@@ -17,7 +17,8 @@
 # # Safety by regimen class
 #
 # Cytokine release syndrome grade 3 or more, ICANS, and infections grade 3 or more, pooled by
-# regimen class (GLMM), with the two-arm comparison from the Tongji cohort (second CAR-T infusion vs
+# regimen class (the primary method for the class's number of studies, as on the response page),
+# with the two-arm comparison from the Tongji cohort (second CAR-T infusion vs
 # other salvage) as odds ratios and risk differences.
 
 # %% tags=["parameters"]
@@ -28,6 +29,7 @@ RESULTS_DIR = "../results"
 from metaanalysis.evidence.studies import load_records, outcome_table
 from metaanalysis.living.analyses import load_plan
 from metaanalysis.living.pooling import pool, pooled_table
+from metaanalysis.presentation.summary import primary_rows
 from metaanalysis.presentation.tables import comparison_table, paper_table, readable
 from metaanalysis.presentation.labels import arm_labels, citation_labels
 from metaanalysis.living.comparisons import compare_arms
@@ -41,7 +43,7 @@ plan = load_plan()
 safety = [a for a in plan.analyses if a.outcome not in ("ORR", "CR")]
 
 # %%
-paper_table(readable(pooled_table(frame, safety, primary_only=True), citations, arms),
+paper_table(readable(primary_rows(pooled_table(frame, safety)), citations, arms),
             numeric=("k", "N"))
 
 # %% [markdown]

@@ -19,7 +19,7 @@ __all__ = ["analysis_title", "readable", "by_method", "by_variant", "median_tabl
            "landmark_table", "comparison_table", "paper_table", "METHOD_LABELS"]
 
 METHOD_LABELS = {"GLMM": "GLMM", "PLO": "Logit, IV", "PFT": "Freeman-Tukey, IV", "PAS": "Arcsine, IV",
-                 "PR": "Raw proportion, IV", "not pooled (k = 1)": "single study, not pooled"}
+                 "PR": "Raw proportion, IV", "BAYES": "Bayesian", "not pooled (k = 1)": "single study, not pooled"}
 
 
 def analysis_title(analysis) -> str:
