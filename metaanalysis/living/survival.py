@@ -62,6 +62,18 @@ def survival_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return tte.assign(group_n=pd.array([sizes.get(k) for k in keys], dtype="Int64"))
 
 
+def _superseded_or_overlapping(rows: pd.DataFrame) -> pd.Series:
+    """Per row, why it cannot enter (superseded report, overlapping cohort: the rule pooling.py
+    applies to proportions), or None."""
+    reasons = pd.Series(None, index=rows.index, dtype=object)
+    sup = rows["superseded_by"].notna()
+    reasons[sup] = "superseded by " + rows.loc[sup, "superseded_by"].astype(str)
+    live = rows[reasons.isna()].assign(n=rows["group_n"])
+    for study, why in overlap_reasons(live).items():
+        reasons[reasons.isna() & (rows["study"] == study)] = why
+    return reasons
+
+
 def _label(r) -> str:
     return r["study"] + (f" ({r['subgroup']})" if pd.notna(r["subgroup"]) else
                          f" ({r['arm']})" if r["role"] == "treatment" else "")
@@ -88,12 +100,7 @@ def _median_rows(spec: MedianAnalysis, gid: str, glabel: str, rows: pd.DataFrame
     base = dict(analysis=spec.id, label=spec.label, population=spec.population, endpoint=spec.endpoint,
                 group=gid, group_label=glabel)
     rows = rows.sort_values(["year", "study", "arm"]).assign(cohort=lambda f: f.apply(_label, axis=1))
-    reasons = pd.Series(None, index=rows.index, dtype=object)
-    sup = rows["superseded_by"].notna()
-    reasons[sup] = "superseded by " + rows.loc[sup, "superseded_by"].astype(str)
-    live = rows[reasons.isna()].assign(n=rows["group_n"])
-    for study, why in overlap_reasons(live).items():
-        reasons[reasons.isna() & (rows["study"] == study)] = why
+    reasons = _superseded_or_overlapping(rows)
     reasons[reasons.isna() & rows["not_reached"].fillna(False).astype(bool)] = NOT_REACHED
     use = rows[reasons.isna()]
     with_n = use[use["group_n"].notna()]
@@ -163,12 +170,7 @@ def _hr_group(spec_id: str, label: str, endpoint: str, rows: pd.DataFrame, spec:
               level: float) -> tuple[list[dict], Any]:
     base = dict(analysis=spec_id, label=label, endpoint=endpoint)
     rows = rows.sort_values(["year", "study"]).assign(cohort=lambda f: f.apply(_label, axis=1))
-    reasons = pd.Series(None, index=rows.index, dtype=object)
-    sup = rows["superseded_by"].notna()
-    reasons[sup] = "superseded by " + rows.loc[sup, "superseded_by"].astype(str)
-    live = rows[reasons.isna()].assign(n=rows["group_n"])
-    for study, why in overlap_reasons(live).items():
-        reasons[reasons.isna() & (rows["study"] == study)] = why
+    reasons = _superseded_or_overlapping(rows)
     reasons[reasons.isna() & (rows["ci_lb"].isna() | rows["ci_ub"].isna())] = NO_HR_CI
     out, yi, vi, names = [], [], [], []
     for idx, r in rows.iterrows():
