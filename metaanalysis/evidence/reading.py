@@ -102,16 +102,28 @@ def read_yaml(text: str) -> tuple[YamlDocument | None, list[ReadError]]:
     return (None, found) if found else (doc, [])
 
 
+_TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep; a study record nests about 8 (is this the right file?)"
+
+
 def _check_depth(text: str) -> None:
     depth = 0
-    for event in yaml.parse(text, Loader=_Loader):
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise ReadError(f"nested more than {MAX_DEPTH} levels deep; a study record nests about 8 "
-                                "(is this the right file?)", event.start_mark.line + 1)
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ReadError(_TOO_DEEP, event.start_mark.line + 1)
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        # The libyaml in PyYAML 6.0.4's wheels (not 6.0.1-6.0.3's) stops flow nesting itself ("exceeded
+        # maximum nesting depth") while it scans ahead for a simple key, before the parser has
+        # handed us the 65th level; older wheels and the pure-Python scanner do not. Both readings
+        # of a too-deep file get the same message, at the line the scanner stopped on.
+        if "nesting depth" not in (exc.problem or ""):
+            raise
+        mark = exc.problem_mark or exc.context_mark
+        raise ReadError(_TOO_DEEP, mark.line + 1 if mark else None) from None
 
 
 def _build(node: yaml.Node, path: tuple, loader: Any, doc: YamlDocument, seen: set[int],
