@@ -9,6 +9,7 @@ Standard library only: this file runs before anything is installed. The
 virtual environment lives in `.venv/` and is reinstalled whenever
 `pyproject.toml` changes (a stamp file holds the hash it was built from).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,7 +34,7 @@ def ensure_venv() -> None:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == digest and _python().exists():
         return
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file runs under whatever python3 the user has
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
     print(f"Setting up {VENV} ...", flush=True)
     venv.EnvBuilder(with_pip=True, clear=not STAMP.exists() and VENV.exists()).create(VENV)
@@ -59,8 +60,11 @@ def ensure_chromium() -> None:
             subprocess.run(["apt-get", "update"], **quiet)
             subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"], **quiet)
     if not CHROMIUM.exists():
-        print(f"{CHROMIUM} is missing: the browser test will be skipped (run `apt-get install chromium` as root, "
-              "or set CHROMIUM to a Chromium binary).", flush=True)
+        print(
+            f"{CHROMIUM} is missing: the browser test will be skipped (run `apt-get install chromium` as root, "
+            "or set CHROMIUM to a Chromium binary).",
+            flush=True,
+        )
 
 
 def _exec(args: list[str], **env_overrides: str) -> int:
@@ -80,7 +84,7 @@ def lab(rest: list[str]) -> int:
     """JupyterLab on notebooks/; options after `lab` go to JupyterLab (--ip, --port, --IdentityProvider.token)."""
     args = [str(BIN / "jupyter"), "lab", "--notebook-dir", str(ROOT / "notebooks")]
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest:
-        args.append("--allow-root")   # containers often run as root; JupyterLab refuses root without it
+        args.append("--allow-root")  # containers often run as root; JupyterLab refuses root without it
     return _exec([*args, *rest], MPLBACKEND="module://matplotlib_inline.backend_inline")
 
 

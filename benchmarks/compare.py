@@ -10,6 +10,7 @@ printed beside the times, so agreement is visible with speed. `metaanalysis run`
 as a subprocess, with and without notebooks. Every option of a peer is passed explicitly
 (their defaults have changed between releases). Speed is never asserted in the tests.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,18 +46,30 @@ def datasets(seed: int = 2026) -> dict:
     iv = {}
     for k in (14, 16, 200, 1000, 10_000, 100_000):
         vi = rng.uniform(0.02, 0.5, k)
-        iv[k] = dict(yi=rng.normal(0.3, np.sqrt(vi + 0.3)), vi=vi)     # true tau^2 = 0.3
-    pritz = dict(events=[16, 10, 4, 43, 10, 25, 13, 12, 22, 4, 5, 18, 58, 6],
-                 n=[17, 12, 8, 58, 10, 42, 14, 12, 41, 5, 6, 23, 68, 10])   # Pritz (1997), metafor's dat.pritz1997
+        iv[k] = dict(yi=rng.normal(0.3, np.sqrt(vi + 0.3)), vi=vi)  # true tau^2 = 0.3
+    pritz = dict(
+        events=[16, 10, 4, 43, 10, 25, 13, 12, 22, 4, 5, 18, 58, 6],
+        n=[17, 12, 8, 58, 10, 42, 14, 12, 41, 5, 6, 23, 68, 10],
+    )  # Pritz (1997), metafor's dat.pritz1997
     n50 = rng.integers(10, 120, 50)
-    glmm = {2: dict(events=[8, 2], n=[27, 34]), 14: pritz,
-            50: dict(events=rng.binomial(n50, 1 / (1 + np.exp(-rng.normal(-0.5, 0.8, 50)))).tolist(), n=n50.tolist())}
+    glmm = {
+        2: dict(events=[8, 2], n=[27, 34]),
+        14: pritz,
+        50: dict(events=rng.binomial(n50, 1 / (1 + np.exp(-rng.normal(-0.5, 0.8, 50)))).tolist(), n=n50.tolist()),
+    }
     return dict(iv=iv, glmm=glmm)
 
 
 def _pymare_reml(y, v, correction):
-    est = VarianceBasedLikelihoodEstimator(method="REML", weight_scheme="individual", rho=None,
-                                           small_sample_correction=correction, xtol=1e-6, ftol=1e-12, maxiter=50)
+    est = VarianceBasedLikelihoodEstimator(
+        method="REML",
+        weight_scheme="individual",
+        rho=None,
+        small_sample_correction=correction,
+        xtol=1e-6,
+        ftol=1e-12,
+        maxiter=50,
+    )
     return est.fit_dataset(Dataset(y=y, v=v, add_intercept=True))
 
 
@@ -67,14 +80,17 @@ def cases(d: dict) -> list[dict]:
         def f():
             r = rma(iv[k]["yi"], iv[k]["vi"], method="REML", test=test)
             return dict(b=r.b, se=r.se, tau2=r.tau2, tau2_ci_lb=r.tau2_ci_lb, pi_lb=r.pi_lb)
+
         return f
 
     def pymare_reml(k, correction="wald"):
         def f():
             s = _pymare_reml(iv[k]["yi"], iv[k]["vi"], correction).summary()
             fe = s.get_fe_stats()
-            return dict(b=float(np.ravel(fe["est"])[0]), se=float(np.ravel(fe["se"])[0]),
-                        tau2=float(np.ravel(s.tau2)[0]))
+            return dict(
+                b=float(np.ravel(fe["est"])[0]), se=float(np.ravel(fe["se"])[0]), tau2=float(np.ravel(s.tau2)[0])
+            )
+
         return f
 
     def ours_glmm(k):
@@ -83,17 +99,21 @@ def cases(d: dict) -> list[dict]:
     def pymare_loo():
         y, v = iv[200]["yi"], iv[200]["vi"]
         fits = [_pymare_reml(np.delete(y, i), np.delete(v, i), "wald") for i in range(len(y))]
-        return dict(first_estimate=float(np.ravel(fits[0].params_["fe_params"])[0]),
-                    max_tau2=max(float(np.ravel(f.params_["tau2"])[0]) for f in fits))
+        return dict(
+            first_estimate=float(np.ravel(fits[0].params_["fe_params"])[0]),
+            max_tau2=max(float(np.ravel(f.params_["tau2"])[0]) for f in fits),
+        )
 
     def ours_simple(method):
         return lambda: (lambda r: dict(b=r.b, se=r.se, tau2=r.tau2))(
-            rma(iv[14]["yi"], iv[14]["vi"], method=method, test="z"))
+            rma(iv[14]["yi"], iv[14]["vi"], method=method, test="z")
+        )
 
     def sm(method_re):
         def f():
             r = combine_effects(iv[14]["yi"], iv[14]["vi"], method_re=method_re, use_t=False, alpha=0.05)
             return dict(b=float(r.mean_effect_re), se=float(r.sd_eff_w_re), tau2=max(0.0, float(r.tau2)))
+
         return f
 
     def pymare_dl():
@@ -104,7 +124,7 @@ def cases(d: dict) -> list[dict]:
 
     def pymare_perm():
         res = _pymare_reml(iv[14]["yi"], iv[14]["vi"], "wald").summary()
-        np.random.seed(1)   # PyMARE draws from numpy's global generator
+        np.random.seed(1)  # noqa: NPY002 - PyMARE draws from numpy's global generator
         p = res.permutation_test(n_perm=1000)
         return dict(pval=float(np.ravel(p.perm_p["fe_p"])[0]))
 
@@ -113,28 +133,65 @@ def cases(d: dict) -> list[dict]:
         return dict(subsets=len(g.res), mean_estimate=float(g.res["estimate"].mean()))
 
     return [
-        dict(label="REML + Knapp-Hartung fit (with Q-profile CI and PI), k = 14", r="reml_knha_14",
-             tools={OURS: ours_reml(14, "knha"), PYMARE: pymare_reml(14, "knapp-hartung")}),
-        dict(label="DerSimonian-Laird, k = 14", r="dl_14",
-             tools={OURS: ours_simple("DL"), PYMARE: pymare_dl, STATSMODELS: sm("chi2")}),
+        dict(
+            label="REML + Knapp-Hartung fit (with Q-profile CI and PI), k = 14",
+            r="reml_knha_14",
+            tools={OURS: ours_reml(14, "knha"), PYMARE: pymare_reml(14, "knapp-hartung")},
+        ),
+        dict(
+            label="DerSimonian-Laird, k = 14",
+            r="dl_14",
+            tools={OURS: ours_simple("DL"), PYMARE: pymare_dl, STATSMODELS: sm("chi2")},
+        ),
         dict(label="Paule-Mandel, k = 14", r="pm_14", tools={OURS: ours_simple("PM"), STATSMODELS: sm("iterated")}),
         *[dict(label=f"binomial-normal GLMM, k = {k}", r=f"glmm_{k}", tools={OURS: ours_glmm(k)}) for k in (2, 14, 50)],
-        dict(label="REML (with Q-profile CI), k = 1,000", r="reml_1000",
-             tools={OURS: ours_reml(1000), PYMARE: pymare_reml(1000)}),
-        dict(label="REML (with Q-profile CI), k = 10,000", r=None, slow=True,
-             r_note="metafor builds k x k matrices (killed after 60 s in issue 11)",
-             tools={OURS: ours_reml(10_000), PYMARE: pymare_reml(10_000)}),
-        dict(label="REML (with Q-profile CI), k = 100,000", r=None, slow=True,
-             r_note="metafor asks for a 74.5 GiB k x k matrix",
-             tools={OURS: ours_reml(100_000), PYMARE: pymare_reml(100_000)}),
-        dict(label="leave-one-out (REML), k = 200", r="leave1out_200", slow=True,
-             tools={OURS: lambda: (lambda f: dict(first_estimate=float(f["estimate"][0]), max_tau2=float(f["tau2"].max())))(
-                 leave1out(iv[200]["yi"], iv[200]["vi"], method="REML", test="z")), PYMARE: pymare_loo}),
-        dict(label="permutation test, 1,000 random sign flips (REML), k = 14", r="permutest_14", slow=True,
-             tools={OURS: lambda: dict(pval=permutest(iv[14]["yi"], iv[14]["vi"], method="REML", test="z",
-                                                      iter=1000, seed=1).pval[0]), PYMARE: pymare_perm}),
-        dict(label="GOSH (REML), k = 16: all 65,535 subsets here, 2,000 random ones in R", r="gosh_16", slow=True,
-             tools={OURS: ours_gosh}),
+        dict(
+            label="REML (with Q-profile CI), k = 1,000",
+            r="reml_1000",
+            tools={OURS: ours_reml(1000), PYMARE: pymare_reml(1000)},
+        ),
+        dict(
+            label="REML (with Q-profile CI), k = 10,000",
+            r=None,
+            slow=True,
+            r_note="metafor builds k x k matrices (killed after 60 s in issue 11)",
+            tools={OURS: ours_reml(10_000), PYMARE: pymare_reml(10_000)},
+        ),
+        dict(
+            label="REML (with Q-profile CI), k = 100,000",
+            r=None,
+            slow=True,
+            r_note="metafor asks for a 74.5 GiB k x k matrix",
+            tools={OURS: ours_reml(100_000), PYMARE: pymare_reml(100_000)},
+        ),
+        dict(
+            label="leave-one-out (REML), k = 200",
+            r="leave1out_200",
+            slow=True,
+            tools={
+                OURS: lambda: (lambda f: dict(first_estimate=float(f["estimate"][0]), max_tau2=float(f["tau2"].max())))(
+                    leave1out(iv[200]["yi"], iv[200]["vi"], method="REML", test="z")
+                ),
+                PYMARE: pymare_loo,
+            },
+        ),
+        dict(
+            label="permutation test, 1,000 random sign flips (REML), k = 14",
+            r="permutest_14",
+            slow=True,
+            tools={
+                OURS: lambda: dict(
+                    pval=permutest(iv[14]["yi"], iv[14]["vi"], method="REML", test="z", iter=1000, seed=1).pval[0]
+                ),
+                PYMARE: pymare_perm,
+            },
+        ),
+        dict(
+            label="GOSH (REML), k = 16: all 65,535 subsets here, 2,000 random ones in R",
+            r="gosh_16",
+            slow=True,
+            tools={OURS: ours_gosh},
+        ),
     ]
 
 
@@ -142,8 +199,12 @@ class RSession:
     """One `Rscript metafor_cases.R` process answering one case per line."""
 
     def __init__(self, data_path: Path):
-        self.proc = subprocess.Popen(["Rscript", str(ROOT / "benchmarks" / "metafor_cases.R"), str(data_path)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            ["Rscript", str(ROOT / "benchmarks" / "metafor_cases.R"), str(data_path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         if self.proc.stdout.readline().strip() != "ready":
             raise RuntimeError("Rscript with metafor did not start")
 
@@ -164,15 +225,18 @@ def start_r(d: dict, tmp: Path) -> tuple[RSession | None, str]:
     if shutil.which("Rscript") is None:
         return None, "R metafor skipped: Rscript not found (apt-get install r-cran-metafor r-cran-jsonlite)"
     path = tmp / "data.json"
-    plain = dict(iv={str(k): {f: np.asarray(v).tolist() for f, v in x.items()} for k, x in d["iv"].items()
-                     if k <= 1000}, glmm={str(k): v for k, v in d["glmm"].items()})
+    plain = dict(
+        iv={str(k): {f: np.asarray(v).tolist() for f, v in x.items()} for k, x in d["iv"].items() if k <= 1000},
+        glmm={str(k): v for k, v in d["glmm"].items()},
+    )
     path.write_text(json.dumps(plain))
     try:
         session = RSession(path)
     except (RuntimeError, OSError) as exc:
         return None, f"R metafor skipped: {exc}"
-    version = subprocess.run(["Rscript", "-e", "cat(as.character(packageVersion('metafor')))"],
-                             capture_output=True, text=True).stdout.strip()
+    version = subprocess.run(
+        ["Rscript", "-e", "cat(as.character(packageVersion('metafor')))"], capture_output=True, text=True
+    ).stdout.strip()
     return session, f"R metafor {version} (Rscript, one persistent process)"
 
 
@@ -190,14 +254,17 @@ def time_run(repeats: int) -> list[tuple[str, float | None, str]]:
     exe = ROOT / ".venv" / "bin" / "metaanalysis"
     rows = []
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
-    for label, extra in (("`metaanalysis run` without notebooks", ["--skip-notebooks"]),
-                         ("`metaanalysis run` with notebooks", [])):
+    for label, extra in (
+        ("`metaanalysis run` without notebooks", ["--skip-notebooks"]),
+        ("`metaanalysis run` with notebooks", []),
+    ):
         times = []
         with tempfile.TemporaryDirectory() as out:
             for _ in range(repeats):
                 t = time.perf_counter()
-                done = subprocess.run([str(exe), "run", "--out", out, *extra], cwd=ROOT, env=env,
-                                      capture_output=True, text=True)
+                done = subprocess.run(
+                    [str(exe), "run", "--out", out, *extra], cwd=ROOT, env=env, capture_output=True, text=True
+                )
                 times.append(time.perf_counter() - t)
                 if done.returncode != 0:
                     rows.append((label, None, "failed: " + done.stderr.strip().splitlines()[-1]))
@@ -216,8 +283,10 @@ def main() -> int:
     ap.add_argument("--run-repeats", type=int, default=3)
     args = ap.parse_args()
     d = datasets()
-    notes = [f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-             f"numpy {np.__version__}; load average at start {os.getloadavg()[0]:.1f}"]
+    notes = [
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {np.__version__}; load average at start {os.getloadavg()[0]:.1f}"
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         session, note = (None, "R metafor skipped (--no-r)") if args.no_r else start_r(d, Path(tmp))
         notes.append(note)
@@ -226,7 +295,7 @@ def main() -> int:
             reps = 1 if args.quick else (3 if case.get("slow") else args.repeats)
             times = {t: [] for t in TOOLS}
             numbers = {}
-            for _ in range(reps):             # interleaved: each repeat runs every tool once
+            for _ in range(reps):  # interleaved: each repeat runs every tool once
                 for tool in TOOLS:
                     if tool == METAFOR:
                         if session is None or case["r"] is None:
@@ -242,15 +311,19 @@ def main() -> int:
                     numbers[tool] = nums
             med = {t: statistics.median(v) if v else None for t, v in times.items()}
             results.append((case, med, numbers))
-            print(f"... {case['label']}: " + ", ".join(f"{t} {fmt_time(s)}" for t, s in med.items() if s), file=sys.stderr)
+            print(
+                f"... {case['label']}: " + ", ".join(f"{t} {fmt_time(s)}" for t, s in med.items() if s), file=sys.stderr
+            )
         if session is not None:
             session.close()
     tracemalloc.start()
     rma(d["iv"][100_000]["yi"], d["iv"][100_000]["vi"], method="REML", test="z")
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    notes.append(f"peak memory allocated by one REML fit with Q-profile CI at k = 100,000: {peak / 2 ** 20:.1f} MiB "
-                 "(tracemalloc; linear in k)")
+    notes.append(
+        f"peak memory allocated by one REML fit with Q-profile CI at k = 100,000: {peak / 2**20:.1f} MiB "
+        "(tracemalloc; linear in k)"
+    )
 
     print("\n| work | " + " | ".join(TOOLS) + " |")
     print("| --- " * (len(TOOLS) + 1) + "|")

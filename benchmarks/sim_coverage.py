@@ -26,10 +26,10 @@ proportion scale. Methods:
 Output: one table (markdown) with coverage (%) and median width (percentage points) per cell and
 method; a data set a method cannot fit (error) counts as not covered and is reported.
 """
+
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 import warnings
@@ -55,7 +55,7 @@ PRIOR = TauPrior("halfnormal", 0.5)
 PRIOR_WIDE = TauPrior("halfnormal", 1.0)
 METHODS = ("GLMM", "PLO-HKSJ", "PFT-HKSJ", "BAYES-NN", "BAYES-BN", "BAYES-NN-1", "BAYES-BN-1")
 GLMM_KS, GLMM_PS = (2, 3, 4), (0.1, 0.3)
-WIDE_KS = (2, 3, 4)                       # the half-normal(1.0) variants: the k < 5 decision only
+WIDE_KS = (2, 3, 4)  # the half-normal(1.0) variants: the k < 5 decision only
 
 
 def simulate(rng, k, p, tau, reps):
@@ -67,18 +67,18 @@ def simulate(rng, k, p, tau, reps):
 
 # -- Bayesian binomial-normal, vectorised over replicates ------------------------------------
 
+
 def bn_intervals(x, n, prior=PRIOR, level=0.95, n_tau=24, n_z=25, half_width=8.0, u_nodes=16):
     """(median, lower, upper) of ilogit(mu) for each row of x, n (equal-tailed)."""
     x, n = np.asarray(x, float), np.asarray(n, float)
-    R = len(x)
     tz, tw = np.polynomial.legendre.leggauss(n_tau)
-    tmax = 6 * prior.scale                                   # P(tau > 6 scale) = 2e-9
+    tmax = 6 * prior.scale  # P(tau > 6 scale) = 2e-9
     tau = tmax * (tz + 1) / 2
     logw_tau = np.log(tw * tmax / 2) + prior.logpdf(tau)
     X, N = x[:, None, :], n[:, None, :]
     start = np.log((x.sum(1) + 0.5) / (n.sum(1) - x.sum(1) + 0.5))
     m = np.repeat(start[:, None], n_tau, axis=1)
-    for _ in range(30):                                       # Newton to each conditional mode (it
+    for _ in range(30):  # Newton to each conditional mode (it
         _, g, h = study_loglik(X, N, m, tau[None, :], u_nodes)  # only centres the grid: 1e-3 will do)
         step = np.clip(-g / np.minimum(h, -1e-12), -2, 2)
         m = m + step
@@ -87,18 +87,18 @@ def bn_intervals(x, n, prior=PRIOR, level=0.95, n_tau=24, n_z=25, half_width=8.0
     _, _, h = study_loglik(X, N, m, tau[None, :], u_nodes)
     sd = 1 / np.sqrt(-np.minimum(h, -1e-12))
     z = chebyshev_nodes(n_z)
-    mus = m[..., None] + sd[..., None] * half_width * z        # (R, T, Z)
+    mus = m[..., None] + sd[..., None] * half_width * z  # (R, T, Z)
     ll, _, _ = study_loglik(x[:, None, None, :], n[:, None, None, :], mus, tau[None, :, None], u_nodes)
     top = ll.max(-1, keepdims=True)
     vals = np.exp(ll - top)
-    scale = sd * half_width                                   # d mu / d t
+    scale = sd * half_width  # d mu / d t
     Z = (vals @ clenshaw_curtis_weights(n_z)) * scale
     logW = logw_tau[None, :] + top[..., 0] + np.log(Z)
     W = np.exp(logW - logW.max(1, keepdims=True))
     W /= W.sum(1, keepdims=True)
     coef = np.moveaxis(values_to_coefficients(np.moveaxis(vals, -1, 0)), 0, -1)
     cdfc = C.chebint(coef, lbnd=-1, axis=-1) * (scale / Z)[..., None]
-    cdfc = np.moveaxis(cdfc, -1, 0)                           # (Z+1, R, T)
+    cdfc = np.moveaxis(cdfc, -1, 0)  # (Z+1, R, T)
     lo, hi = (m - scale).min(1), (m + scale).max(1)
 
     def cdf(v):
@@ -122,11 +122,14 @@ def nn_intervals(yi, vi, prior=PRIOR, level=0.95, n_tau=48):
     tz, tw = np.polynomial.legendre.leggauss(n_tau)
     tmax = 6 * prior.scale
     tau = tmax * (tz + 1) / 2
-    w = 1 / (vi[:, None, :] + tau[None, :, None] ** 2)                 # (R, T, k)
+    w = 1 / (vi[:, None, :] + tau[None, :, None] ** 2)  # (R, T, k)
     W = w.sum(-1)
     m = (w * yi[:, None, :]).sum(-1) / W
-    loglik = -0.5 * (np.log(vi[:, None, :] + tau[None, :, None] ** 2).sum(-1) + np.log(W)
-                     + (w * (yi[:, None, :] - m[..., None]) ** 2).sum(-1))
+    loglik = -0.5 * (
+        np.log(vi[:, None, :] + tau[None, :, None] ** 2).sum(-1)
+        + np.log(W)
+        + (w * (yi[:, None, :] - m[..., None]) ** 2).sum(-1)
+    )
     logw = loglik + np.log(tw * tmax / 2) + prior.logpdf(tau)
     P = np.exp(logw - logw.max(1, keepdims=True))
     P /= P.sum(1, keepdims=True)
@@ -144,6 +147,7 @@ def nn_intervals(yi, vi, prior=PRIOR, level=0.95, n_tau=48):
 
 
 # -- the other methods, one data set at a time -------------------------------------------------
+
 
 def _interval(method, x, n):
     if method == "GLMM":
@@ -173,8 +177,9 @@ def run_cell(args):
             continue
         if method.startswith("BAYES-BN"):
             prior = PRIOR if method == "BAYES-BN" else PRIOR_WIDE
-            ints = np.concatenate([bn_intervals(x[i:i + 100], n[i:i + 100], prior)[:, 1:]
-                                   for i in range(0, reps, 100)])
+            ints = np.concatenate(
+                [bn_intervals(x[i : i + 100], n[i : i + 100], prior)[:, 1:] for i in range(0, reps, 100)]
+            )
             errors = 0
         elif method.startswith("BAYES-NN"):
             prior = PRIOR if method == "BAYES-NN" else PRIOR_WIDE
@@ -214,8 +219,10 @@ def check(n_sets=6, seed=1):
             r = rma_bayes_binomial(x[i], n[i], shortest=False)
             lib = np.array([r.bt_pred, r.bt_ci_lb, r.bt_ci_ub])
             worst = max(worst, float(np.max(np.abs(lib - fast[i]))))
-            print(f"k={k} x={x[i].tolist()} n={n[i].tolist()}: library {np.round(lib, 5).tolist()} "
-                  f"vectorised {np.round(fast[i], 5).tolist()}")
+            print(
+                f"k={k} x={x[i].tolist()} n={n[i].tolist()}: library {np.round(lib, 5).tolist()} "
+                f"vectorised {np.round(fast[i], 5).tolist()}"
+            )
     print(f"largest difference on the proportion scale: {worst:.2e}")
     return worst
 
@@ -229,35 +236,44 @@ MIN_MEAN_COVERAGE, MIN_CELL_COVERAGE, DECISION_KS = 94.0, 90.0, (2, 3, 4)
 
 def summarise(table_text: str) -> str:
     """Per k and method: mean and minimum coverage and mean median width, and the choice."""
-    rows = [line.strip().strip("|").split("|") for line in table_text.splitlines()
-            if line.startswith("| ") and line[2].isdigit()]
+    rows = [
+        line.strip().strip("|").split("|")
+        for line in table_text.splitlines()
+        if line.startswith("| ") and line[2].isdigit()
+    ]
     head = next(line for line in table_text.splitlines() if line.startswith("| k |"))
     methods = [h.strip().replace(" cov / width", "") for h in head.strip().strip("|").split("|")[3:]]
     stats: dict = {}
     for r in rows:
         k = int(r[0])
-        for m, cell in zip(methods, r[3:]):
+        for m, cell in zip(methods, r[3:], strict=True):
             cell = cell.strip()
             if cell == "-":
                 continue
             cov, width = (float(v.split()[0]) for v in cell.split("/"))
             stats.setdefault((k, m), []).append((cov, width))
-    out = ["| k | method | cells | mean coverage % | min coverage % | mean width (pp) | nominal |",
-           "|---|---|---|---|---|---|---|"]
+    out = [
+        "| k | method | cells | mean coverage % | min coverage % | mean width (pp) | nominal |",
+        "|---|---|---|---|---|---|---|",
+    ]
     ok: dict = {}
     for (k, m), vals in sorted(stats.items()):
         cov = np.array([v[0] for v in vals])
         wid = np.array([v[1] for v in vals])
         nominal = cov.mean() >= MIN_MEAN_COVERAGE and cov.min() >= MIN_CELL_COVERAGE
         ok[(k, m)] = (nominal, wid.mean())
-        out.append(f"| {k} | {m} | {len(vals)} | {cov.mean():.1f} | {cov.min():.1f} | {wid.mean():.1f} | "
-                   f"{'yes' if nominal else 'no'} |")
+        out.append(
+            f"| {k} | {m} | {len(vals)} | {cov.mean():.1f} | {cov.min():.1f} | {wid.mean():.1f} | "
+            f"{'yes' if nominal else 'no'} |"
+        )
     keep = [m for m in methods if all(ok.get((k, m), (False, 0))[0] for k in DECISION_KS)]
     width = {m: np.mean([ok[(k, m)][1] for k in DECISION_KS]) for m in keep}
     choice = min(width, key=width.get) if width else None
     out.append("")
-    out.append(f"Methods that keep nominal coverage at every k in {DECISION_KS}: "
-               + (", ".join(f"{m} (mean width {width[m]:.1f} pp)" for m in keep) or "none"))
+    out.append(
+        f"Methods that keep nominal coverage at every k in {DECISION_KS}: "
+        + (", ".join(f"{m} (mean width {width[m]:.1f} pp)" for m in keep) or "none")
+    )
     out.append(f"Primary for k < 5 by the rule: {choice}")
     return "\n".join(out)
 
@@ -280,24 +296,36 @@ def main(argv=None) -> int:
     # k = 10 (context, not the decision) only at p = 0.3: the vectorised BN costs ~k^1.2
     cells = [(k, p, t) for k in ks for p in ps for t in TAUS if k != 10 or p == 0.3]
     seeds = np.random.SeedSequence(SEED).spawn(len(cells))
-    jobs = [(k, p, t, args.reps, args.glmm_reps, s) for (k, p, t), s in zip(cells, seeds)]
+    jobs = [(k, p, t, args.reps, args.glmm_reps, s) for (k, p, t), s in zip(cells, seeds, strict=True)]
     started = time.time()
-    jobs.sort(key=lambda j: -j[0])                          # the slowest cells first
+    jobs.sort(key=lambda j: -j[0])  # the slowest cells first
     results = {}
-    with Pool(min(args.workers, 2)) as pool:                 # the machine is shared: 2 at most
+    with Pool(min(args.workers, 2)) as pool:  # the machine is shared: 2 at most
         for cell, res in pool.imap_unordered(run_cell, jobs):
             results[cell] = res
-            print(f"done {cell}: " + ", ".join(f"{m} {r['coverage']:.1f}/{r['width']:.1f}" for m, r in res.items()),
-                  file=sys.stderr, flush=True)
-    print(f"# {len(cells)} cells, {args.reps} replicates ({args.glmm_reps} for GLMM, k <= 4, p <= 0.3; "
-          f"half-normal(1.0) variants for k <= 4), seed {SEED}, {time.time() - started:.0f} s\n")
+            print(
+                f"done {cell}: " + ", ".join(f"{m} {r['coverage']:.1f}/{r['width']:.1f}" for m, r in res.items()),
+                file=sys.stderr,
+                flush=True,
+            )
+    print(
+        f"# {len(cells)} cells, {args.reps} replicates ({args.glmm_reps} for GLMM, k <= 4, p <= 0.3; "
+        f"half-normal(1.0) variants for k <= 4), seed {SEED}, {time.time() - started:.0f} s\n"
+    )
     print("coverage % / median width (percentage points) of the 95 % interval for ilogit(mu)\n")
     print("| k | p | tau | " + " | ".join(f"{m} cov / width" for m in METHODS) + " |")
     print("|---|---|---|" + "---|" * len(METHODS))
-    for (k, p, t) in cells:
+    for k, p, t in cells:
         res = results[(k, p, t)]
-        cols = [(f"{res[m]['coverage']:.1f} / {res[m]['width']:.1f}" + (f" ({res[m]['errors']} err)"
-                 if res[m]["errors"] else "")) if m in res else "-" for m in METHODS]
+        cols = [
+            (
+                f"{res[m]['coverage']:.1f} / {res[m]['width']:.1f}"
+                + (f" ({res[m]['errors']} err)" if res[m]["errors"] else "")
+            )
+            if m in res
+            else "-"
+            for m in METHODS
+        ]
         print(f"| {k} | {p:.1f} | {t:.1f} | " + " | ".join(cols) + " |")
     print()
     print(summarise(_table_text(cells, results)))
@@ -306,10 +334,13 @@ def main(argv=None) -> int:
 
 def _table_text(cells, results) -> str:
     lines = ["| k | p | tau | " + " | ".join(f"{m} cov / width" for m in METHODS) + " |"]
-    for (k, p, t) in cells:
+    for k, p, t in cells:
         res = results[(k, p, t)]
-        lines.append(f"| {k} | {p:.1f} | {t:.1f} | " + " | ".join(
-            f"{res[m]['coverage']:.1f} / {res[m]['width']:.1f}" if m in res else "-" for m in METHODS) + " |")
+        lines.append(
+            f"| {k} | {p:.1f} | {t:.1f} | "
+            + " | ".join(f"{res[m]['coverage']:.1f} / {res[m]['width']:.1f}" if m in res else "-" for m in METHODS)
+            + " |"
+        )
     return "\n".join(lines)
 
 

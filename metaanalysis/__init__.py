@@ -14,6 +14,7 @@ The names most people need are importable from the top level, as in metafor or l
 on first use (PEP 562), so `import metaanalysis` stays cheap and `metaanalysis validate` never
 imports matplotlib.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """`python -m metaanalysis` is the `metaanalysis` command."""
+
 import sys
 
 from metaanalysis.cli import main

@@ -26,6 +26,7 @@ RESULTS_DIR = "../results"
 
 # %%
 import pandas as pd
+
 from metaanalysis.evidence.studies import load_records, outcome_table, study_table
 from metaanalysis.living.analyses import load_plan
 from metaanalysis.living.pooling import excluded_table
@@ -45,6 +46,7 @@ plan = load_plan()
 
 # %%
 from IPython.display import Image, display
+
 from metaanalysis.evidence.search_log import load_search_log, prisma_counts, review_beside
 from metaanalysis.presentation.prisma import counts_table, png_bytes, prisma_figure
 
@@ -69,8 +71,9 @@ study_table(records)
 # kept next to it. A percentage printed without a denominator stays a percentage.
 
 # %%
-frame.groupby("study").agg(rows=("outcome", "size"), derived=("derived", "sum"),
-                           without_denominator=("n", lambda s: int(s.isna().sum())))
+frame.groupby("study").agg(
+    rows=("outcome", "size"), derived=("derived", "sum"), without_denominator=("n", lambda s: int(s.isna().sum()))
+)
 
 # %%
 frame.loc[frame["derived"], ["study", "arm", "outcome", "events", "n", "percent", "derivation"]]
@@ -85,8 +88,10 @@ frame.loc[frame["derived"], ["study", "arm", "outcome", "events", "n", "percent"
 # (`prior_exposure`, e.g. a trial's "prior CAR-T" subgroup).
 
 # %%
-frame.loc[frame["outcome_kind"] == "response",
-          ["study", "arm", "subgroup", "outcome", "events", "n", "assessment", "timepoint_days", "selection"]]
+frame.loc[
+    frame["outcome_kind"] == "response",
+    ["study", "arm", "subgroup", "outcome", "events", "n", "assessment", "timepoint_days", "selection"],
+]
 
 # %% [markdown]
 # ## What cannot be pooled, and why
@@ -95,5 +100,6 @@ frame.loc[frame["outcome_kind"] == "response",
 # study in the same class enter as one cohort (summed); the arms are listed here with that reason.
 
 # %%
-excluded_table(frame, plan.analyses)[["analysis", "study", "arm", "subgroup", "regimen_class", "events", "n", "percent",
-                                      "assessment", "reason"]]
+excluded_table(frame, plan.analyses)[
+    ["analysis", "study", "arm", "subgroup", "regimen_class", "events", "n", "percent", "assessment", "reason"]
+]

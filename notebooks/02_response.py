@@ -32,11 +32,11 @@ RESULTS_DIR = "../results"
 from metaanalysis.evidence.studies import load_records, outcome_table
 from metaanalysis.living.analyses import load_plan
 from metaanalysis.living.pooling import pool, pooled_table
+from metaanalysis.presentation.display import show_saved_figure
+from metaanalysis.presentation.figures import analysis_forest
+from metaanalysis.presentation.labels import arm_labels, citation_labels
 from metaanalysis.presentation.summary import primary_rows
 from metaanalysis.presentation.tables import paper_table, readable
-from metaanalysis.presentation.labels import arm_labels, citation_labels
-from metaanalysis.presentation.figures import analysis_forest, comparison_forests
-from metaanalysis.presentation.display import show_saved_figure
 
 records = load_records(STUDIES_DIR)
 frame = outcome_table(records)
@@ -45,8 +45,7 @@ plan = load_plan()
 response = [a for a in plan.analyses if a.outcome in ("ORR", "CR")]
 
 # %%
-paper_table(readable(primary_rows(pooled_table(frame, response)), citations, arms),
-            numeric=("k", "N"))
+paper_table(readable(primary_rows(pooled_table(frame, response)), citations, arms), numeric=("k", "N"))
 
 # %% [markdown]
 # ## Forest plots
@@ -54,10 +53,11 @@ paper_table(readable(primary_rows(pooled_table(frame, response)), citations, arm
 # The figures `metaanalysis run` saved in `results/figures/` (drawn here only when they are missing
 # or older than the study records).
 
+
 # %%
-def draw(analysis):   # None where no study reports this outcome in this population yet
+def draw(analysis):  # None where no study reports this outcome in this population yet
     return analysis_forest(pool(frame, analysis, analysis.primary_method), citations, arms)
 
 
 for analysis in response:
-    show_saved_figure(RESULTS_DIR, analysis.id, lambda: draw(analysis), inputs=[STUDIES_DIR])
+    show_saved_figure(RESULTS_DIR, analysis.id, lambda analysis=analysis: draw(analysis), inputs=[STUDIES_DIR])

@@ -26,15 +26,17 @@ STUDIES_DIR = "../extracted_studies"
 RESULTS_DIR = "../results"
 
 # %%
+from IPython.display import display
+
 from metaanalysis.evidence.studies import load_records, outcome_table
 from metaanalysis.living.analyses import load_plan
+from metaanalysis.living.comparisons import compare_arms
 from metaanalysis.living.pooling import pool, pooled_table
+from metaanalysis.presentation.display import show_saved_figure
+from metaanalysis.presentation.figures import analysis_forest, comparison_forests
+from metaanalysis.presentation.labels import arm_labels, citation_labels
 from metaanalysis.presentation.summary import primary_rows
 from metaanalysis.presentation.tables import comparison_table, paper_table, readable
-from metaanalysis.presentation.labels import arm_labels, citation_labels
-from metaanalysis.living.comparisons import compare_arms
-from metaanalysis.presentation.figures import analysis_forest, comparison_forests
-from metaanalysis.presentation.display import show_saved_figure
 
 records = load_records(STUDIES_DIR)
 frame = outcome_table(records)
@@ -43,8 +45,7 @@ plan = load_plan()
 safety = [a for a in plan.analyses if a.outcome not in ("ORR", "CR")]
 
 # %%
-paper_table(readable(primary_rows(pooled_table(frame, safety)), citations, arms),
-            numeric=("k", "N"))
+paper_table(readable(primary_rows(pooled_table(frame, safety)), citations, arms), numeric=("k", "N"))
 
 # %% [markdown]
 # ## Forest plots
@@ -52,13 +53,14 @@ paper_table(readable(primary_rows(pooled_table(frame, safety)), citations, arms)
 # The figures `metaanalysis run` saved in `results/figures/` (drawn here only when they are missing
 # or older than the study records).
 
+
 # %%
-def draw(analysis):   # None where no study reports this outcome in this population yet
+def draw(analysis):  # None where no study reports this outcome in this population yet
     return analysis_forest(pool(frame, analysis, analysis.primary_method), citations, arms)
 
 
 for analysis in safety:
-    show_saved_figure(RESULTS_DIR, analysis.id, lambda: draw(analysis), inputs=[STUDIES_DIR])
+    show_saved_figure(RESULTS_DIR, analysis.id, lambda analysis=analysis: draw(analysis), inputs=[STUDIES_DIR])
 
 # %% [markdown]
 # ## Second CAR-T infusion vs other salvage (Tongji)
@@ -71,5 +73,9 @@ for comparison in plan.comparisons:
     names = (arms[(comparison.study, comparison.experimental)], arms[(comparison.study, comparison.control)])
     display(paper_table(comparison_table(result.table, names), caption=result.title))
     for measure in result.by_measure:
-        show_saved_figure(RESULTS_DIR, f"{result.id}_{measure}", inputs=[STUDIES_DIR],
-                          draw=lambda: comparison_forests(result, citations, arms)[measure])
+        show_saved_figure(
+            RESULTS_DIR,
+            f"{result.id}_{measure}",
+            inputs=[STUDIES_DIR],
+            draw=lambda result=result, measure=measure: comparison_forests(result, citations, arms)[measure],
+        )

@@ -48,8 +48,12 @@ from IPython.display import Image, Markdown, display
 from metaanalysis.evidence.studies import load_records
 from metaanalysis.living.analyses import load_plan
 from metaanalysis.living.survival import survival_tables
-from metaanalysis.living.survival_figures import (draw_survival, readable_hazard_ratios, readable_landmarks,
-                                                  readable_medians)
+from metaanalysis.living.survival_figures import (
+    draw_survival,
+    readable_hazard_ratios,
+    readable_landmarks,
+    readable_medians,
+)
 
 pd.set_option("display.max_colwidth", 90)
 tables = survival_tables(load_records(STUDIES_DIR), load_plan())
@@ -59,6 +63,7 @@ medians = tables["survival_medians.csv"]
 
 def show(name):
     display(Image(filename=str(figures[name]), width=900))
+
 
 # %% [markdown]
 # ## Median overall survival after CAR-T failure, all cohorts

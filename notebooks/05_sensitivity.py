@@ -64,6 +64,8 @@ paper_table(by_variant(frame, plan))
 # than ten studies, funnel plots and Egger's test cannot separate small-study effects from chance.
 
 # %%
+from IPython.display import Markdown, display
+
 from metaanalysis.evidence.studies import load_records
 from metaanalysis.evidence.vocabulary import regimen_labels
 from metaanalysis.living.pooling import pool
@@ -71,7 +73,6 @@ from metaanalysis.presentation.class_diagnostics import MIN_K, diagnose, egger_t
 from metaanalysis.presentation.display import show_figure
 from metaanalysis.presentation.labels import arm_labels, citation_labels
 from metaanalysis.presentation.tables import analysis_title
-from IPython.display import Markdown
 
 records = load_records(STUDIES_DIR)
 citations, arms = citation_labels(records), arm_labels(records)
@@ -106,7 +107,9 @@ if not shown:
 
 # %%
 from pathlib import Path
+
 from IPython.display import Image, display
+
 from metaanalysis import escalc, gosh, permutest, save_gosh_plot
 from metaanalysis.engine.metareg import factor_design
 from metaanalysis.evidence.vocabulary import regimen_labels
@@ -119,15 +122,25 @@ for analysis in plan.analyses:
     pooled_classes.append((analysis, [c for c in fit.classes.values() if c.pooled]))
 analysis, classes = max(pooled_classes, key=lambda a: sum(len(c.rows) for c in a[1]))
 rows = [(c.regimen_class, r) for c in classes for _, r in c.rows.iterrows()]
-es = escalc("PLO", events=[int(r["events"]) for _, r in rows], n=[int(r["n"]) for _, r in rows],
-            add=None, to="only0", studies=[r["label"] for _, r in rows])
+es = escalc(
+    "PLO",
+    events=[int(r["events"]) for _, r in rows],
+    n=[int(r["n"]) for _, r in rows],
+    add=None,
+    to="only0",
+    studies=[r["label"] for _, r in rows],
+)
 X, levels = factor_design([cls for cls, _ in rows])
-print(f"{analysis_title(analysis)}: {len(es.yi)} studies in "
-      f"{len(levels)} classes ({', '.join(regimen_labels().get(l, l) for l in levels)})")
+print(
+    f"{analysis_title(analysis)}: {len(es.yi)} studies in "
+    f"{len(levels)} classes ({', '.join(regimen_labels().get(c, c) for c in levels)})"
+)
 if len(levels) > 1:
     perm = permutest(es.yi, es.vi, mods=X[:, 1:], method="REML", test="z", iter=1000, seed=2026)
-    print(f"test of class differences: QM = {perm.QM:.2f} on {len(levels) - 1} df; "
-          f"permutation p = {perm.QMp:.3f} ({'all' if perm.exact else perm.iterations} label orders)")
+    print(
+        f"test of class differences: QM = {perm.QM:.2f} on {len(levels) - 1} df; "
+        f"permutation p = {perm.QMp:.3f} ({'all' if perm.exact else perm.iterations} label orders)"
+    )
 
 # %% [markdown]
 # ## GOSH: is one study behind the pooled estimate?
@@ -140,10 +153,20 @@ if len(levels) > 1:
 # %%
 largest = max(classes, key=lambda c: len(c.rows))
 sub = largest.rows
-es_class = escalc("PLO", events=sub["events"].astype(int).tolist(), n=sub["n"].astype(int).tolist(),
-                  add=None, to="only0", studies=list(sub["label"]))
+es_class = escalc(
+    "PLO",
+    events=sub["events"].astype(int).tolist(),
+    n=sub["n"].astype(int).tolist(),
+    add=None,
+    to="only0",
+    studies=list(sub["label"]),
+)
 subsets = gosh(es_class.yi, es_class.vi, method="REML", studies=list(sub["label"]))
 biggest = sub.loc[sub["n"].idxmax(), "label"]
-figure = save_gosh_plot(subsets, Path(RESULTS_DIR) / "figures" / f"gosh_{analysis.id}_{largest.regimen_class}.png",
-                        out=biggest, ylabel=f"pooled logit, {regimen_labels().get(largest.regimen_class, largest.regimen_class)}")
+figure = save_gosh_plot(
+    subsets,
+    Path(RESULTS_DIR) / "figures" / f"gosh_{analysis.id}_{largest.regimen_class}.png",
+    out=biggest,
+    ylabel=f"pooled logit, {regimen_labels().get(largest.regimen_class, largest.regimen_class)}",
+)
 display(Image(filename=str(figure)))

@@ -28,10 +28,12 @@ STUDIES_DIR = "../extracted_studies"
 RESULTS_DIR = "../results"
 
 # %%
-import shutil, tempfile
+import shutil
+import tempfile
 from pathlib import Path
-from metaanalysis.living.run import run
+
 from metaanalysis.cli.new_study import write_template
+from metaanalysis.living.run import run
 
 # Removed at the end of the notebook, and when the kernel exits should a cell fail first.
 scratch_dir = tempfile.TemporaryDirectory(prefix="metaanalysis-walkthrough-")
@@ -40,7 +42,7 @@ studies = scratch / "extracted_studies"
 shutil.copytree(STUDIES_DIR, studies)
 # The baseline: the evidence base as it stands, pooled into the scratch folder, so that the
 # change report below compares against a complete run.
-baseline = run(studies, scratch / "results", log=lambda *a: None)   # not displayed: a dict of paths
+baseline = run(studies, scratch / "results", log=lambda *a: None)  # not displayed: a dict of paths
 
 # %% [markdown]
 # The template a new study starts from:
@@ -59,4 +61,4 @@ second = run(studies, scratch / "results", log=lambda *a: None)
 print(second["report"].text())
 
 # %%
-scratch_dir.cleanup()   # the scratch copy of the evidence base is not kept
+scratch_dir.cleanup()  # the scratch copy of the evidence base is not kept

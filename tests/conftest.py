@@ -4,19 +4,17 @@ Property-based tests run derandomized (a fixed seed derived from each test) so
 that CI and a developer see the same examples; set HYPOTHESIS_PROFILE=explore
 for fresh random examples when hunting bugs locally.
 """
-import os
 
+import os
+import shutil
+from pathlib import Path
+
+import pytest
 from hypothesis import settings
 
 settings.register_profile("repeatable", derandomize=True, database=None)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
-
-
-import shutil
-from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,12 +28,12 @@ def built_report(tmp_path_factory):
     base = tmp_path_factory.mktemp("report")
     studies = base / "extracted_studies"
     shutil.copytree(ROOT / "extracted_studies", studies)
-    shutil.copytree(ROOT / "review", base / "review")   # the search log: the PRISMA diagram on page 01
+    shutil.copytree(ROOT / "review", base / "review")  # the search log: the PRISMA diagram on page 01
     work = base / "notebooks"
     work.mkdir()
     for f in [*(ROOT / "notebooks").glob("*.py"), *(ROOT / "notebooks").glob("*.yaml")]:
-        shutil.copy(f, work / f.name)   # the notebooks and the files they read
-    scratch = base / "tmp"      # TMPDIR of the kernels: test_notebooks checks nothing is left in it
+        shutil.copy(f, work / f.name)  # the notebooks and the files they read
+    scratch = base / "tmp"  # TMPDIR of the kernels: test_notebooks checks nothing is left in it
     scratch.mkdir()
     saved = os.environ.get("TMPDIR")
     os.environ["TMPDIR"] = str(scratch)

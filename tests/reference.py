@@ -4,6 +4,7 @@ The reference folder sits beside the repository clone (`<repo>/../shared/referen
 i.e. /work/shared/reference here and in CI); set METAANALYSIS_REFERENCE_DIR to
 point elsewhere.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,10 +1,11 @@
 """The analyses declaration: adding an outcome is one entry; a bad entry is named, all at once."""
+
 from __future__ import annotations
 
 import pytest
 
-from metaanalysis.living.analyses import AnalysisDeclarationError, load_plan
 from metaanalysis.evidence.vocabulary import outcomes
+from metaanalysis.living.analyses import AnalysisDeclarationError, load_plan
 
 
 def test_packaged_plan_declares_primary_defaults_and_known_outcomes():
@@ -21,8 +22,9 @@ def test_packaged_plan_declares_primary_defaults_and_known_outcomes():
 
 def test_adding_an_outcome_is_one_entry(tmp_path):
     path = tmp_path / "analyses.yaml"
-    path.write_text("defaults: {methods: [GLMM, PLO]}\n"
-                    "analyses:\n  - {id: pr_after_cart, population: after_car_t, outcome: PR}\n")
+    path.write_text(
+        "defaults: {methods: [GLMM, PLO]}\nanalyses:\n  - {id: pr_after_cart, population: after_car_t, outcome: PR}\n"
+    )
     plan = load_plan(path)
     assert [(a.id, a.outcome, a.methods) for a in plan.analyses] == [("pr_after_cart", "PR", ("GLMM", "PLO"))]
 
@@ -34,12 +36,18 @@ def test_every_declaration_problem_is_reported_at_once(tmp_path):
         "  - {id: a, population: after_cart, outcome: ORR}\n"
         "  - {id: a, population: after_car_t, outcome: ORR, methds: [GLMM]}\n"
         "  - {id: b, population: after_car_t, outcome: CR, methods: [GLM]}\n"
-        "comparisons:\n  - {id: c, study: s, experimental: x, control: y, outcomes: [ORR], measures: [HR]}\n")
+        "comparisons:\n  - {id: c, study: s, experimental: x, control: y, outcomes: [ORR], measures: [HR]}\n"
+    )
     with pytest.raises(AnalysisDeclarationError) as err:
         load_plan(path)
     text = str(err.value)
-    for fragment in ("analyses[0].population", "analyses[1].id: duplicate", "analyses[1].methds: unknown key",
-                     "analyses[2].methods: unknown ['GLM']", "comparisons[0].measures: unknown ['HR']"):
+    for fragment in (
+        "analyses[0].population",
+        "analyses[1].id: duplicate",
+        "analyses[1].methds: unknown key",
+        "analyses[2].methods: unknown ['GLM']",
+        "comparisons[0].measures: unknown ['HR']",
+    ):
         assert fragment in text, fragment
     assert str(path) in text
 
@@ -53,19 +61,52 @@ def test_malformed_yaml_is_a_declaration_error_not_a_traceback(tmp_path):
 
 def test_readable_table_formats_single_study_and_pooled_rows():
     import pandas as pd
+
     from metaanalysis.presentation.tables import readable
-    pooled = pd.DataFrame([
-        dict(population="after_car_t", outcome="ORR", regimen_class="bispecific_antibody", method="GLMM", k=2,
-             n_total=153, estimate=0.477, ci_lb=0.399, ci_ub=0.556, pi_lb=0.399, pi_ub=0.556, tau2=0.0, I2=0.0,
-             studies="a;b", error=None),
-        dict(population="after_car_t", outcome="CRS_grade3plus", regimen_class="chemotherapy",
-             method="not pooled (k = 1)", k=1, n_total=27, estimate=0.111, ci_lb=0.0236, ci_ub=0.2916, pi_lb=None,
-             pi_ub=None, tau2=None, I2=None, studies="c", error=None)])
+
+    pooled = pd.DataFrame(
+        [
+            dict(
+                population="after_car_t",
+                outcome="ORR",
+                regimen_class="bispecific_antibody",
+                method="GLMM",
+                k=2,
+                n_total=153,
+                estimate=0.477,
+                ci_lb=0.399,
+                ci_ub=0.556,
+                pi_lb=0.399,
+                pi_ub=0.556,
+                tau2=0.0,
+                I2=0.0,
+                studies="a;b",
+                error=None,
+            ),
+            dict(
+                population="after_car_t",
+                outcome="CRS_grade3plus",
+                regimen_class="chemotherapy",
+                method="not pooled (k = 1)",
+                k=1,
+                n_total=27,
+                estimate=0.111,
+                ci_lb=0.0236,
+                ci_ub=0.2916,
+                pi_lb=None,
+                pi_ub=None,
+                tau2=None,
+                I2=None,
+                studies="c",
+                error=None,
+            ),
+        ]
+    )
     table = readable(pooled, {"a": "Alpha 2021", "b": "Beta 2022", "c": "Gamma 2023"})
     assert table["Estimate (95 % CI)"].tolist() == ["47.7 % (39.9-55.6)", "11.1 % (2.4-29.2)"]
     assert table["Regimen class"].tolist() == ["Bispecific antibody", "Chemotherapy"]
     assert table["Outcome"].tolist() == ["Overall response (CR + PR)", "CRS grade ≥ 3"]
-    assert table["Population"].tolist() == ["After CAR-T failure", ""]   # printed once per block
+    assert table["Population"].tolist() == ["After CAR-T failure", ""]  # printed once per block
     assert table["95 % prediction interval"].tolist() == ["39.9-55.6", "–"]
     assert table["Studies"].tolist() == ["Alpha 2021; Beta 2022", "Gamma 2023"]
     assert table["Method"].tolist() == ["GLMM", "single study, not pooled"]

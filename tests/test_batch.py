@@ -1,6 +1,7 @@
 """Batch fits (engine/batch.py) row by row against rma() on the same data: every
 estimator, every test, rows of one study, subsets and sign flips. rma() itself is pinned
 to metafor in test_rma_reference.py; leave-one-out against metafor is in test_sensitivity.py."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,10 +16,22 @@ rng = np.random.default_rng(5)
 K = 9
 VI = rng.uniform(0.02, 0.6, K)
 YI = rng.normal(0.4, np.sqrt(VI + 0.15))
-MASKS = np.array([[1] * K, [1, 0] * 4 + [1], [0] * (K - 2) + [1, 1], [1] + [0] * (K - 1),
-                  [0, 1, 1, 1, 0, 1, 1, 0, 0]], float)
-FIELDS = {"estimate": "b", "se": "se", "zval": "zval", "pval": "pval", "ci_lb": "ci_lb", "ci_ub": "ci_ub",
-          "tau2": "tau2", "QE": "QE", "QEp": "QEp", "I2": "I2", "H2": "H2"}
+MASKS = np.array(
+    [[1] * K, [1, 0] * 4 + [1], [0] * (K - 2) + [1, 1], [1] + [0] * (K - 1), [0, 1, 1, 1, 0, 1, 1, 0, 0]], float
+)
+FIELDS = {
+    "estimate": "b",
+    "se": "se",
+    "zval": "zval",
+    "pval": "pval",
+    "ci_lb": "ci_lb",
+    "ci_ub": "ci_ub",
+    "tau2": "tau2",
+    "QE": "QE",
+    "QEp": "QEp",
+    "I2": "I2",
+    "H2": "H2",
+}
 
 
 @pytest.mark.parametrize("test", ["z", "knha", "knha_adhoc"])
@@ -31,7 +44,7 @@ def test_each_row_equals_rma_on_that_subset(method, test):
         assert rows["k"][r] == one.k
         for mine, theirs in FIELDS.items():
             expected = getattr(one, theirs)
-            if one.k == 1 and expected is None:    # rma() reports None, metafor 0 / 1 (see leave1out)
+            if one.k == 1 and expected is None:  # rma() reports None, metafor 0 / 1 (see leave1out)
                 expected = {"tau2": 0.0, "QE": 0.0, "QEp": 1.0, "I2": 0.0, "H2": 1.0}[mine]
             assert rows[mine][r] == pytest.approx(expected, rel=1e-9, abs=1e-12), (method, test, r, mine)
 

@@ -26,6 +26,7 @@ DIRECT grid (re-implemented below from the paper's description) to our tau poste
 shows the models and inputs are the same, and (c) the exact numbers against a slow, independent
 two-dimensional integration (a dense tensor Gauss-Legendre grid over mu and tau).
 """
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,9 @@ from metaanalysis.engine.effects import escalc
 
 REL = 1e-4
 # Table 3, p. 20: events/total in the IL-2RA and control groups
-CRINS = dict(ai=[14, 16, 3, 9, 4, 0], n1i=[61, 28, 18, 54, 36, 50], ci=[15, 19, 8, 29, 11, 3],
-             n2i=[20, 28, 12, 54, 36, 34])
+CRINS = dict(
+    ai=[14, 16, 3, 9, 4, 0], n1i=[61, 28, 18, 54, 36, 50], ci=[15, 19, 8, 29, 11, 3], n2i=[20, 28, 12, 54, 36, 34]
+)
 LABELS = ["Heffron 2003", "Gibelli 2004", "Schuller 2005", "Ganschow 2005", "Spada 2006", "Gras 2008"]
 PRIOR = TauPrior("halfnormal", 0.5)
 MU_PRIOR = MuPrior(0.0, 4.0)
@@ -82,7 +84,8 @@ def test_tau_posterior_matches_publication(ma01, post01):
     assert post01.tau.quantile(0.99) == pytest.approx(1.109186, rel=REL)
     assert post01.tau.shortest(0.99) == pytest.approx((0.0, 1.109186), rel=REL)
     assert (post01.tau.quantile(0.005), post01.tau.quantile(0.995)) == pytest.approx(
-        (0.003547657, 1.205400562), rel=REL)
+        (0.003547657, 1.205400562), rel=REL
+    )
 
 
 def test_mu_median_and_mean_match_publication(ma01):
@@ -98,7 +101,7 @@ def test_mu_median_and_mean_match_publication(ma01):
 
 
 def _symkl(m1, s1, m2, s2):
-    return (m1 - m2) ** 2 * 0.5 * (1 / s1 ** 2 + 1 / s2 ** 2) + (s1 ** 2 - s2 ** 2) ** 2 / (2 * s1 ** 2 * s2 ** 2)
+    return (m1 - m2) ** 2 * 0.5 * (1 / s1**2 + 1 / s2**2) + (s1**2 - s2**2) ** 2 / (2 * s1**2 * s2**2)
 
 
 def direct_mixtures(y, v, tau_dist, m0, s0, delta=0.01, epsilon=1e-4):
@@ -106,16 +109,18 @@ def direct_mixtures(y, v, tau_dist, m0, s0, delta=0.01, epsilon=1e-4):
     that the conditionals of mu, of theta_new and of every study's theta_i differ between
     neighbours by a symmetrised KL divergence of exactly `delta`; first point tau = 0; bins up
     to the 1 - epsilon quantile of tau; bin weights = posterior probability of the bin."""
+
     def moments(t):
         w = 1 / (v + t * t)
-        V = 1 / (w.sum() + 1 / s0 ** 2)
-        m = (np.sum(w * y) + m0 / s0 ** 2) * V
+        V = 1 / (w.sum() + 1 / s0**2)
+        m = (np.sum(w * y) + m0 / s0**2) * V
         b = t * t / (v + t * t)
-        return ([(m, math.sqrt(V)), (m, math.sqrt(V + t * t))]
-                + [(bi * yi + (1 - bi) * m, math.sqrt(bi * vi + (1 - bi) ** 2 * V)) for bi, yi, vi in zip(b, y, v)])
+        return [(m, math.sqrt(V)), (m, math.sqrt(V + t * t))] + [
+            (bi * yi + (1 - bi) * m, math.sqrt(bi * vi + (1 - bi) ** 2 * V)) for bi, yi, vi in zip(b, y, v, strict=True)
+        ]
 
     def divergence(t1, t2):
-        return max(_symkl(*a, *b) for a, b in zip(moments(t1), moments(t2)))
+        return max(_symkl(*a, *b) for a, b in zip(moments(t1), moments(t2), strict=True))
 
     def step(t, upper):
         while divergence(t, upper) <= delta:
@@ -133,8 +138,10 @@ def direct_mixtures(y, v, tau_dist, m0, s0, delta=0.01, epsilon=1e-4):
         weights.append(max(0.0, float(tau_dist.cdf(new_edge) - tau_dist.cdf(edge))))
         edge = new_edge
     mo = [moments(t) for t in taus]
-    mix = [NormalMixture(np.array(weights), np.array([m[j][0] for m in mo]), np.array([m[j][1] for m in mo]))
-           for j in (0, 1)]
+    mix = [
+        NormalMixture(np.array(weights), np.array([m[j][0] for m in mo]), np.array([m[j][1] for m in mo]))
+        for j in (0, 1)
+    ]
     return mix[0], mix[1]
 
 
@@ -153,10 +160,10 @@ def test_direct_grid_reproduces_every_published_mu_number(crins, post01):
 
 
 def test_two_randomised_studies_ma05(crins):
-    idx = [0, 4]   # Heffron 2003 and Spada 2006, p. 32-33
+    idx = [0, 4]  # Heffron 2003 and Spada 2006, p. 32-33
     post = nn_posterior(crins.yi[idx], crins.vi[idx], PRIOR, MU_PRIOR)
     mu, pred = direct_mixtures(crins.yi[idx], crins.vi[idx], post.tau, 0.0, 4.0)
-    assert float(mu.cdf(0.0)) == pytest.approx(0.9974968, rel=REL)      # p. 33
+    assert float(mu.cdf(0.0)) == pytest.approx(0.9974968, rel=REL)  # p. 33
     # Figure 6 (p. 33), two decimals: mean -1.78 [-2.86, -0.69], prediction [-3.25, -0.28]
     res = rma_bayes(crins.yi[idx], crins.vi[idx], measure="OR", tau_prior=PRIOR, mu_prior=MU_PRIOR)
     assert round(res.b, 2) == -1.78
@@ -165,6 +172,7 @@ def test_two_randomised_studies_ma05(crins):
 
 
 # -- the slow, independent route: a dense tensor Gauss-Legendre grid over (mu, tau) -----------
+
 
 def _gl(a, b, panels=300, order=10):
     """Composite Gauss-Legendre nodes and weights on [a, b]."""
@@ -191,7 +199,7 @@ def test_exact_route_agrees_with_dense_grid(crins, case):
         logj = stats.halfnorm.logpdf(T, scale=PRIOR.scale) + np.zeros_like(M)
         if mu_prior.sd is not None:
             logj = logj + stats.norm.logpdf(M, mu_prior.mean, mu_prior.sd)
-        for yi, vi in zip(y, v):
+        for yi, vi in zip(y, v, strict=True):
             logj = logj + stats.norm.logpdf(yi, M, np.sqrt(vi + T * T))
         dens = np.exp(logj) * wmu[:, None] * wtau[None, :]
         return float(np.sum(dens if extra is None else dens * extra(M, T)))
@@ -212,10 +220,11 @@ def test_exact_route_agrees_with_dense_grid(crins, case):
     assert pred_cdf(res.pi_lb) == pytest.approx(0.025, abs=1e-6)
     assert pred_cdf(res.pi_ub) == pytest.approx(0.975, abs=1e-6)
     assert res.mu_mean == pytest.approx(mean, rel=1e-7)
-    assert res.se == pytest.approx(math.sqrt(second - mean ** 2), rel=1e-7)
+    assert res.se == pytest.approx(math.sqrt(second - mean**2), rel=1e-7)
 
 
 # -- result, priors and errors -----------------------------------------------------------------
+
 
 def test_back_transformation_is_the_quantile_of_the_proportion():
     es = escalc("PLO", events=[4, 9, 12], n=[20, 30, 12], studies=["a", "b", "c"])
@@ -225,7 +234,7 @@ def test_back_transformation_is_the_quantile_of_the_proportion():
     assert res.bt_pred == pytest.approx(expit(res.b), rel=1e-12)
     assert (res.bt_ci_lb, res.bt_ci_ub) == pytest.approx((expit(res.ci_lb), expit(res.ci_ub)), rel=1e-12)
     assert res.reporting_interval()[:2] == (res.bt_ci_lb, res.bt_ci_ub)
-    assert res.tau2 == pytest.approx(res.tau ** 2)
+    assert res.tau2 == pytest.approx(res.tau**2)
     assert sum(res.studies.weight) == pytest.approx(100.0)
     frame = res.to_frame()
     assert list(frame["kind"]) == ["study"] * 3 + ["pooled"]

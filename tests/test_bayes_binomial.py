@@ -6,6 +6,7 @@ composite Gauss-Legendre grids; the posterior CDF of mu at the fast route's medi
 ends must be 0.5, 0.025 and 0.975. No published example of this exact model (half-normal prior,
 binomial likelihood, no MCMC) was found to pin it to; R meta/metafor have no equivalent.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,7 @@ def _gl_edges(edges, per_panel, order=8):
     consecutive edges, and for each node the index of the edge interval it lies in."""
     x, w = np.polynomial.legendre.leggauss(order)
     nodes, weights, where = [], [], []
-    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
         sub = np.linspace(a, b, per_panel + 1)
         half = np.diff(sub)[:, None] / 2
         nodes.append((sub[:-1, None] + half * (x + 1)).ravel())
@@ -44,7 +45,7 @@ def _slow_posterior(x, n, mu_edges, tau_edges, scale, mu_prior: MuPrior):
     logj = stats.halfnorm.logpdf(tau, scale=scale)[None, :] + np.zeros((len(mu), 1))
     if mu_prior.sd is not None:
         logj += stats.norm.logpdf(mu, mu_prior.mean, mu_prior.sd)[:, None]
-    for xi, ni in zip(x, n):
+    for xi, ni in zip(x, n, strict=True):
         eta = mu[:, None, None] + tau[None, :, None] * u[None, None, :]
         logb = xi * special.log_expit(eta) + (ni - xi) * special.log_expit(-eta)
         logj += special.logsumexp(logb + np.log(wu * stats.norm.pdf(u)), axis=-1)
@@ -54,11 +55,14 @@ def _slow_posterior(x, n, mu_edges, tau_edges, scale, mu_prior: MuPrior):
     return cells / cells.sum()
 
 
-@pytest.mark.parametrize("x, n, mu_prior", [
-    ([12, 7], [12, 20], MuPrior()),                       # a 100 % arm, no continuity correction
-    ([3, 10, 25], [30, 40, 60], MuPrior()),
-    ([0, 2], [15, 25], MuPrior(0.0, 3.0)),
-])
+@pytest.mark.parametrize(
+    "x, n, mu_prior",
+    [
+        ([12, 7], [12, 20], MuPrior()),  # a 100 % arm, no continuity correction
+        ([3, 10, 25], [30, 40, 60], MuPrior()),
+        ([0, 2], [15, 25], MuPrior(0.0, 3.0)),
+    ],
+)
 def test_fast_route_agrees_with_dense_grid(x, n, mu_prior):
     res = rma_bayes_binomial(x, n, tau_prior="halfnormal:0.5", mu_prior=mu_prior, shortest=False)
     # half-normal(0.5): P(tau > 4.5) < 1e-18; mu beyond +-14 on the logit scale carries no mass here
@@ -75,8 +79,12 @@ def test_study_loglik_matches_quadrature():
     u, wu = _gl(-15.0, 15.0, panels=200)
     for mu, tau in [(0.3, 0.0), (1.0, 0.5), (2.0, 3.0)]:
         eta = mu + tau * u
-        slow = sum(special.logsumexp(xi * special.log_expit(eta) + (ni - xi) * special.log_expit(-eta)
-                                     + np.log(wu * stats.norm.pdf(u))) for xi, ni in zip(x, n))
+        slow = sum(
+            special.logsumexp(
+                xi * special.log_expit(eta) + (ni - xi) * special.log_expit(-eta) + np.log(wu * stats.norm.pdf(u))
+            )
+            for xi, ni in zip(x, n, strict=True)
+        )
         fast = study_loglik(x, n, mu, tau)[0]
         assert fast == pytest.approx(slow, abs=5e-6)
 

@@ -9,6 +9,7 @@ as artefacts to look at.
 `python3 make.py test` installs chromium with apt-get where it is missing and we are root; without
 it this test is skipped locally and fails on CI (CI=true).
 """
+
 from __future__ import annotations
 
 import html
@@ -22,10 +23,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
-WIDTH = 1280                 # a laptop screen
-MIN_FIGURE_WIDTH_PX = 600    # a forest plot's 8-pt text is then about 11 CSS px
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+WIDTH = 1280  # a laptop screen
+MIN_FIGURE_WIDTH_PX = 600  # a forest plot's 8-pt text is then about 11 CSS px
 MIN_FIGURE_HEIGHT_PX = 150
 # page -> figure files (results/figures/*.png, by name prefix) it must show
 FOREST_PAGES = {"02_response": ("orr_", "cr_"), "03_safety": ("crs", "icans", "infection", "tongji")}
@@ -57,8 +66,9 @@ def _chromium(*args: str, profile: Path) -> str:
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
-        message = (f"{CHROMIUM} not found: `apt-get install chromium` (python3 make.py test does it as root) "
-                   "or set CHROMIUM")
+        message = (
+            f"{CHROMIUM} not found: `apt-get install chromium` (python3 make.py test does it as root) or set CHROMIUM"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -69,8 +79,13 @@ def _measure(page: Path, tmp: Path) -> dict:
     """Lay the page out in Chromium and read back what the script measured."""
     probe = tmp / page.name
     probe.write_text(page.read_text(encoding="utf-8").replace("</body>", MEASURE + "</body>"), encoding="utf-8")
-    dom = _chromium(f"--window-size={WIDTH},1000", "--virtual-time-budget=10000", "--dump-dom",
-                    probe.as_uri(), profile=tmp / "profile-measure")
+    dom = _chromium(
+        f"--window-size={WIDTH},1000",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        probe.as_uri(),
+        profile=tmp / "profile-measure",
+    )
     found = re.search(r'<pre id="measured">(.*?)</pre>', dom, re.S)
     assert found, f"{page.name}: the measuring script did not run"
     return json.loads(html.unescape(found.group(1)))
@@ -85,18 +100,31 @@ def test_every_page_shows_its_forest_plots_in_a_browser(browser, built_report, t
     for page in pages:
         m = _measure(page, tmp_path)
         height = min(int(m["height"]) + 20, 30000)
-        _chromium(f"--window-size={WIDTH},{height}", "--virtual-time-budget=10000",
-                  f"--screenshot={shots / (page.stem + '.png')}", page.as_uri(), profile=tmp_path / "profile-shot")
+        _chromium(
+            f"--window-size={WIDTH},{height}",
+            "--virtual-time-budget=10000",
+            f"--screenshot={shots / (page.stem + '.png')}",
+            page.as_uri(),
+            profile=tmp_path / "profile-shot",
+        )
         if "<Figure size" in m["text"] or "Traceback" in m["text"]:
             failures.append(f"{page.name}: prints a figure's text or a traceback instead of a picture")
         prefixes = FOREST_PAGES.get(page.stem)
         if prefixes is None:
             continue
         expected = [f for f in figures if f.startswith(prefixes)]
-        shown = [i for i in m["images"] if i["tag"] == "img" and (i["natural"] or 0) > 0
-                 and i["width"] >= MIN_FIGURE_WIDTH_PX and i["height"] >= MIN_FIGURE_HEIGHT_PX]
+        shown = [
+            i
+            for i in m["images"]
+            if i["tag"] == "img"
+            and (i["natural"] or 0) > 0
+            and i["width"] >= MIN_FIGURE_WIDTH_PX
+            and i["height"] >= MIN_FIGURE_HEIGHT_PX
+        ]
         if not expected or len(shown) < len(expected):
-            failures.append(f"{page.name}: {len(shown)} readable images for {len(expected)} saved forest plots "
-                            f"({expected}); measured {m['images']}")
+            failures.append(
+                f"{page.name}: {len(shown)} readable images for {len(expected)} saved forest plots "
+                f"({expected}); measured {m['images']}"
+            )
     assert not failures, "\n".join(failures)
     assert {f"{p.stem}.png" for p in pages} <= {p.name for p in shots.glob("*.png")}

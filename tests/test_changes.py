@@ -1,4 +1,5 @@
 """The change report: studies added or removed, and every pooled estimate that moved."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -10,9 +11,13 @@ def _pooled(rows):
     return pd.DataFrame(rows, columns=["population", "outcome", "regimen_class", "method", "estimate", "k", "studies"])
 
 
-OLD = _pooled([("after_car_t", "ORR", "bispecific_antibody", "GLMM", 0.40, 2, "a;b"),
-               ("after_car_t", "CR", "bispecific_antibody", "GLMM", 0.30, 2, "a;b"),
-               ("after_car_t", "ORR", "chemotherapy", "GLMM", 0.20, 2, "c;d")])
+OLD = _pooled(
+    [
+        ("after_car_t", "ORR", "bispecific_antibody", "GLMM", 0.40, 2, "a;b"),
+        ("after_car_t", "CR", "bispecific_antibody", "GLMM", 0.30, 2, "a;b"),
+        ("after_car_t", "ORR", "chemotherapy", "GLMM", 0.20, 2, "c;d"),
+    ]
+)
 
 
 def test_first_run_says_so():
@@ -26,14 +31,21 @@ def test_nothing_changed_is_said_plainly():
 
 
 def test_added_study_moved_estimate_new_and_removed_rows_are_all_named():
-    new = _pooled([("after_car_t", "ORR", "bispecific_antibody", "GLMM", 0.43, 3, "a;b;e"),
-                   ("after_car_t", "CR", "bispecific_antibody", "GLMM", 0.30, 2, "a;b"),
-                   ("after_car_t", "ORR", "radiotherapy", "GLMM", 0.45, 2, "e;f")])
+    new = _pooled(
+        [
+            ("after_car_t", "ORR", "bispecific_antibody", "GLMM", 0.43, 3, "a;b;e"),
+            ("after_car_t", "CR", "bispecific_antibody", "GLMM", 0.30, 2, "a;b"),
+            ("after_car_t", "ORR", "radiotherapy", "GLMM", 0.45, 2, "e;f"),
+        ]
+    )
     report = compare(OLD, new, {"a", "b", "c", "d"}, {"a", "b", "e", "f"})
     assert report.studies_added == ("e", "f") and report.studies_removed == ("c", "d")
     changes = {(r.outcome, r.regimen_class): r.change for r in report.estimates.itertuples()}
-    assert changes == {("ORR", "bispecific_antibody"): "moved", ("ORR", "chemotherapy"): "removed",
-                       ("ORR", "radiotherapy"): "new"}
+    assert changes == {
+        ("ORR", "bispecific_antibody"): "moved",
+        ("ORR", "chemotherapy"): "removed",
+        ("ORR", "radiotherapy"): "new",
+    }
     text = report.text()
     assert "40.0% -> 43.0% (+3.00 points; k 2 -> 3)" in text
     assert "Studies added: e, f" in text and "Studies removed: c, d" in text
@@ -41,12 +53,14 @@ def test_added_study_moved_estimate_new_and_removed_rows_are_all_named():
 
 # -- every table, the evidence base, the history --------------------------------------------
 import json  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
 
 from metaanalysis.living.changes import compare_runs  # noqa: E402
 from metaanalysis.living.history import add_entry, carry_history, evidence_snapshot  # noqa: E402
 
-POOLED_HEADER = "analysis,variant,population,outcome,regimen_class,method,k,n_total,estimate,ci_lb,ci_ub,tau2,I2,studies\n"
+POOLED_HEADER = (
+    "analysis,variant,population,outcome,regimen_class,method,k,n_total,estimate,ci_lb,ci_ub,tau2,I2,studies\n"
+)
 
 
 def write_run(folder, files: dict[str, str], records: list[dict]):
@@ -57,44 +71,61 @@ def write_run(folder, files: dict[str, str], records: list[dict]):
     return folder
 
 
-RECORD = {"id": "iacoboni2024", "arms": [{"id": "pola", "binary": {"ORR": {"events": 20, "n": 45}},
-                                          "time_to_event": [{"endpoint": "PFS", "kind": "landmark", "percent": 36.2}]}]}
+RECORD = {
+    "id": "iacoboni2024",
+    "arms": [
+        {
+            "id": "pola",
+            "binary": {"ORR": {"events": 20, "n": 45}},
+            "time_to_event": [{"endpoint": "PFS", "kind": "landmark", "percent": 36.2}],
+        }
+    ],
+}
 
 
 def two_runs(tmp_path):
-    old = write_run(tmp_path / "old", {
-        "pooled.csv": POOLED_HEADER
-        + "orr,primary,after_car_t,ORR,bsab,GLMM,2,100,0.40,0.30,0.50,0.1,20.0,a;b\n"
-        + "orr,primary,after_car_t,ORR,bsab,PLO,2,100,0.41,0.30,0.52,0.2,25.0,a;b\n",
-        "landmarks.csv": "landmark,population,endpoint,months,regimen_class,kind,study,percent\n"
-                         "pfs12,after_car_t,PFS,12.0,pola,study,iacoboni2024,36.2\n",
-        "excluded.csv": "study,arm,population,outcome,regimen_class,events,n,percent,reason,analysis,variant\n"
-                        "x,all,after_car_t,ORR,mixed,,,22.6,whole-cohort row,orr,primary\n",
-        "survival.csv": "endpoint,regimen_class,median,ci_lb\nOS,bsab,8.1,6.0\n",
-    }, [RECORD])
+    old = write_run(
+        tmp_path / "old",
+        {
+            "pooled.csv": POOLED_HEADER
+            + "orr,primary,after_car_t,ORR,bsab,GLMM,2,100,0.40,0.30,0.50,0.1,20.0,a;b\n"
+            + "orr,primary,after_car_t,ORR,bsab,PLO,2,100,0.41,0.30,0.52,0.2,25.0,a;b\n",
+            "landmarks.csv": "landmark,population,endpoint,months,regimen_class,kind,study,percent\n"
+            "pfs12,after_car_t,PFS,12.0,pola,study,iacoboni2024,36.2\n",
+            "excluded.csv": "study,arm,population,outcome,regimen_class,events,n,percent,reason,analysis,variant\n"
+            "x,all,after_car_t,ORR,mixed,,,22.6,whole-cohort row,orr,primary\n",
+            "survival.csv": "endpoint,regimen_class,median,ci_lb\nOS,bsab,8.1,6.0\n",
+        },
+        [RECORD],
+    )
     edited = json.loads(json.dumps(RECORD))
     edited["arms"][0]["binary"]["ORR"]["events"] = 21
     edited["arms"][0]["time_to_event"][0]["percent"] = 16.2
-    new = write_run(tmp_path / "new", {
-        "pooled.csv": POOLED_HEADER
-        + "orr,primary,after_car_t,ORR,bsab,GLMM,3,145,0.43,0.35,0.51,0.05,10.0,a;b;c\n"
-        + "orr,primary,after_car_t,ORR,bsab,PLO,2,100,0.41,0.30,0.52,0.2,25.0,a;b\n",
-        "landmarks.csv": "landmark,population,endpoint,months,regimen_class,kind,study,percent\n"
-                         "pfs12,after_car_t,PFS,12.0,pola,study,iacoboni2024,16.2\n",
-        "excluded.csv": "study,arm,population,outcome,regimen_class,events,n,percent,reason,analysis,variant\n",
-        "survival.csv": "endpoint,regimen_class,median,ci_lb\nOS,bsab,9.4,6.0\nPFS,bsab,3.1,2.0\n",
-        "comparisons.csv": "comparison,study,outcome,measure,estimate\nc,s,ORR,OR,2.5\n",
-    }, [edited, {"id": "newstudy2026", "arms": []}])
+    new = write_run(
+        tmp_path / "new",
+        {
+            "pooled.csv": POOLED_HEADER
+            + "orr,primary,after_car_t,ORR,bsab,GLMM,3,145,0.43,0.35,0.51,0.05,10.0,a;b;c\n"
+            + "orr,primary,after_car_t,ORR,bsab,PLO,2,100,0.41,0.30,0.52,0.2,25.0,a;b\n",
+            "landmarks.csv": "landmark,population,endpoint,months,regimen_class,kind,study,percent\n"
+            "pfs12,after_car_t,PFS,12.0,pola,study,iacoboni2024,16.2\n",
+            "excluded.csv": "study,arm,population,outcome,regimen_class,events,n,percent,reason,analysis,variant\n",
+            "survival.csv": "endpoint,regimen_class,median,ci_lb\nOS,bsab,9.4,6.0\nPFS,bsab,3.1,2.0\n",
+            "comparisons.csv": "comparison,study,outcome,measure,estimate\nc,s,ORR,OR,2.5\n",
+        },
+        [edited, {"id": "newstudy2026", "arms": []}],
+    )
     return compare_runs(old, new, primary=frozenset({("orr", "GLMM")}), previous="2026-11-01T10:00:00+00:00")
 
 
 def test_every_table_is_compared_including_ones_the_report_does_not_know(tmp_path):
     report = two_runs(tmp_path)
     tables = {t.name: t for t in report.tables}
-    assert tables["landmarks.csv"].edited == ((("pfs12", "pola", "study", "iacoboni2024"),
-                                               (("percent", "36.2", "16.2"),)),)
+    assert tables["landmarks.csv"].edited == (
+        (("pfs12", "pola", "study", "iacoboni2024"), (("percent", "36.2", "16.2"),)),
+    )
     assert tables["excluded.csv"].removed == (("orr", "primary", "x", "all", "mixed", "ORR"),)
-    survival = tables["survival.csv"]         # key from its leading text columns
+    survival = tables["survival.csv"]  # key from its leading text columns
     assert survival.key == ("endpoint", "regimen_class")
     assert survival.added == (("PFS", "bsab"),) and survival.edited[0][1] == (("median", "8.1", "9.4"),)
     assert tables["comparisons.csv"].note.startswith("new table")
@@ -122,7 +153,7 @@ def test_the_entry_gives_old_and_new_estimate_ci_k_tau2_i2_with_the_primary_meth
     assert "GLMM ★" in row
     assert "40.0% (30.0% to 50.0%); k = 2; τ² = 0.1; I² = 20.0%" in row
     assert "43.0% (35.0% to 51.0%); k = 3; τ² = 0.05; I² = 10.0%" in row
-    assert "| PLO" not in text                      # unchanged estimates are counted, not listed
+    assert "| PLO" not in text  # unchanged estimates are counted, not listed
     assert "1 pooled estimate(s) unchanged." in text
     assert "Compared with the complete run finished 2026-11-01T10:00:00+00:00." in text
 
@@ -130,13 +161,13 @@ def test_the_entry_gives_old_and_new_estimate_ci_k_tau2_i2_with_the_primary_meth
 def test_history_entries_are_never_rewritten_and_listed_newest_first(tmp_path):
     first, second = tmp_path / "run1", tmp_path / "run2"
     carry_history(None, first)
-    add_entry(first, datetime(2026, 11, 1, tzinfo=timezone.utc), "## Run one\n")
+    add_entry(first, datetime(2026, 11, 1, tzinfo=UTC), "## Run one\n")
     old_entry = next((first / "history").glob("*.md"))
     carried = carry_history(first, second)
     assert [p.read_bytes() for p in carried] == [old_entry.read_bytes()]
     # same second twice: a new file, never the old one
-    add_entry(second, datetime(2026, 11, 1, tzinfo=timezone.utc), "## Run two\n")
-    add_entry(second, datetime(2026, 11, 2, tzinfo=timezone.utc), "## Run three\n")
+    add_entry(second, datetime(2026, 11, 1, tzinfo=UTC), "## Run two\n")
+    add_entry(second, datetime(2026, 11, 2, tzinfo=UTC), "## Run three\n")
     assert (second / "history" / old_entry.name).read_bytes() == old_entry.read_bytes()
     index = (second / "history.md").read_text(encoding="utf-8")
     assert index.index("Run three") < index.index("Run two") < index.index("Run one")

@@ -1,4 +1,5 @@
 """Diagnostic plots draw what the engine computed, with the caution a reader needs."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -26,10 +27,10 @@ def test_funnel_plot_draws_egger_line_and_cautions_below_ten_studies():
     egger = egger_test(Y, V, method="REML", test="z")
     fig = funnel_plot(fit, egger, title="ORR", labels=NAMES)
     ax = fig.axes[0]
-    line = [l for l in ax.get_lines() if l.get_linestyle() == "--"][0]
+    line = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"][0]
     x, se = line.get_data()
     np.testing.assert_allclose(x, egger.limit_estimate + egger.slope * np.asarray(se))
-    assert ax.get_ylim()[0] > ax.get_ylim()[1]   # standard error grows downwards
+    assert ax.get_ylim()[0] > ax.get_ylim()[1]  # standard error grows downwards
     text = _texts(fig)
     assert "Caution: k = 5" in text and "Delta 2023" in text and f"z = {egger.zval:.2f}" in text
 
@@ -39,8 +40,9 @@ def test_baujat_and_cumulative_plots_place_every_study():
     fig = baujat_plot(coords, title="ORR")
     offsets = fig.axes[0].collections[0].get_offsets()
     np.testing.assert_allclose(offsets, coords[["x", "y"]].to_numpy())
-    steps = cumulative(Y, V, order=[2020, 2021, 2022, 2023, 2024], studies=NAMES, measure="PLO",
-                       method="REML", test="z")
+    steps = cumulative(
+        Y, V, order=[2020, 2021, 2022, 2023, 2024], studies=NAMES, measure="PLO", method="REML", test="z"
+    )
     fig = cumulative_plot(steps, title="ORR")
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == [f"+ {n} (k = {i + 1})" for i, n in enumerate(NAMES)]

@@ -1,4 +1,5 @@
 """Figures reach a notebook page as PNG images, whatever the kernel's matplotlib backend."""
+
 from __future__ import annotations
 
 import os
@@ -40,11 +41,13 @@ def test_saved_figure_is_shown_when_newer_than_the_evidence(tmp_path, monkeypatc
     past = time.time() - 3600
     os.utime(record, (past, past))
     drawn = []
-    assert disp.show_saved_figure(tmp_path / "results", "orr", lambda: drawn.append(1) or _figure(),
-                                  inputs=[studies]) == "saved"
+    assert (
+        disp.show_saved_figure(tmp_path / "results", "orr", lambda: drawn.append(1) or _figure(), inputs=[studies])
+        == "saved"
+    )
     assert drawn == [] and len(shown) == 1 and shown[0].width == 600
 
-    os.utime(record, None)   # the evidence changed after the figure was written: draw afresh
+    os.utime(record, None)  # the evidence changed after the figure was written: draw afresh
     os.utime(figures / "orr.png", (past, past))
     assert disp.show_saved_figure(tmp_path / "results", "orr", _figure, inputs=[studies]) == "drawn"
     assert disp.show_saved_figure(tmp_path / "results", "missing", _figure, inputs=[studies]) == "drawn"

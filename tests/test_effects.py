@@ -4,6 +4,7 @@ The per-measure values for the reference cases are pinned to metafor in
 test_rma_reference.py; here: continuity-correction rules (metafor 3.8-1,
 R/escalc.r), input errors, and the transformations' defining identities.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,6 +25,7 @@ EVENTS, N = [0, 5, 10], [10, 10, 10]
 
 
 # -- continuity correction -------------------------------------------------------------------
+
 
 def _plo(x, n):
     """logit and its variance 1/x + 1/(n - x) (escalc PLO, vtype LS)."""
@@ -66,7 +68,9 @@ def test_freeman_tukey_and_arcsine_are_not_corrected_by_default_but_are_on_reque
     assert es.vi[0] == pytest.approx(1 / 42, rel=1e-14)
     corrected = escalc("PFT", events=[0], n=[10], add=0.5)
     x, n = 0.5, 11.0
-    assert corrected.yi[0] == pytest.approx(0.5 * (math.asin(math.sqrt(x / (n + 1))) + math.asin(math.sqrt((x + 1) / (n + 1)))))
+    assert corrected.yi[0] == pytest.approx(
+        0.5 * (math.asin(math.sqrt(x / (n + 1))) + math.asin(math.sqrt((x + 1) / (n + 1))))
+    )
     assert escalc("PAS", events=[10], n=[10]).yi[0] == pytest.approx(math.pi / 2)
 
 
@@ -84,21 +88,25 @@ def test_two_by_two_zero_cell_corrects_all_four_cells_of_that_study():
 
 # -- input errors -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs,pattern", [
-    (dict(events=[3, 12], n=[10, 10]), r"study 2: 'events' \(12\) larger than 'n' \(10\)"),
-    (dict(events=[3, -1], n=[10, 10]), r"study 2: 'events' must be >= 0"),
-    (dict(events=[3, 2.5], n=[10, 10]), r"study 2: 'events' must be a whole number"),
-    (dict(events=[3, float("nan")], n=[10, 10]), r"study 2: 'events' must be a finite number"),
-    (dict(events=[3, None], n=[10, 10]), r"study 2: 'events' must be a finite number"),
-    (dict(events=[3, 4], n=[10, math.inf]), r"study 2: 'n' must be a finite number"),
-    (dict(events=[3, 4], n=[10]), r"'n' has 1 values but there are 2 studies"),
-    (dict(events=[0, 0], n=[10, 0]), r"study 2: 'n' must be > 0"),
-    (dict(events=[3, 4], n=[10, 10], to="some"), r"'to' must be one of"),
-    (dict(events=[3, 4], n=[10, 10], add=-1), r"'add' must be a non-negative"),
-    (dict(events=[3, 4], n=[10, 10], studies=["a"]), r"'studies' has 1 labels"),
-    (dict(events=[3, 4], n=[10, 10], yi=[1, 2]), r"does not take 'yi'"),
-    (dict(n=[10, 10]), r"'events' is required"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs,pattern",
+    [
+        (dict(events=[3, 12], n=[10, 10]), r"study 2: 'events' \(12\) larger than 'n' \(10\)"),
+        (dict(events=[3, -1], n=[10, 10]), r"study 2: 'events' must be >= 0"),
+        (dict(events=[3, 2.5], n=[10, 10]), r"study 2: 'events' must be a whole number"),
+        (dict(events=[3, float("nan")], n=[10, 10]), r"study 2: 'events' must be a finite number"),
+        (dict(events=[3, None], n=[10, 10]), r"study 2: 'events' must be a finite number"),
+        (dict(events=[3, 4], n=[10, math.inf]), r"study 2: 'n' must be a finite number"),
+        (dict(events=[3, 4], n=[10]), r"'n' has 1 values but there are 2 studies"),
+        (dict(events=[0, 0], n=[10, 0]), r"study 2: 'n' must be > 0"),
+        (dict(events=[3, 4], n=[10, 10], to="some"), r"'to' must be one of"),
+        (dict(events=[3, 4], n=[10, 10], add=-1), r"'add' must be a non-negative"),
+        (dict(events=[3, 4], n=[10, 10], studies=["a"]), r"'studies' has 1 labels"),
+        (dict(events=[3, 4], n=[10, 10], yi=[1, 2]), r"does not take 'yi'"),
+        (dict(n=[10, 10]), r"'events' is required"),
+    ],
+)
 def test_bad_proportion_input_is_named(kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         escalc("PLO", **kwargs)
@@ -121,6 +129,7 @@ def test_effect_sizes_are_frozen():
 
 # -- ratios from what a paper prints ----------------------------------------------------------
 
+
 def test_log_ratio_from_symmetric_ci():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # rounding-level asymmetry must not warn
@@ -140,12 +149,15 @@ def test_log_ratio_from_ci_level():
     assert math.sqrt(vi90) / math.sqrt(vi95) == pytest.approx(Z975 / stats.norm.isf(0.05))
 
 
-@pytest.mark.parametrize("args,pattern", [
-    ((0.75, 0.80, 0.94), "outside its CI"),
-    ((0.75, 0.94, 0.60), "must be below"),
-    ((0.0, 0.60, 0.94), "'estimate' must be a positive"),
-    ((0.75, float("nan"), 0.94), "'ci_lb' must be a positive"),
-])
+@pytest.mark.parametrize(
+    "args,pattern",
+    [
+        ((0.75, 0.80, 0.94), "outside its CI"),
+        ((0.75, 0.94, 0.60), "must be below"),
+        ((0.0, 0.60, 0.94), "'estimate' must be a positive"),
+        ((0.75, float("nan"), 0.94), "'ci_lb' must be a positive"),
+    ],
+)
 def test_log_ratio_from_ci_errors(args, pattern):
     with pytest.raises(ValueError, match=pattern):
         log_ratio_from_ci(*args)
@@ -160,14 +172,17 @@ def test_log_ratio_from_p_inverts_the_wald_test():
     assert log_ratio_from_p(0.5, 0.05)[1] == pytest.approx((math.log(2) / Z975) ** 2)
 
 
-@pytest.mark.parametrize("args,pattern", [((1.0, 0.5), "is 1"), ((0.5, 0.0), "strictly between"),
-                                          ((0.5, 1.2), "strictly between"), ((-2, 0.1), "positive")])
+@pytest.mark.parametrize(
+    "args,pattern",
+    [((1.0, 0.5), "is 1"), ((0.5, 0.0), "strictly between"), ((0.5, 1.2), "strictly between"), ((-2, 0.1), "positive")],
+)
 def test_log_ratio_from_p_errors(args, pattern):
     with pytest.raises(ValueError, match=pattern):
         log_ratio_from_p(*args)
 
 
 # -- back-transformations -------------------------------------------------------------------
+
 
 def test_inverse_logit_and_exp():
     assert ilogit(0.0) == 0.5

@@ -7,48 +7,90 @@ Kearon 1998 by symptom status, R:
     es <- escalc("PLO", xi, ni); rma(es$yi[sel], es$vi[sel], method = "REML")   # per group
     predict(fit, transf = transf.ilogit)                                        # bt_pred, bt_ci_*
 """
+
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
 
+import forestplot
 import matplotlib
-import numpy as np
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.patches import Polygon, Rectangle
 from matplotlib.text import Text
 from PIL import Image
+from reference import case, effect_sizes
 
-import forestplot
+from metaanalysis.engine.results import MetaResult, StudyRows, SubgroupResult
 from metaanalysis.presentation import forest
 from metaanalysis.presentation.forest import forest_plot, save_forest
-from metaanalysis.engine.results import MetaResult, StudyRows, SubgroupResult
-
-from reference import case, effect_sizes
 
 matplotlib.use("Agg")
 
 
 # --------------------------------------------------------------------------- helpers
 def _study_rows(names, events, n, est, lb, ub, weight):
-    return StudyRows(study=tuple(names), yi=tuple(0.0 for _ in names), vi=tuple(0.1 for _ in names),
-                     weight=tuple(weight), estimate=tuple(est), ci_lb=tuple(lb), ci_ub=tuple(ub),
-                     events=tuple(events), n=tuple(n))
+    return StudyRows(
+        study=tuple(names),
+        yi=tuple(0.0 for _ in names),
+        vi=tuple(0.1 for _ in names),
+        weight=tuple(weight),
+        estimate=tuple(est),
+        ci_lb=tuple(lb),
+        ci_ub=tuple(ub),
+        events=tuple(events),
+        n=tuple(n),
+    )
 
 
-def _fit(studies, *, k=None, bt=(0.40, 0.30, 0.50), bt_pi=(0.20, 0.65), tau2=0.2, I2=48.2, QE=12.3,
-         QEp=0.0153, method="REML", test="knha", measure="PLO"):
+def _fit(
+    studies,
+    *,
+    k=None,
+    bt=(0.40, 0.30, 0.50),
+    bt_pi=(0.20, 0.65),
+    tau2=0.2,
+    I2=48.2,
+    QE=12.3,
+    QEp=0.0153,
+    method="REML",
+    test="knha",
+    measure="PLO",
+):
     k = len(studies.study) if k is None else k
-    return MetaResult(measure=measure, method=method, test=test, level=0.95, k=k, b=-0.4, se=0.2, zval=-2.0,
-                      pval=0.05, ci_lb=-0.85, ci_ub=0.0, tau2=tau2 if k > 1 else None,
-                      QE=QE if k > 1 else None, QEp=QEp if k > 1 else None, I2=I2 if k > 1 else None,
-                      H2=None, pi_lb=None if bt_pi is None else -1.4, pi_ub=None if bt_pi is None else 0.6,
-                      df=k - 1, pi_method="metafor", transform="ilogit", bt_pred=bt[0], bt_ci_lb=bt[1],
-                      bt_ci_ub=bt[2], bt_pi_lb=None if bt_pi is None else bt_pi[0],
-                      bt_pi_ub=None if bt_pi is None else bt_pi[1], studies=studies)
+    return MetaResult(
+        measure=measure,
+        method=method,
+        test=test,
+        level=0.95,
+        k=k,
+        b=-0.4,
+        se=0.2,
+        zval=-2.0,
+        pval=0.05,
+        ci_lb=-0.85,
+        ci_ub=0.0,
+        tau2=tau2 if k > 1 else None,
+        QE=QE if k > 1 else None,
+        QEp=QEp if k > 1 else None,
+        I2=I2 if k > 1 else None,
+        H2=None,
+        pi_lb=None if bt_pi is None else -1.4,
+        pi_ub=None if bt_pi is None else 0.6,
+        df=k - 1,
+        pi_method="metafor",
+        transform="ilogit",
+        bt_pred=bt[0],
+        bt_ci_lb=bt[1],
+        bt_ci_ub=bt[2],
+        bt_pi_lb=None if bt_pi is None else bt_pi[0],
+        bt_pi_ub=None if bt_pi is None else bt_pi[1],
+        studies=studies,
+    )
 
 
 def _single():
@@ -58,9 +100,15 @@ def _single():
 
 
 def _three_studies():
-    rows = _study_rows(["Alpha 2021", "Beta 2022 (a very long registry name, real-world cohort)", "Gamma 2023"],
-                       [0, 10, 12], [9, 10, 33], [0.0, 1.0, 12 / 33], [0.0, 0.6915, 0.2040],
-                       [0.3363, 1.0, 0.5490], [10.0, 35.5, 54.5])
+    rows = _study_rows(
+        ["Alpha 2021", "Beta 2022 (a very long registry name, real-world cohort)", "Gamma 2023"],
+        [0, 10, 12],
+        [9, 10, 33],
+        [0.0, 1.0, 12 / 33],
+        [0.0, 0.6915, 0.2040],
+        [0.3363, 1.0, 0.5490],
+        [10.0, 35.5, 54.5],
+    )
     return _fit(rows)
 
 
@@ -76,7 +124,7 @@ def _norm(text: str) -> str:
 
 
 def _texts(fig) -> list[str]:
-    fig.canvas.draw()   # tick labels get their text at draw time
+    fig.canvas.draw()  # tick labels get their text at draw time
     return [_norm(t.get_text()) for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
 
 
@@ -92,16 +140,26 @@ def _ax(fig):
 
 def _vertical_lines(ax) -> list[float]:
     """x of every vertical segment drawn by vlines (the reference line); CI lines are horizontal."""
-    return [seg[0][0] for c in ax.collections if isinstance(c, LineCollection)
-            for seg in c.get_segments() if len(seg) == 2 and seg[0][0] == seg[1][0]]
+    return [
+        seg[0][0]
+        for c in ax.collections
+        if isinstance(c, LineCollection)
+        for seg in c.get_segments()
+        if len(seg) == 2 and seg[0][0] == seg[1][0]
+    ]
 
 
 def _squares(ax) -> list[tuple[float, float]]:
     """(x, area) of forestplot's study squares, top row first; rows without a study are masked."""
     (collection,) = [c for c in ax.collections if isinstance(c, PathCollection)]
     offsets = np.ma.asarray(collection.get_offsets())
-    drawn = [(float(y), float(x), float(a)) for (x, y), a, m in
-             zip(offsets.data, collection.get_sizes(), np.ma.getmaskarray(offsets).any(axis=1)) if not m]
+    drawn = [
+        (float(y), float(x), float(a))
+        for (x, y), a, m in zip(
+            offsets.data, collection.get_sizes(), np.ma.getmaskarray(offsets).any(axis=1), strict=True
+        )
+        if not m
+    ]
     return [(x, a) for _, x, a in sorted(drawn, reverse=True)]
 
 
@@ -153,7 +211,11 @@ def test_the_table_and_study_rows_are_drawn_by_forestplot(monkeypatch):
     assert kwargs["ax"] is _ax(fig)
     studies = frame.loc[~frame["estimate"].isna()]
     assert [s.strip(forest.NBSP) for s in studies["label"]] == [
-        "Alpha 2021", "Beta 2022 (a very long registry name, real-world cohort)", "Gamma 2023", "Smith 2024"]
+        "Alpha 2021",
+        "Beta 2022 (a very long registry name, real-world cohort)",
+        "Gamma 2023",
+        "Smith 2024",
+    ]
     # study estimates in percent, straight from StudyRows
     assert list(studies["estimate"]) == pytest.approx([0.0, 100.0, 100 * 12 / 33, 100 * 5 / 11])
 
@@ -179,8 +241,9 @@ def test_study_rows_show_counts_estimate_ci_and_weight():
     # a single study is not pooled: no "Weight 100 %"
     assert _row_text(fig, "Smith 2024") == "Smith 2024 5/11 45.5 [16.7, 76.6]"
     assert _row_text(fig, "Alpha 2021") == "Alpha 2021 0/9 0.0 [0.0, 33.6] 10.0%"
-    assert _row_text(fig, "Beta 2022") == ("Beta 2022 (a very long registry name, real-world cohort) "
-                                           "10/10 100.0 [69.2, 100.0] 35.5%")
+    assert _row_text(fig, "Beta 2022") == (
+        "Beta 2022 (a very long registry name, real-world cohort) 10/10 100.0 [69.2, 100.0] 35.5%"
+    )
 
 
 def test_class_headers_subtotals_heterogeneity_and_subgroup_test():
@@ -199,7 +262,7 @@ def test_single_study_class_has_no_diamond_and_pooled_class_has_one():
     diamonds = [p for p in ax.patches if isinstance(p, Polygon)]
     assert len(diamonds) == 1
     xs = sorted({round(x, 9) for x, _ in diamonds[0].get_xy()})
-    assert xs == pytest.approx([30.0, 40.0, 50.0])    # bt_ci_lb, bt_pred, bt_ci_ub in percent
+    assert xs == pytest.approx([30.0, 40.0, 50.0])  # bt_ci_lb, bt_pred, bt_ci_ub in percent
 
 
 def test_prediction_interval_bar_and_switch():
@@ -257,9 +320,11 @@ def test_title_and_an_existing_axes_are_used():
 
 def test_import_leaves_warnings_and_numpy_error_state_alone():
     """forestplot silences all warnings and numpy errors on import; forest.py must undo that."""
-    code = ("import warnings, numpy as np; before = (np.geterr(), list(warnings.filters)); "
-            "import metaanalysis.presentation.forest; after = (np.geterr(), list(warnings.filters)); "
-            "assert before == after, (before, after)")
+    code = (
+        "import warnings, numpy as np; before = (np.geterr(), list(warnings.filters)); "
+        "import metaanalysis.presentation.forest; after = (np.geterr(), list(warnings.filters)); "
+        "assert before == after, (before, after)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
@@ -275,17 +340,21 @@ def test_meta_result_without_studies_is_an_error():
     bare = MetaResult(**{**{f: getattr(res, f) for f in res.__dataclass_fields__}, "studies": None})
     with pytest.raises(ValueError, match="no study rows"):
         forest_plot(bare)
-    sub = SubgroupResult(groups={"cart": _three_studies(), "bsab": bare}, Qbetween=None, Qbetween_df=None,
-                         Qbetween_p=None)
+    sub = SubgroupResult(
+        groups={"cart": _three_studies(), "bsab": bare}, Qbetween=None, Qbetween_df=None, Qbetween_p=None
+    )
     with pytest.raises(ValueError, match="group 'bsab' has no study rows"):
         forest_plot(sub)
 
 
-@pytest.mark.parametrize("change,message", [
-    (dict(bt_pred=None), "bt_pred is None"),
-    (dict(bt_ci_ub=0.35), "pooled estimate: estimate 0.4 lies outside"),
-    (dict(bt_ci_ub=float("nan")), "ci_ub = nan is not a finite number"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (dict(bt_pred=None), "bt_pred is None"),
+        (dict(bt_ci_ub=0.35), "pooled estimate: estimate 0.4 lies outside"),
+        (dict(bt_ci_ub=float("nan")), "ci_ub = nan is not a finite number"),
+    ],
+)
 def test_inconsistent_pooled_numbers_are_errors(change, message):
     res = _three_studies()
     bad = MetaResult(**{**{f: getattr(res, f) for f in res.__dataclass_fields__}, **change})
@@ -295,8 +364,13 @@ def test_inconsistent_pooled_numbers_are_errors(change, message):
 
 def test_study_on_the_logit_scale_is_an_error_naming_the_study():
     s = _three_studies().studies
-    rows = StudyRows(**{**{f: getattr(s, f) for f in s.__dataclass_fields__},
-                        "estimate": (0.0, 1.0, -0.56), "ci_lb": (0.0, 0.6915, -1.3)})
+    rows = StudyRows(
+        **{
+            **{f: getattr(s, f) for f in s.__dataclass_fields__},
+            "estimate": (0.0, 1.0, -0.56),
+            "ci_lb": (0.0, 0.6915, -1.3),
+        }
+    )
     with pytest.raises(ValueError, match="study 'Gamma 2023'.*not a proportion"):
         forest_plot(_fit(rows))
 
@@ -333,8 +407,10 @@ def test_bad_percent_and_wrong_type_are_errors():
 # --------------------------------------------------------------------------- real fits
 def _bcg_rr():
     from metaanalysis.engine.rma import rma_effects
-    return rma_effects(effect_sizes(case("bcg"), "RR"), method="REML", test="z", level=0.95,
-                       pi_method="metafor", transform=None)
+
+    return rma_effects(
+        effect_sizes(case("bcg"), "RR"), method="REML", test="z", level=0.95, pi_method="metafor", transform=None
+    )
 
 
 def test_ratio_plot_of_a_real_fit_matches_metafor():
@@ -347,29 +423,44 @@ def test_ratio_plot_of_a_real_fit_matches_metafor():
     expected = f"Random-effects model {ref['bt_pred']:.2f} [{ref['bt_ci_lb']:.2f}, {ref['bt_ci_ub']:.2f}]"
     assert any(t.startswith(expected) for t in texts), expected
     assert f"Prediction interval [{ref['bt_pi_lb']:.2f}, {ref['bt_pi_ub']:.2f}]" in texts
-    assert (f"Heterogeneity: τ² = {ref['tau2']:.4f}; I² = {ref['I2']:.1f}%; "
-            f"Q = {ref['QE']:.2f} (df = {ref['k'] - 1}), p < 0.001") in texts
+    assert (
+        f"Heterogeneity: τ² = {ref['tau2']:.4f}; I² = {ref['I2']:.1f}%; "
+        f"Q = {ref['QE']:.2f} (df = {ref['k'] - 1}), p < 0.001"
+    ) in texts
     assert ax.get_xlabel() == "Risk ratio (log scale)"
 
 
 def test_subgroup_plot_of_a_real_fit_matches_metafor():
     from metaanalysis.engine.subgroups import subgroups
+
     c = case("kearon1998_sensitivity_by_patients")
     d, e, ref = c["data"], c["effects"]["PLO"], c["subgroups"]
-    sub = subgroups(e["yi"], e["vi"], d["group"], method="REML", test="z", measure="PLO",
-                    studies=d["study"], events=d["events"], n=d["n"])
+    sub = subgroups(
+        e["yi"],
+        e["vi"],
+        d["group"],
+        method="REML",
+        test="z",
+        measure="PLO",
+        studies=d["study"],
+        events=d["events"],
+        n=d["n"],
+    )
     fig = forest_plot(sub)
     texts = _texts(fig)
     for group in ("symptomatic", "asymptomatic"):
         g = ref["by_group"][group]
         assert group in texts
-        assert (f"Random-effects model {100 * g['bt_pred']:.1f} [{100 * g['bt_ci_lb']:.1f}, "
-                f"{100 * g['bt_ci_ub']:.1f}] 100.0%") in texts
+        assert (
+            f"Random-effects model {100 * g['bt_pred']:.1f} [{100 * g['bt_ci_lb']:.1f}, "
+            f"{100 * g['bt_ci_ub']:.1f}] 100.0%"
+        ) in texts
         assert f"Prediction interval [{100 * g['bt_pi_lb']:.1f}, {100 * g['bt_pi_ub']:.1f}]" in texts
-        assert (f"Heterogeneity: τ² = {g['tau2']:.4f}; I² = {g['I2']:.1f}%; "
-                f"Q = {g['QE']:.2f} (df = {g['k'] - 1}), p < 0.001") in texts
-    assert (f"Test for subgroup differences: Q = {ref['Qbetween_separate_tau2']:.2f}, df = 1, p < 0.001"
-            in texts)
+        assert (
+            f"Heterogeneity: τ² = {g['tau2']:.4f}; I² = {g['I2']:.1f}%; "
+            f"Q = {g['QE']:.2f} (df = {g['k'] - 1}), p < 0.001"
+        ) in texts
+    assert f"Test for subgroup differences: Q = {ref['Qbetween_separate_tau2']:.2f}, df = 1, p < 0.001" in texts
     assert f"(meta-regression, common τ²: QM = {ref['QM_common_tau2']:.2f}, p < 0.001)" in texts
     # Borris et al. and Barnes et al. appear twice among the asymptomatic studies: both rows are drawn
     assert sum(t.startswith("Borris et al.") for t in texts) == 2
@@ -378,14 +469,20 @@ def test_subgroup_plot_of_a_real_fit_matches_metafor():
 
 def test_glmm_plot_names_the_model_and_matches_metafor():
     from metaanalysis.engine.glmm import rma_glmm
+
     c = case("small_k_with_100_percent")
     d, ref = c["data"], c["glmm"]
     fig = forest_plot(rma_glmm(d["events"], d["n"], studies=d["study"], level=0.95, nAGQ=7))
     texts = _texts(fig)
-    assert any(t.startswith(f"Random-effects model (GLMM) {100 * ref['bt_pred']:.1f} "
-                            f"[{100 * ref['bt_ci_lb']:.1f}, {100 * ref['bt_ci_ub']:.1f}]") for t in texts)
+    assert any(
+        t.startswith(
+            f"Random-effects model (GLMM) {100 * ref['bt_pred']:.1f} "
+            f"[{100 * ref['bt_ci_lb']:.1f}, {100 * ref['bt_ci_ub']:.1f}]"
+        )
+        for t in texts
+    )
     assert f"Prediction interval [{100 * ref['bt_pi_lb']:.1f}, {100 * ref['bt_pi_ub']:.1f}]" in texts
-    assert "A 11/11" in " ".join(texts)      # the 100 % study is shown
+    assert "A 11/11" in " ".join(texts)  # the 100 % study is shown
     assert "Binomial-normal GLMM (ML, nAGQ = 7), Wald CI" in " ".join(texts)
 
 
@@ -394,14 +491,17 @@ def test_mantel_haenszel_plot_matches_metafor():
     import math
 
     from metaanalysis.engine.mantel_haenszel import rma_mh
+
     c = case("bcg")
     d, ref = c["data"], c["mh"]["OR"]
     texts = _texts(forest_plot(rma_mh(d["ai"], d["n1i"], d["ci"], d["n2i"], measure="OR", studies=d["study"])))
-    expected = (f"Common-effect model (MH) {math.exp(ref['b']):.2f} [{math.exp(ref['ci_lb']):.2f}, "
-                f"{math.exp(ref['ci_ub']):.2f}] 100.0%")
+    expected = (
+        f"Common-effect model (MH) {math.exp(ref['b']):.2f} [{math.exp(ref['ci_lb']):.2f}, "
+        f"{math.exp(ref['ci_ub']):.2f}] 100.0%"
+    )
     assert expected in texts
     het = next(t for t in texts if t.startswith("Heterogeneity"))
-    assert f"Q = {ref['QE']:.2f} (df = 12)" in het and "τ²" not in het   # no tau^2 in a common-effect model
+    assert f"Q = {ref['QE']:.2f} (df = 12)" in het and "τ²" not in het  # no tau^2 in a common-effect model
     assert "Common effect, Mantel-Haenszel." in " ".join(texts)
 
 
@@ -422,8 +522,9 @@ def test_svg_is_byte_identical_when_an_unchanged_analysis_is_redrawn(tmp_path):
 
 def test_dollar_signs_in_labels_are_text_not_mathtext():
     s = _three_studies().studies
-    rows = StudyRows(**{**{f: getattr(s, f) for f in s.__dataclass_fields__},
-                        "study": ("Cost $5 and $10 study", "Beta", "Gamma")})
+    rows = StudyRows(
+        **{**{f: getattr(s, f) for f in s.__dataclass_fields__}, "study": ("Cost $5 and $10 study", "Beta", "Gamma")}
+    )
     fig = forest_plot(_fit(rows), title="Costs in $ and $")
     texts = _texts(fig)
     assert "Costs in $ and $" in texts
@@ -440,14 +541,14 @@ def test_a_second_model_is_drawn_beside_the_class_estimate():
 
     events, n = [12, 40], [12, 47]
     glmm = rma_glmm(events, n, studies=("A 2025", "B 2024"), nAGQ=7)
-    bayes = rma_bayes_binomial(events, n, studies=("A 2025", "B 2024"), tau_prior="halfnormal:0.5",
-                               shortest=False)
+    bayes = rma_bayes_binomial(events, n, studies=("A 2025", "B 2024"), tau_prior="halfnormal:0.5", shortest=False)
     sub = SubgroupResult(groups={"c": glmm}, Qbetween=None, Qbetween_df=None, Qbetween_p=None, notes=())
     fig = forest.forest_plot(sub, beside={"c": bayes})
     texts = _texts(fig)
     lb, ub, _, _ = bayes.reporting_interval()
-    assert any(t.startswith(f"Bayesian model {100 * bayes.estimate:.1f} [{100 * lb:.1f}, {100 * ub:.1f}]")
-               for t in texts)
+    assert any(
+        t.startswith(f"Bayesian model {100 * bayes.estimate:.1f} [{100 * lb:.1f}, {100 * ub:.1f}]") for t in texts
+    )
     assert any("posterior median" in t and "half-normal" in t for t in texts)
     # without `beside`, no such row; a caller may name it (the run says which model is primary)
     assert not any(t.startswith("Bayesian model") for t in _texts(forest.forest_plot(sub)))

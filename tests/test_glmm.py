@@ -4,15 +4,15 @@ Reference: /work/shared/reference/metafor_reference.json, entries `glmm`, produc
     g <- rma.glmm(measure = "PLO", xi = xi, ni = ni); predict(g, transf = transf.ilogit)
 lme4 stops its Nelder-Mead search at a tolerance, so agreement is to 1e-4 relative, not 1e-10.
 """
+
 from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
-
 from reference import reference_dir  # noqa: E402  (tests/reference.py: shared/ beside the clone)
+
 from metaanalysis.engine.glmm import GLMMConvergenceError, rma_glmm
 
 REFERENCE = reference_dir() / "metafor_reference.json"
@@ -22,11 +22,19 @@ GLMM_CASES = {c["name"]: c for c in CASES if "glmm" in c}
 
 # reference field -> how to read it from our result
 FIELDS = {
-    "b": lambda r: r.b, "se": lambda r: r.se, "ci_lb": lambda r: r.ci_lb, "ci_ub": lambda r: r.ci_ub,
-    "tau2": lambda r: r.tau2, "I2": lambda r: r.I2, "bt_pred": lambda r: r.bt_pred,
-    "bt_ci_lb": lambda r: r.bt_ci_lb, "bt_ci_ub": lambda r: r.bt_ci_ub,
-    "bt_pi_lb": lambda r: r.bt_pi_lb, "bt_pi_ub": lambda r: r.bt_pi_ub,
-    "QE_Wld": lambda r: r.QE, "QE_LRT": lambda r: r.provenance["QE_LRT"],
+    "b": lambda r: r.b,
+    "se": lambda r: r.se,
+    "ci_lb": lambda r: r.ci_lb,
+    "ci_ub": lambda r: r.ci_ub,
+    "tau2": lambda r: r.tau2,
+    "I2": lambda r: r.I2,
+    "bt_pred": lambda r: r.bt_pred,
+    "bt_ci_lb": lambda r: r.bt_ci_lb,
+    "bt_ci_ub": lambda r: r.bt_ci_ub,
+    "bt_pi_lb": lambda r: r.bt_pi_lb,
+    "bt_pi_ub": lambda r: r.bt_pi_ub,
+    "QE_Wld": lambda r: r.QE,
+    "QE_LRT": lambda r: r.provenance["QE_LRT"],
 }
 NOT_NUMBERS = {"settings"}
 GRID = [(name, field) for name in GLMM_CASES for field in FIELDS]
@@ -58,6 +66,7 @@ def test_result_labels_and_heterogeneity_p():
     assert (r.method, r.measure, r.test, r.transform, r.k) == ("GLMM", "PLO", "z", "ilogit", 14)
     # QEp is the chi-square(k - 1) tail of the Wald statistic metafor reports
     from scipy import stats
+
     assert r.QEp == pytest.approx(stats.chi2.sf(GLMM_CASES["pritz1997"]["glmm"]["QE_Wld"], 13), rel=REL_TOL)
 
 
@@ -65,7 +74,7 @@ def test_study_rows_clopper_pearson_and_patient_share():
     r = _fit("pritz1997")
     s = r.studies
     d = GLMM_CASES["pritz1997"]["data"]
-    i = d["study"].index("Tanabe et al.")          # 10/10
+    i = d["study"].index("Tanabe et al.")  # 10/10
     # Exact interval for x = n: lower limit (alpha/2)^(1/n) (Clopper & Pearson 1934), upper 1.
     assert s.ci_lb[i] == pytest.approx(0.025 ** (1 / 10), rel=1e-12)
     assert s.ci_ub[i] == 1.0
@@ -101,16 +110,19 @@ def test_no_finite_maximum_raises_named_error():
         rma_glmm([0, 5], [5, 5])
 
 
-@pytest.mark.parametrize("events,n,msg", [
-    ([3, 12], [10, 10], r"study 'B'.*events = 12"),
-    ([3, -1], [10, 10], r"study 'B'.*events = -1"),
-    ([3, 2.5], [10, 10], r"study 'B'.*events = 2.5 is not a whole number"),
-    ([3, 2], [10, 0], r"study 'B'.*n = 0"),
-    ([3], [10, 10], r"events has 1 values but n has 2"),
-])
+@pytest.mark.parametrize(
+    "events,n,msg",
+    [
+        ([3, 12], [10, 10], r"study 'B'.*events = 12"),
+        ([3, -1], [10, 10], r"study 'B'.*events = -1"),
+        ([3, 2.5], [10, 10], r"study 'B'.*events = 2.5 is not a whole number"),
+        ([3, 2], [10, 0], r"study 'B'.*n = 0"),
+        ([3], [10, 10], r"events has 1 values but n has 2"),
+    ],
+)
 def test_bad_input_names_study_and_field(events, n, msg):
     with pytest.raises(ValueError, match=msg):
-        rma_glmm(events, n, studies=["A", "B"][:len(n)] if len(events) == len(n) else None)
+        rma_glmm(events, n, studies=["A", "B"][: len(n)] if len(events) == len(n) else None)
 
 
 @pytest.mark.parametrize("name", list(GLMM_CASES))
@@ -126,6 +138,7 @@ def test_zero_arms_and_large_tau_fit_with_a_stable_hessian():
     # Several 0 % arms and a 3/3 arm drive tau^2 high; plain Newton for the per-study mode
     # oscillates here. The se must not depend on the finite-difference step (lme4 uses 1e-4).
     from metaanalysis.engine import glmm
+
     r = rma_glmm([16, 0, 18, 0, 0, 3], [23, 12, 42, 8, 4, 3])
     assert r.tau2 > 5 and math.isfinite(r.se)
     old = glmm._HESSIAN_STEP

@@ -1,6 +1,7 @@
 """The GLMM's fast fit (joint Newton with forward-mode derivatives, glmm_quadrature.py)
 against the slow, derivative-free nested searches it replaced, and its derivatives against
 finite differences of the same deviance. (Agreement with metafor itself: test_glmm.py.)"""
+
 from __future__ import annotations
 
 import math
@@ -19,16 +20,20 @@ N = np.array([17, 12, 8, 58, 10, 42, 14, 12, 41, 5, 6, 23, 68, 10], float)
 @pytest.mark.parametrize("beta,tau", [(1.2, 0.7), (-0.5, 2.5), (2.0, 0.05)])
 def test_gradient_and_hessian_match_finite_differences(beta, tau):
     dev, g, H, _ = q.deviance_jet(beta, tau, X, N, 7)
-    f = lambda b, t: float(q.deviances([b], [t], X, N, 7)[0])   # noqa: E731
+    f = lambda b, t: float(q.deviances([b], [t], X, N, 7)[0])  # noqa: E731
     assert dev == pytest.approx(f(beta, tau), rel=1e-12)
     h = 1e-5
     fd_g = [(f(beta + h, tau) - f(beta - h, tau)) / (2 * h), (f(beta, tau + h) - f(beta, tau - h)) / (2 * h)]
     assert g == pytest.approx(fd_g, rel=1e-6, abs=1e-7)
     h = 1e-4
     f0 = f(beta, tau)
-    fd_H = [[(f(beta + h, tau) - 2 * f0 + f(beta - h, tau)) / h ** 2,
-             (f(beta + h, tau + h) - f(beta + h, tau - h) - f(beta - h, tau + h) + f(beta - h, tau - h)) / (4 * h * h)],
-            [0.0, (f(beta, tau + h) - 2 * f0 + f(beta, tau - h)) / h ** 2]]
+    fd_H = [
+        [
+            (f(beta + h, tau) - 2 * f0 + f(beta - h, tau)) / h**2,
+            (f(beta + h, tau + h) - f(beta + h, tau - h) - f(beta - h, tau + h) + f(beta - h, tau - h)) / (4 * h * h),
+        ],
+        [0.0, (f(beta, tau + h) - 2 * f0 + f(beta, tau - h)) / h**2],
+    ]
     fd_H[1][0] = fd_H[0][1]
     assert H == pytest.approx(np.array(fd_H), rel=1e-4, abs=1e-5)
 
@@ -36,7 +41,7 @@ def test_gradient_and_hessian_match_finite_differences(beta, tau):
 def test_batched_deviance_equals_one_point_at_a_time():
     betas, taus = np.array([0.3, 1.1, -2.0]), np.array([0.0, 0.8, 3.0])
     together = q.deviances(betas, taus, X, N, 7)
-    alone = [q.deviances([b], [t], X, N, 7)[0] for b, t in zip(betas, taus)]
+    alone = [q.deviances([b], [t], X, N, 7)[0] for b, t in zip(betas, taus, strict=True)]
     assert together == pytest.approx(alone, rel=1e-13)
 
 

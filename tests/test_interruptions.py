@@ -5,6 +5,7 @@ sleeps) so that it stops at a known point, writes a marker file, and waits to be
 timing is deterministic, no sleep-and-hope. After every kill the previous complete run must be
 intact; the next run must then report the edit made since that run (never "No change").
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -78,8 +79,11 @@ time.sleep(300)
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -96,19 +100,34 @@ def living(tmp_path_factory):
     record = base / "extracted_studies" / "shumilov2025.yaml"
     text = record.read_text(encoding="utf-8")
     assert "        events: 40\n        n: 92\n        percent: 43\n" in text
-    record.write_text(text.replace("        events: 40\n        n: 92\n        percent: 43\n",
-                                   "        events: 39\n        n: 92\n        percent: 42.4\n"), encoding="utf-8")
+    record.write_text(
+        text.replace(
+            "        events: 40\n        n: 92\n        percent: 43\n",
+            "        events: 39\n        n: 92\n        percent: 42.4\n",
+        ),
+        encoding="utf-8",
+    )
     return base
 
 
 def start(base: Path, pause_at: str, marker: Path) -> subprocess.Popen:
-    args = [sys.executable, str(base / "driver.py"), "run", "--studies", "extracted_studies", "--out", "results",
-            "--analyses", "plan.yaml"]
+    args = [
+        sys.executable,
+        str(base / "driver.py"),
+        "run",
+        "--studies",
+        "extracted_studies",
+        "--out",
+        "results",
+        "--analyses",
+        "plan.yaml",
+    ]
     args += ["--notebooks", "slow_notebooks"] if pause_at == "notebook" else ["--skip-notebooks"]
     env = dict(os.environ, PAUSE_AT=pause_at, PAUSE_MARKER=str(marker), MPLBACKEND="Agg")
     # Own process group: the kernel a notebook run starts is reaped with it at the end.
-    return subprocess.Popen(args, cwd=base, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    return subprocess.Popen(
+        args, cwd=base, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
 
 
 def wait_for(marker: Path, proc: subprocess.Popen, seconds: float = 240) -> None:
@@ -124,11 +143,17 @@ def staging_folders(base: Path) -> list[Path]:
     return sorted(base.glob(".results.staging-*"))
 
 
-@pytest.mark.parametrize("pause_at, sig", [
-    ("csv", signal.SIGKILL), ("csv", signal.SIGINT),
-    ("figure", signal.SIGKILL), ("figure", signal.SIGTERM),
-    ("notebook", signal.SIGINT), ("notebook", signal.SIGKILL),
-])
+@pytest.mark.parametrize(
+    "pause_at, sig",
+    [
+        ("csv", signal.SIGKILL),
+        ("csv", signal.SIGINT),
+        ("figure", signal.SIGKILL),
+        ("figure", signal.SIGTERM),
+        ("notebook", signal.SIGINT),
+        ("notebook", signal.SIGKILL),
+    ],
+)
 def test_a_killed_run_leaves_the_previous_results_byte_identical(living, tmp_path, pause_at, sig):
     before = tree_digest(living / "results")
     marker = tmp_path / "paused"
@@ -136,24 +161,24 @@ def test_a_killed_run_leaves_the_previous_results_byte_identical(living, tmp_pat
     try:
         wait_for(marker, proc)
         assert staging_folders(living), "the run writes into a staging folder"
-        if sig == signal.SIGINT:     # Ctrl-C: the terminal signals the whole process group
+        if sig == signal.SIGINT:  # Ctrl-C: the terminal signals the whole process group
             os.killpg(proc.pid, sig)
         else:
             os.kill(proc.pid, sig)
         _, err = proc.communicate(timeout=120)
     finally:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)     # the group this test started (a notebook kernel)
+            os.killpg(proc.pid, signal.SIGKILL)  # the group this test started (a notebook kernel)
         except ProcessLookupError:
             pass
     assert tree_digest(living / "results") == before
     if sig == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL
-        assert staging_folders(living)              # removed by the next run (see below)
+        assert staging_folders(living)  # removed by the next run (see below)
     else:
         assert proc.returncode == (130 if sig == signal.SIGINT else 143)
         lines = [line for line in err.splitlines() if line.strip()]
-        if pause_at == "notebook":      # the kernel (another process) may log its own shutdown
+        if pause_at == "notebook":  # the kernel (another process) may log its own shutdown
             lines = [line for line in lines if line.startswith(("Interrupted", "A notebook", "Run failed"))]
         assert len(lines) == 1 and lines[0].startswith("Interrupted"), err
         assert "still holds the complete run" in lines[0]
@@ -169,7 +194,9 @@ def test_the_next_complete_run_reports_the_edit_against_the_last_complete_run(li
     assert not staging_folders(living)
     edited = dict(report.studies_edited)
     assert dict((f, (o, n)) for f, o, n in edited["shumilov2025"]) == {
-        "arms[0].binary.ORR.events": ("40", "39"), "arms[0].binary.ORR.percent": ("43", "42.4")}
+        "arms[0].binary.ORR.events": ("40", "39"),
+        "arms[0].binary.ORR.percent": ("43", "42.4"),
+    }
     moved = report.estimates
     assert list(moved["regimen_class"]) == ["bispecific_antibody"]
     assert "finished" in first_manifest and report.previous in first_manifest

@@ -2,6 +2,7 @@
 
 Expected values are the numbers written in the fixture record (tests/fixtures/base_2024.yaml).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from metaanalysis.evidence.studies import (OUTCOME_COLUMNS, STUDY_COLUMNS, TIME_TO_EVENT_COLUMNS, StudyValidationError,
-                                  load_records, load_studies, load_time_to_event, population_label, study_table)
+from metaanalysis.evidence.studies import (
+    OUTCOME_COLUMNS,
+    STUDY_COLUMNS,
+    TIME_TO_EVENT_COLUMNS,
+    StudyValidationError,
+    load_records,
+    load_studies,
+    load_time_to_event,
+    population_label,
+    study_table,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BASE = (FIXTURES / "base_2024.yaml").read_text(encoding="utf-8")
@@ -31,15 +41,22 @@ def write(directory: Path, **records: str) -> Path:
 def test_one_row_per_arm_and_outcome_with_documented_columns(tmp_path):
     frame = load_studies(write(tmp_path, base_2024=BASE))
     assert list(frame.columns) == list(OUTCOME_COLUMNS)
-    assert {c: str(t) for c, t in frame.dtypes.items()} == {c: str(pd.Series(dtype=t).dtype) for c, t in OUTCOME_COLUMNS.items()}
-    assert list(zip(frame.arm, frame.outcome)) == [("glofit", "ORR"), ("glofit", "CR"), ("glofit", "PR"), ("chemo", "ORR")]
+    assert {c: str(t) for c, t in frame.dtypes.items()} == {
+        c: str(pd.Series(dtype=t).dtype) for c, t in OUTCOME_COLUMNS.items()
+    }
+    assert list(zip(frame.arm, frame.outcome, strict=True)) == [
+        ("glofit", "ORR"),
+        ("glofit", "CR"),
+        ("glofit", "PR"),
+        ("chemo", "ORR"),
+    ]
     glofit_orr = frame.iloc[0]
     assert (glofit_orr.events, glofit_orr.n, glofit_orr.percent) == (6, 12, 50.0)
     assert glofit_orr.regimen_class == "bispecific_antibody" and glofit_orr.population == "after_car_t"
     assert glofit_orr.source_quote == "ORR 6/12 (50.0%)" and glofit_orr.source_where == "Table 2"
     assert glofit_orr.citation == "Doe et al. 2024" and glofit_orr.year == 2024
     assert frame.poolable.all() and frame.not_poolable_reason.isna().all() and frame.subgroup.isna().all()
-    assert frame.outcome_kind.tolist() == ["response"] * 4      # from data/outcomes.yaml
+    assert frame.outcome_kind.tolist() == ["response"] * 4  # from data/outcomes.yaml
 
 
 def test_percentage_without_denominator_stays_missing(tmp_path):
@@ -59,12 +76,17 @@ def test_superseded_record_is_not_poolable(tmp_path):
 
 def test_treatment_courses_and_derivations_are_columns_not_exclusions(tmp_path):
     text = edit("unit_of_analysis: patients", "unit_of_analysis: treatment_courses")
-    text = edit('    source: {where: "Methods", quote: "20 patients"}\n',
-                '    source: {where: "Methods", quote: "20 courses"}\n  patients:\n    value: 9\n'
-                '    source: {where: "Methods", quote: "9 patients"}\n', text)
-    text = edit('        source: {where: "Table 2", quote: "ORR 2/8 (25%)"}',
-                '        derived: {from: percent, rule: "25% of 8 = 2"}\n'
-                '        source: {where: "Table 2", quote: "ORR 25%"}', text)
+    text = edit(
+        '    source: {where: "Methods", quote: "20 patients"}\n',
+        '    source: {where: "Methods", quote: "20 courses"}\n  patients:\n    value: 9\n'
+        '    source: {where: "Methods", quote: "9 patients"}\n',
+        text,
+    )
+    text = edit(
+        '        source: {where: "Table 2", quote: "ORR 2/8 (25%)"}',
+        '        derived: {from: percent, rule: "25% of 8 = 2"}\n        source: {where: "Table 2", quote: "ORR 25%"}',
+        text,
+    )
     frame = load_studies(write(tmp_path, base_2024=text))
     assert frame.poolable.all() and (frame.unit_of_analysis == "treatment_courses").all()
     chemo = frame.query("arm == 'chemo'").iloc[0]
@@ -73,17 +95,25 @@ def test_treatment_courses_and_derivations_are_columns_not_exclusions(tmp_path):
 
 
 def test_subgroup_rows_are_marked(tmp_path):
-    subgroup = ("    subgroups:\n      - id: late\n        label: Late relapse\n        n:\n          value: 4\n"
-                '          source: {where: "Table 4", quote: "late relapse (n = 4)"}\n        binary:\n'
-                '          ORR: {events: 1, n: 4, percent: 25, source: {where: "Table 4", quote: "1/4"}}\n')
+    subgroup = (
+        "    subgroups:\n      - id: late\n        label: Late relapse\n        n:\n          value: 4\n"
+        '          source: {where: "Table 4", quote: "late relapse (n = 4)"}\n        binary:\n'
+        '          ORR: {events: 1, n: 4, percent: 25, source: {where: "Table 4", quote: "1/4"}}\n'
+    )
     frame = load_studies(write(tmp_path, base_2024=BASE + subgroup))
     sub = frame[frame.subgroup.notna()]
     assert len(sub) == 1 and sub.iloc[0].subgroup == "late" and sub.iloc[0].arm == "chemo"
     assert (sub.iloc[0].events, sub.iloc[0].n, sub.iloc[0].arm_n) == (1, 4, 4)
 
 
-@pytest.mark.parametrize("failed, label", [(["car_t"], "after_car_t"), (["bispecific"], "after_bispecific"),
-                                           (["bispecific", "car_t"], "after_car_t_and_bispecific")])
+@pytest.mark.parametrize(
+    "failed, label",
+    [
+        (["car_t"], "after_car_t"),
+        (["bispecific"], "after_bispecific"),
+        (["bispecific", "car_t"], "after_car_t_and_bispecific"),
+    ],
+)
 def test_population_is_one_string(failed, label):
     assert population_label({"population": {"prior_failure": failed}}) == label
 
@@ -128,8 +158,13 @@ def test_study_table_one_row_per_study(tmp_path):
     assert list(table.columns) == list(STUDY_COLUMNS)
     assert table.study.tolist() == ["base_2024", "base_2025"]
     first = table.iloc[0]
-    assert (first.n, first.n_arms, first.country, first.design, first.enrolment_start) == (20, 2, "Nowhere",
-                                                                                          "retrospective", "2021-01")
+    assert (first.n, first.n_arms, first.country, first.design, first.enrolment_start) == (
+        20,
+        2,
+        "Nowhere",
+        "retrospective",
+        "2021-01",
+    )
     assert (first.follow_up_months, first.follow_up_lb, first.follow_up_ub) == (8.0, 1.0, 20.0)
     assert first.superseded_by == "base_2025" and table.iloc[1].supersedes == "base_2024"
 
@@ -144,6 +179,7 @@ def test_real_evidence_base_loads():
 
 def test_short_citation_keeps_compound_surnames():
     from metaanalysis.evidence.studies import _short_citation
+
     assert _short_citation({"authors": ["Di Blasi R", "Gat E"], "year": 2022}) == "Di Blasi et al. 2022"
     assert _short_citation({"authors": ["Alarcon Tomas A"], "year": 2022}) == "Alarcon Tomas 2022"
     assert _short_citation({"authors": [], "year": None}) == "Anonymous n.d."

@@ -1,23 +1,27 @@
 """rma_mh against metafor 3.8-1 `rma.mh(measure = M, ai, n1i, ci, n2i)` (entries `mh`
 of /work/shared/reference/metafor_reference.json, BCG vaccine trials)."""
+
 from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 from reference import reference_dir  # noqa: E402  (tests/reference.py: shared/ beside the clone)
+
 from metaanalysis.engine.mantel_haenszel import rma_mh
 
 REFERENCE = reference_dir() / "metafor_reference.json"
 REL_TOL = 1e-6
 CASES = json.loads(REFERENCE.read_text())
 MH_CASES = {c["name"]: c for c in CASES if "mh" in c}
-GRID = [(name, measure, field) for name, c in MH_CASES.items() for measure in ("OR", "RR")
-        for field in ("b", "se", "ci_lb", "ci_ub", "QE")]
+GRID = [
+    (name, measure, field)
+    for name, c in MH_CASES.items()
+    for measure in ("OR", "RR")
+    for field in ("b", "se", "ci_lb", "ci_ub", "QE")
+]
 
 
 def _fit(name, measure):
@@ -64,13 +68,16 @@ def test_double_zero_table_counts_for_mh_but_not_for_qe():
     assert any("both arms" in n for n in more.notes)
 
 
-@pytest.mark.parametrize("args,msg", [
-    (([5, 20], [10, 10], [1, 2], [10, 10]), r"study '2'.*ai = 20 exceeds n1i = 10"),
-    (([5, 2], [10, 10], [1, 2], [10, 0]), r"study '2'.*n2i = 0"),
-    (([5, 2], [10, 10], [1, -2], [10, 10]), r"study '2'.*ci = -2"),
-    (([5, 2], [10, 10], [1], [10, 10]), r"ci has 1 values"),
-    (([0, 0], [10, 10], [1, 2], [10, 10]), r"not estimable"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (([5, 20], [10, 10], [1, 2], [10, 10]), r"study '2'.*ai = 20 exceeds n1i = 10"),
+        (([5, 2], [10, 10], [1, 2], [10, 0]), r"study '2'.*n2i = 0"),
+        (([5, 2], [10, 10], [1, -2], [10, 10]), r"study '2'.*ci = -2"),
+        (([5, 2], [10, 10], [1], [10, 10]), r"ci has 1 values"),
+        (([0, 0], [10, 10], [1, 2], [10, 10]), r"not estimable"),
+    ],
+)
 def test_bad_input_is_named(args, msg):
     with pytest.raises(ValueError, match=msg):
         rma_mh(*args, measure="RR")

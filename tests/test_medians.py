@@ -14,6 +14,7 @@
 - MM/WM: the data of the `pool.med` documentation example; the expected values are computed by hand
   below from the definitions (R's type-7 quantile at 0.5 -+ z / (2 sqrt(k)); sign-test order statistics).
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from metaanalysis.engine.medians import (median_of_medians, median_variance_from_ci, median_variance_qe, qe_fit,
-                                         weighted_quantile)
+from metaanalysis.engine.medians import (
+    median_of_medians,
+    median_variance_from_ci,
+    median_variance_qe,
+    qe_fit,
+    weighted_quantile,
+)
 from metaanalysis.engine.rma import rma
 
 POOL_MED_EXAMPLE = [5.23, 3.10, 0.50, 0.78, 3.48, 0.59, 2.20, 5.06, 4.00]
@@ -35,9 +41,9 @@ Z = stats.norm.ppf(0.975)
 
 
 def test_mm_normal_approximation_by_hand():
-    s = sorted(POOL_MED_EXAMPLE)      # 0.50 0.59 0.78 2.20 3.10 3.48 4.00 5.06 5.23
-    half = Z / (2 * 3)                # k = 9
-    pos_lo, pos_hi = 8 * (0.5 - half), 8 * (0.5 + half)   # type 7: h = (k - 1) p, 0-based
+    s = sorted(POOL_MED_EXAMPLE)  # 0.50 0.59 0.78 2.20 3.10 3.48 4.00 5.06 5.23
+    half = Z / (2 * 3)  # k = 9
+    pos_lo, pos_hi = 8 * (0.5 - half), 8 * (0.5 + half)  # type 7: h = (k - 1) p, 0-based
     lo = s[1] + (pos_lo - 1) * (s[2] - s[1])
     hi = s[6] + (pos_hi - 6) * (s[7] - s[6])
     res = median_of_medians(POOL_MED_EXAMPLE)
@@ -68,14 +74,17 @@ def test_wm_small_example_by_hand():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.floats(0.1, 60, allow_nan=False), st.integers(1, 30)), min_size=1, max_size=12),
-       st.floats(0.0, 1.0))
+@given(
+    st.lists(st.tuples(st.floats(0.1, 60, allow_nan=False), st.integers(1, 30)), min_size=1, max_size=12),
+    st.floats(0.0, 1.0),
+)
 def test_wm_with_integer_weights_is_the_quantile_of_the_expanded_sample(pairs, p):
     x = np.array([a for a, _ in pairs])
     w = np.array([b for _, b in pairs])
     expanded = np.repeat(x, w)
-    np.testing.assert_allclose(weighted_quantile(x, w, [p]), np.quantile(expanded, [p], method="linear"),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        weighted_quantile(x, w, [p]), np.quantile(expanded, [p], method="linear"), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_wm_uses_weights_and_equal_weights_give_mm():
@@ -112,9 +121,10 @@ def test_qe_recovers_a_known_distribution():
 
 
 def _group(row, g):
-    if not math.isnan(row[f"med.{g}"]):   # S2: quartiles, QE variance of the median
-        return row[f"med.{g}"], median_variance_qe(median=row[f"med.{g}"], q1=row[f"q1.{g}"],
-                                                   q3=row[f"q3.{g}"], n=int(row[f"n.{g}"]))
+    if not math.isnan(row[f"med.{g}"]):  # S2: quartiles, QE variance of the median
+        return row[f"med.{g}"], median_variance_qe(
+            median=row[f"med.{g}"], q1=row[f"q1.{g}"], q3=row[f"q3.{g}"], n=int(row[f"n.{g}"])
+        )
     return row[f"mean.{g}"], row[f"sd.{g}"] ** 2 / row[f"n.{g}"]  # S4: mean and sd (metamedian)
 
 

@@ -1,4 +1,5 @@
 """Every notebook executes from a clean checkout; notebooks stay thin clients of the library."""
+
 from __future__ import annotations
 
 import ast
@@ -91,6 +92,9 @@ def test_saving_from_jupyterlab_leaves_the_text_notebook_unchanged(path):
     # folder `make.py lab` serves, or JupyterLab never sees it); the text must come back identical.
     config = jupytext.config.load_jupytext_configuration_file(str(ROOT / "notebooks" / "jupytext.toml"))
     nb = jupytext.read(path)
-    nb.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="an output\n")] \
-        if nb.cells[-1].cell_type == "code" else []
+    nb.cells[-1].outputs = (
+        [nbformat.v4.new_output("stream", name="stdout", text="an output\n")]
+        if nb.cells[-1].cell_type == "code"
+        else []
+    )
     assert jupytext.writes(nb, fmt="py:percent", config=config) == path.read_text(encoding="utf-8")

@@ -5,6 +5,7 @@ The console command itself runs in a subprocess for one fit of every kind and fo
 of bad input; the whole `fits` grid goes through the same entry point, `metaanalysis.cli.main`,
 in-process (a subprocess per fit would take minutes).
 """
+
 from __future__ import annotations
 
 import csv
@@ -12,21 +13,23 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
 from reference import reference_dir  # noqa: E402  (tests/reference.py: shared/ beside the clone)
+
 from metaanalysis import cli
 
 REFERENCE = reference_dir() / "metafor_reference.json"
 CASES = {c["name"]: c for c in json.loads(REFERENCE.read_text())}
 REL_TOL = 1e-6
-GLMM_REL_TOL = 1e-4     # lme4's Nelder-Mead stops at a tolerance (see test_glmm.py)
-ABS_TOL = 1e-9          # for reference values that are exactly 0
+GLMM_REL_TOL = 1e-4  # lme4's Nelder-Mead stops at a tolerance (see test_glmm.py)
+ABS_TOL = 1e-9  # for reference values that are exactly 0
 CONSOLE = [sys.executable, "-m", "metaanalysis.cli"]
-LAYOUT = {"prop": ["study", "events", "n"], "2x2": ["study", "ai", "n1i", "ci", "n2i"],
-          "generic": ["study", "yi", "vi"]}
+LAYOUT = {
+    "prop": ["study", "events", "n"],
+    "2x2": ["study", "ai", "n1i", "ci", "n2i"],
+    "generic": ["study", "yi", "vi"],
+}
 # pool-csv has no --transform option, so GEN log hazard ratios are not exponentiated.
 GEN_UNCHECKED = {"bt_pred", "bt_ci_lb", "bt_ci_ub", "bt_pi_lb", "bt_pi_ub"}
 
@@ -43,6 +46,7 @@ def _case_is_log_scale(name: str) -> bool:
 
 def _unchecked(name: str, measure: str) -> set:
     return GEN_UNCHECKED if measure == "GEN" and not _case_is_log_scale(name) else set()
+
 
 FIT_GRID = [(name, key) for name, c in CASES.items() for key, fit in c["fits"].items() if "error" not in fit]
 
@@ -82,8 +86,19 @@ def _compare(got: dict, expected: dict, rel: float, skip=()) -> None:
 @pytest.mark.parametrize("name,key", FIT_GRID)
 def test_every_reference_fit(capsys, csv_dir, name, key):
     measure, method, test = key.split("|")
-    got = _in_process(capsys, [str(csv_dir / f"{name}.csv"), "--measure", measure, "--method", method,
-                               "--ci", test, *_transform_args(name, measure)])
+    got = _in_process(
+        capsys,
+        [
+            str(csv_dir / f"{name}.csv"),
+            "--measure",
+            measure,
+            "--method",
+            method,
+            "--ci",
+            test,
+            *_transform_args(name, measure),
+        ],
+    )
     _compare(got, CASES[name]["fits"][key], REL_TOL, skip=_unchecked(name, measure))
 
 
@@ -100,7 +115,7 @@ def test_console_glmm(csv_dir, name):
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
     ref = dict(CASES[name]["glmm"])
-    ref["QE"] = ref.pop("QE_Wld")        # pool-csv reports the Wald test as QE, the LRT as QE_LRT
+    ref["QE"] = ref.pop("QE_Wld")  # pool-csv reports the Wald test as QE, the LRT as QE_LRT
     _compare(got, ref, GLMM_REL_TOL)
 
 
@@ -111,12 +126,30 @@ def test_console_mantel_haenszel(csv_dir, measure):
     _compare(json.loads(proc.stdout), CASES["bcg"]["mh"][measure], REL_TOL)
 
 
-@pytest.mark.parametrize("name,key", [("pritz1997", "PFT|REML|knha"), ("bcg", "RD|DL|z"),
-                                      ("riley2003_OS_logHR", "GEN|PM|knha"), ("two_studies", "PLO|SJ|z")])
+@pytest.mark.parametrize(
+    "name,key",
+    [
+        ("pritz1997", "PFT|REML|knha"),
+        ("bcg", "RD|DL|z"),
+        ("riley2003_OS_logHR", "GEN|PM|knha"),
+        ("two_studies", "PLO|SJ|z"),
+    ],
+)
 def test_console_rma(csv_dir, name, key):
     measure, method, test = key.split("|")
-    proc = _console([str(csv_dir / f"{name}.csv"), "--measure", measure, "--method", method, "--ci", test,
-                     *_transform_args(name, measure), "--json"])
+    proc = _console(
+        [
+            str(csv_dir / f"{name}.csv"),
+            "--measure",
+            measure,
+            "--method",
+            method,
+            "--ci",
+            test,
+            *_transform_args(name, measure),
+            "--json",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr
     _compare(json.loads(proc.stdout), CASES[name]["fits"][key], REL_TOL, skip=_unchecked(name, measure))
 
@@ -128,8 +161,20 @@ def test_transform_is_refused_for_measures_with_their_own(csv_dir):
 
 def test_console_subgroups(csv_dir):
     name = "kearon1998_sensitivity_by_patients"
-    proc = _console([str(csv_dir / f"{name}.csv"), "--measure", "PLO", "--method", "REML", "--ci", "z",
-                     "--group", "group", "--json"])
+    proc = _console(
+        [
+            str(csv_dir / f"{name}.csv"),
+            "--measure",
+            "PLO",
+            "--method",
+            "REML",
+            "--ci",
+            "z",
+            "--group",
+            "group",
+            "--json",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
     ref = CASES[name]["subgroups"]
@@ -140,12 +185,22 @@ def test_console_subgroups(csv_dir):
     assert got["Qbetween_p"] == pytest.approx(ref["Qbetween_p"], rel=REL_TOL)
     assert got["QM_common_tau2"] == pytest.approx(ref["QM_common_tau2"], rel=REL_TOL)
     assert got["QMp_common_tau2"] == pytest.approx(ref["QMp_common_tau2"], rel=REL_TOL)
-    _compare(got, CASES[name]["fits"]["PLO|REML|z"], REL_TOL)     # the overall fit
+    _compare(got, CASES[name]["fits"]["PLO|REML|z"], REL_TOL)  # the overall fit
 
 
 def test_subgroups_with_glmm_in_process(capsys, csv_dir):
-    got = _in_process(capsys, [str(csv_dir / "kearon1998_sensitivity_by_patients.csv"), "--measure", "PLO",
-                               "--method", "GLMM", "--group", "group"])
+    got = _in_process(
+        capsys,
+        [
+            str(csv_dir / "kearon1998_sensitivity_by_patients.csv"),
+            "--measure",
+            "PLO",
+            "--method",
+            "GLMM",
+            "--group",
+            "group",
+        ],
+    )
     assert set(got["subgroups"]) == {"symptomatic", "asymptomatic"}
     s, a = got["subgroups"]["symptomatic"], got["subgroups"]["asymptomatic"]
     assert got["Qbetween"] == pytest.approx((s["b"] - a["b"]) ** 2 / (s["se"] ** 2 + a["se"] ** 2), rel=1e-12)
@@ -155,12 +210,24 @@ def test_subgroups_with_glmm_in_process(capsys, csv_dir):
 BAD_INPUTS = [
     ("empty.csv", "", "PLO", r"empty file"),
     ("missing.csv", "study,events\nA,3\n", "PLO", r"line 1 \(header\): missing column 'n'"),
-    ("over.csv", "study,events,n\nA,3,10\nB,12,10\n", "PLO",
-     r"line 3 \(data row 2\), column 'events': 12 exceeds n = 10"),
-    ("text.csv", "study,yi,vi\nA,0.1,0.01\nB,abc,0.02\n", "GEN",
-     r"line 3 \(data row 2\), column 'yi': 'abc' is not a number"),
-    ("blank.csv", "study,ai,n1i,ci,n2i\nA,1,10,2,10\n\nB,1,10,,10\n", "OR",
-     r"line 4 \(data row 2\), column 'ci': empty"),
+    (
+        "over.csv",
+        "study,events,n\nA,3,10\nB,12,10\n",
+        "PLO",
+        r"line 3 \(data row 2\), column 'events': 12 exceeds n = 10",
+    ),
+    (
+        "text.csv",
+        "study,yi,vi\nA,0.1,0.01\nB,abc,0.02\n",
+        "GEN",
+        r"line 3 \(data row 2\), column 'yi': 'abc' is not a number",
+    ),
+    (
+        "blank.csv",
+        "study,ai,n1i,ci,n2i\nA,1,10,2,10\n\nB,1,10,,10\n",
+        "OR",
+        r"line 4 \(data row 2\), column 'ci': empty",
+    ),
     ("header_only.csv", "study,events,n\n", "PLO", r"no data rows"),
     ("vi.csv", "study,yi,vi\nA,0.1,0.01\nB,0.2,-0.02\n", "GEN", r"line 3 \(data row 2\), column 'vi'"),
     ("fraction.csv", "study,events,n\nA,2.5,10\n", "PR", r"line 2 \(data row 1\), column 'events'"),

@@ -4,6 +4,7 @@ The numbers are checked against the library call they must equal (itself tested 
 Röver 2020 and a dense-grid route in test_bayes.py / test_bayes_binomial.py); here the subject
 is the command: options, field names, errors.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,14 +26,43 @@ def _run(tmp_path, text, *args):
 
 
 def test_two_log_hazard_ratios(tmp_path):
-    out = _run(tmp_path, "study,yi,vi\nA,-0.35,0.04\nB,-0.10,0.09\n", "--measure", "GEN", "--method", "BAYES",
-               "--tau-prior", "halfnormal:0.5", "--transform", "exp", "--json")
+    out = _run(
+        tmp_path,
+        "study,yi,vi\nA,-0.35,0.04\nB,-0.10,0.09\n",
+        "--measure",
+        "GEN",
+        "--method",
+        "BAYES",
+        "--tau-prior",
+        "halfnormal:0.5",
+        "--transform",
+        "exp",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
     ref = rma_bayes([-0.35, -0.10], [0.04, 0.09], measure="GEN", tau_prior="halfnormal:0.5", transform="exp")
-    for key in ("k", "b", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "tau2", "bt_pred", "bt_ci_lb", "bt_ci_ub",
-                "tau", "ci_shortest_lb", "tau_prior"):
-        assert got[key] == pytest.approx(getattr(ref, key)) if not isinstance(got[key], str) else got[key] == getattr(ref, key)
+    for key in (
+        "k",
+        "b",
+        "se",
+        "ci_lb",
+        "ci_ub",
+        "pi_lb",
+        "pi_ub",
+        "tau2",
+        "bt_pred",
+        "bt_ci_lb",
+        "bt_ci_ub",
+        "tau",
+        "ci_shortest_lb",
+        "tau_prior",
+    ):
+        assert (
+            got[key] == pytest.approx(getattr(ref, key))
+            if not isinstance(got[key], str)
+            else got[key] == getattr(ref, key)
+        )
     assert got["method"] == "BAYES" and got["tau_prior"] == "half-normal(0.5)"
     assert "zval" not in got and "I2" not in got
     assert any("--ci ignored" in n for n in got["notes"])
@@ -55,12 +85,15 @@ def test_freeman_tukey_uses_normal_normal_with_its_scale(tmp_path):
     assert got["bt_pred"] == pytest.approx(ref.bt_pred)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--measure", "GEN", "--method", "BAYES"], "needs --tau-prior"),
-    (["--measure", "GEN", "--method", "BAYES", "--tau-prior", "halfcauchy:1"], "FAMILY:SCALE"),
-    (["--measure", "GEN", "--method", "BAYES", "--tau-prior", "halfnormal:0"], "positive"),
-    (["--measure", "GEN", "--method", "REML", "--tau-prior", "halfnormal:0.5"], "is for --method BAYES"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--measure", "GEN", "--method", "BAYES"], "needs --tau-prior"),
+        (["--measure", "GEN", "--method", "BAYES", "--tau-prior", "halfcauchy:1"], "FAMILY:SCALE"),
+        (["--measure", "GEN", "--method", "BAYES", "--tau-prior", "halfnormal:0"], "positive"),
+        (["--measure", "GEN", "--method", "REML", "--tau-prior", "halfnormal:0.5"], "is for --method BAYES"),
+    ],
+)
 def test_bad_prior_options_are_one_clear_line(tmp_path, args, message):
     out = _run(tmp_path, "study,yi,vi\nA,-0.35,0.04\nB,-0.10,0.09\n", *args)
     assert out.returncode == 2

@@ -1,5 +1,6 @@
 """`pool-csv` at the edges: number spellings, counts beyond 2^53, variances double precision cannot
 weight, exp overflow, messages that name real options, I^2 within [0, 100], duplicate names."""
+
 from __future__ import annotations
 
 import json
@@ -50,7 +51,7 @@ def test_other_spellings_of_a_count_are_refused_with_line_and_column(tmp_path_fa
         spelt = f"{n}e0"
     else:
         spelt = "".join(chr(DIGIT_ZEROS[form] + int(d)) for d in digits)
-    assert int(spelt.replace("e0", "")) == n if form != "exponent" else True   # what float() would accept
+    assert int(spelt.replace("e0", "")) == n if form != "exponent" else True  # what float() would accept
     with pytest.raises(InputError, match=r"line 3 \(data row 2\), column 'n'"):
         read(tmp_path_factory.mktemp("s"), f"study,events,n\nA,1,20\nB,1,{spelt}\n")
 
@@ -61,8 +62,9 @@ def test_yi_and_vi_spellings_that_float_would_take_are_refused(tmp_path, value):
         read(tmp_path, f"study,yi,vi\nA,0.1,0.01\nB,{value},0.02\n", "GEN")
 
 
-@pytest.mark.parametrize("value, expected", [("-0.5", -0.5), ("+1e-3", 0.001), (".5", 0.5), ("2.", 2.0),
-                                             ("1E+2", 100.0)])
+@pytest.mark.parametrize(
+    "value, expected", [("-0.5", -0.5), ("+1e-3", 0.001), (".5", 0.5), ("2.", 2.0), ("1E+2", 100.0)]
+)
 def test_ordinary_decimal_spellings_are_read(tmp_path, value, expected):
     assert read(tmp_path, f"study,yi,vi\nA,{value},0.01\nB,0,0.02\n", "GEN").columns["yi"][0] == expected
 
@@ -76,8 +78,7 @@ def test_counts_that_cannot_be_held_exactly_are_refused(tmp_path, value):
 # -- numbers double precision cannot hold ------------------------------------------------
 @pytest.mark.parametrize("vi", ["5e-324", "1e-200", "1e308"])
 def test_variances_outside_what_can_be_weighted_are_one_line_exit_2(capsys, tmp_path, vi):
-    code, out, err = run_cli(capsys, tmp_path, f"study,yi,vi\na,0.1,{vi}\nb,0.2,0.04\nc,0.3,0.05\n",
-                             "--measure", "GEN")
+    code, out, err = run_cli(capsys, tmp_path, f"study,yi,vi\na,0.1,{vi}\nb,0.2,0.04\nc,0.3,0.05\n", "--measure", "GEN")
     assert code == 2 and out is None and len(err) == 1 and "line 2, column 'vi'" in err[0]
 
 
@@ -86,30 +87,49 @@ def test_one_study_outweighing_all_others_by_1e10_is_refused(capsys, tmp_path):
     # (I^2 jumps from 76.5 % to 62 % or 99 % between 1e-14 and 1e-18); refused rather than reported.
     code, _, err = run_cli(capsys, tmp_path, "study,yi,vi\na,0.1,1e-16\nb,2.0,1\nc,-1.5,1\n", "--measure", "GEN")
     assert code == 2 and "study 'a'" in err[0] and "weight" in err[0]
-    code, _, err = run_cli(capsys, tmp_path,
-                           f"study,events,n\na,{MAX_COUNT // 2},{MAX_COUNT}\nb,5,20\nc,10,30\n", "--measure", "PLO")
+    code, _, err = run_cli(
+        capsys, tmp_path, f"study,events,n\na,{MAX_COUNT // 2},{MAX_COUNT}\nb,5,20\nc,10,30\n", "--measure", "PLO"
+    )
     assert code == 2 and "the variance from its counts" in err[0]
 
 
 def test_exp_overflow_is_null_with_a_note_never_inf(capsys, tmp_path):
-    code, out, err = run_cli(capsys, tmp_path, "study,yi,vi\na,800,0.04\nb,810,0.04\nc,805,0.05\n",
-                             "--measure", "GEN", "--transform", "exp")
+    code, out, err = run_cli(
+        capsys, tmp_path, "study,yi,vi\na,800,0.04\nb,810,0.04\nc,805,0.05\n", "--measure", "GEN", "--transform", "exp"
+    )
     assert code == 0 and err == []
     assert out["bt_pred"] is None and out["bt_ci_ub"] is None and math.isfinite(out["b"])
     assert any("exceeds the largest double" in n for n in out["notes"])
 
 
 def test_exp_of_a_large_but_finite_estimate_is_kept(capsys, tmp_path):
-    code, out, _ = run_cli(capsys, tmp_path, "study,yi,vi\na,700,0.04\nb,701,0.04\n",
-                           "--measure", "GEN", "--transform", "exp", "--ci", "z")
+    code, out, _ = run_cli(
+        capsys, tmp_path, "study,yi,vi\na,700,0.04\nb,701,0.04\n", "--measure", "GEN", "--transform", "exp", "--ci", "z"
+    )
     assert code == 0 and out["bt_pred"] == pytest.approx(math.exp(out["b"]), rel=1e-12)
 
 
 def test_json_never_holds_inf_or_nan_in_a_subprocess(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("study,yi,vi,g\na,800,0.04,x\nb,810,0.04,x\nc,805,0.05,y\nd,806,0.05,y\n", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "metaanalysis", "pool-csv", str(path), "--measure", "GEN",
-                           "--transform", "exp", "--group", "g"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "metaanalysis",
+            "pool-csv",
+            str(path),
+            "--measure",
+            "GEN",
+            "--transform",
+            "exp",
+            "--group",
+            "g",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     json.loads(proc.stdout, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
     assert "Warning" not in proc.stderr
@@ -120,8 +140,9 @@ def test_identical_estimates_suggest_only_ci_choices_that_exist(capsys, tmp_path
     table = "study,yi,vi\na,0.5,0.04\nb,0.5,0.04\nc,0.5,0.05\n"
     code, _, err = run_cli(capsys, tmp_path, table, "--measure", "GEN")
     assert code == 2 and "use --ci knha_adhoc or --ci z" in err[0] and "test=" not in err[0]
-    choices = next(a for a in cli.build_parser()._subparsers._group_actions[0].choices["pool-csv"]._actions
-                   if a.dest == "ci").choices
+    choices = next(
+        a for a in cli.build_parser()._subparsers._group_actions[0].choices["pool-csv"]._actions if a.dest == "ci"
+    ).choices
     assert {"knha_adhoc", "z"} <= set(choices)
     code, out, _ = run_cli(capsys, tmp_path, table, "--measure", "GEN", "--ci", "knha_adhoc")
     assert code == 0 and out["b"] == pytest.approx(0.5) and out["test"] == "knha_adhoc"
@@ -134,11 +155,12 @@ def test_i2_and_its_bounds_are_percentages(tmp_path_factory, rows):
     path.write_text("study,yi,vi\n" + "".join(f"s{i},{y!r},{v!r}\n" for i, (y, v) in enumerate(rows)))
     from metaanalysis.cli.pool_csv import finite_output, pool
     from metaanalysis.engine.estimators import ConvergenceError
+
     try:
         table = read_table(path, "GEN", None)
         out = finite_output(pool(table, measure="GEN", method="DL", test="z", level=0.95))
     except (InputError, ValueError, ArithmeticError, ConvergenceError):
-        return                          # refused inputs are covered above
+        return  # refused inputs are covered above
     for key in ("I2", "I2_ci_lb", "I2_ci_ub"):
         if out[key] is not None:
             assert 0.0 <= out[key] <= 100.0, (key, out[key])

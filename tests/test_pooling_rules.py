@@ -1,6 +1,7 @@
 """Which rows enter a pooled class: two arms of one study are one cohort, regimen strata pool,
 patient-characteristic strata do not, sensitivity variants by selection, confidence and source
 type, and best response vs response at a fixed day. Records are small dicts built here."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +9,16 @@ import pytest
 
 from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.evidence.studies import outcome_table, study_table
-from metaanalysis.living.analyses import AnalysisDeclarationError, Analysis, InverseVariance, load_plan
-from metaanalysis.living.pooling import (COMBINED, DERIVED, STRATUM, STRATUM_IN_POOLED_ARM, pool, select_rows,
-                                         study_level_rows)
+from metaanalysis.living.analyses import Analysis, AnalysisDeclarationError, InverseVariance, load_plan
+from metaanalysis.living.pooling import (
+    COMBINED,
+    DERIVED,
+    STRATUM,
+    STRATUM_IN_POOLED_ARM,
+    pool,
+    select_rows,
+    study_level_rows,
+)
 
 SRC = {"where": "Table 2", "quote": "x"}
 
@@ -34,37 +42,63 @@ def record(study, *arms, selection=None, confidence="high", source_type="full_te
     population = {"prior_failure": ["car_t"], "disease": "LBCL", "description": "test"}
     if selection:
         population["selection"] = selection
-    return {"id": study, "citation": {"authors": [f"{study.title()} A"], "title": "t", "journal": None, "year": year,
-                                      "doi": None, "source_type": source_type, "source_file": None,
-                                      "confidence": confidence},
-            "centres": [{"name": f"{study} centre", "country": None}],
-            "design": {"type": "retrospective", "setting": "single_centre"},
-            "population": population, "unit_of_analysis": "patients", "arms": list(arms)}
+    return {
+        "id": study,
+        "citation": {
+            "authors": [f"{study.title()} A"],
+            "title": "t",
+            "journal": None,
+            "year": year,
+            "doi": None,
+            "source_type": source_type,
+            "source_file": None,
+            "confidence": confidence,
+        },
+        "centres": [{"name": f"{study} centre", "country": None}],
+        "design": {"type": "retrospective", "setting": "single_centre"},
+        "population": population,
+        "unit_of_analysis": "patients",
+        "arms": list(arms),
+    }
 
 
 def analysis(outcome_name="ORR", **kw) -> Analysis:
-    return Analysis(id=f"{outcome_name.lower()}_after_cart", population="after_car_t", outcome=outcome_name,
-                    methods=("GLMM", "PLO"), units=("patients", "treatment_courses"), level=0.95,
-                    inverse_variance=InverseVariance(), **kw)
+    return Analysis(
+        id=f"{outcome_name.lower()}_after_cart",
+        population="after_car_t",
+        outcome=outcome_name,
+        methods=("GLMM", "PLO"),
+        units=("patients", "treatment_courses"),
+        level=0.95,
+        inverse_variance=InverseVariance(),
+        **kw,
+    )
 
 
 def reasons(excluded):
-    return dict(zip(excluded["study"] + ":" + excluded["subgroup"].fillna(excluded["arm"]).astype(str),
-                    excluded["reason"]))
+    return dict(
+        zip(
+            excluded["study"] + ":" + excluded["subgroup"].fillna(excluded["arm"]).astype(str),
+            excluded["reason"],
+            strict=True,
+        )
+    )
 
 
 # -- two arms of one study in one class ---------------------------------------------------
-TWO_ARMS = [record("two", arm("a", "bispecific_antibody", outcome(6, 12)), arm("b", "bispecific_antibody", outcome(3, 10))),
-            record("other", arm("x", "bispecific_antibody", outcome(5, 20)))]
+TWO_ARMS = [
+    record("two", arm("a", "bispecific_antibody", outcome(6, 12)), arm("b", "bispecific_antibody", outcome(3, 10))),
+    record("other", arm("x", "bispecific_antibody", outcome(5, 20))),
+]
 
 
 def test_two_arms_of_one_study_in_one_class_are_one_cohort():
     frame = outcome_table(TWO_ARMS)
     pa = pool(frame, analysis(), "GLMM")
     fit = pa.classes["bispecific_antibody"]
-    assert len(fit.rows) == 2 and fit.pooled                      # k = 2 studies, not 3 arms
+    assert len(fit.rows) == 2 and fit.pooled  # k = 2 studies, not 3 arms
     two = fit.rows[fit.rows["study"] == "two"].iloc[0]
-    assert (int(two["events"]), int(two["n"])) == (9, 22)        # 6 + 3, 12 + 10
+    assert (int(two["events"]), int(two["n"])) == (9, 22)  # 6 + 3, 12 + 10
     assert two["derived"] and two["combined"] and two["derived_from"] == "sum"
     assert "a 6/12 + b 3/10" in two["note"] and two["label"] == "two (a+b)"
     # the arms are listed, each naming the other, so every candidate row is accounted for
@@ -99,10 +133,21 @@ def stratum(sub_id, by, orr, cls=None):
     return sub
 
 
-STRATA = [record("mixed", arm("other", "non_cart_salvage_mixed", outcome(10, 30), subgroups=[
-              stratum("pola", "regimen", outcome(4, 8), "polatuzumab_based"),
-              stratum("early", "patient_characteristic", outcome(2, 5))])),
-          record("pola2", arm("pola", "polatuzumab_based", outcome(7, 13)))]
+STRATA = [
+    record(
+        "mixed",
+        arm(
+            "other",
+            "non_cart_salvage_mixed",
+            outcome(10, 30),
+            subgroups=[
+                stratum("pola", "regimen", outcome(4, 8), "polatuzumab_based"),
+                stratum("early", "patient_characteristic", outcome(2, 5)),
+            ],
+        ),
+    ),
+    record("pola2", arm("pola", "polatuzumab_based", outcome(7, 13))),
+]
 
 
 def test_a_regimen_stratum_is_a_cohort_of_its_class_a_patient_stratum_is_not():
@@ -117,8 +162,17 @@ def test_a_regimen_stratum_is_a_cohort_of_its_class_a_patient_stratum_is_not():
 
 
 def test_a_regimen_stratum_of_an_arm_in_the_same_class_is_not_counted_twice():
-    recs = [record("s", arm("pola", "polatuzumab_based", outcome(10, 30), subgroups=[
-        stratum("pola_br", "regimen", outcome(4, 8), "polatuzumab_based")]))]
+    recs = [
+        record(
+            "s",
+            arm(
+                "pola",
+                "polatuzumab_based",
+                outcome(10, 30),
+                subgroups=[stratum("pola_br", "regimen", outcome(4, 8), "polatuzumab_based")],
+            ),
+        )
+    ]
     included, excluded = select_rows(outcome_table(recs), analysis())
     assert list(included["arm"]) == ["pola"] and not included["combined"].any()
     assert reasons(excluded) == {"s:pola_br": STRATUM_IN_POOLED_ARM}
@@ -132,17 +186,22 @@ def test_without_stratified_by_a_stratum_is_a_patient_characteristic():
 
 
 # -- sensitivity variants -------------------------------------------------------------
-VARIANT_RECORDS = [record("failed", arm("a", "bispecific_antibody", outcome(6, 12))),
-                   record("exposed", arm("a", "bispecific_antibody", outcome(7, 12)), selection="prior_exposure"),
-                   record("shaky", arm("a", "bispecific_antibody", outcome(8, 12)), confidence="low"),
-                   record("congress", arm("a", "bispecific_antibody", outcome(9, 12)), source_type="congress_abstract")]
+VARIANT_RECORDS = [
+    record("failed", arm("a", "bispecific_antibody", outcome(6, 12))),
+    record("exposed", arm("a", "bispecific_antibody", outcome(7, 12)), selection="prior_exposure"),
+    record("shaky", arm("a", "bispecific_antibody", outcome(8, 12)), confidence="low"),
+    record("congress", arm("a", "bispecific_antibody", outcome(9, 12)), source_type="congress_abstract"),
+]
 
 
-@pytest.mark.parametrize("variant, dropped, phrase", [
-    ("without_prior_exposure", "exposed", "prior-exposure cohort"),
-    ("without_low_confidence", "shaky", "low-confidence record"),
-    ("without_congress_abstracts", "congress", "congress abstract"),
-])
+@pytest.mark.parametrize(
+    "variant, dropped, phrase",
+    [
+        ("without_prior_exposure", "exposed", "prior-exposure cohort"),
+        ("without_low_confidence", "shaky", "low-confidence record"),
+        ("without_congress_abstracts", "congress", "congress abstract"),
+    ],
+)
 def test_sensitivity_variants_drop_exactly_their_rows(variant, dropped, phrase):
     frame = outcome_table(VARIANT_RECORDS)
     primary, _ = select_rows(frame, analysis())
@@ -162,10 +221,19 @@ def test_unknown_exclusion_is_a_declaration_error(tmp_path):
 
 
 # -- best response vs a fixed day ---------------------------------------------------------
-TIMING = [record("best", arm("a", "bispecific_antibody", outcome(6, 12, assessment="best"))),
-          record("unsaid", arm("a", "bispecific_antibody", outcome(5, 12))),
-          record("day30", arm("a", "bispecific_antibody", outcome(4, 12, assessment="fixed_timepoint", timepoint_days=30),
-                              ORR_day30=outcome(4, 12, assessment="fixed_timepoint", timepoint_days=30)))]
+TIMING = [
+    record("best", arm("a", "bispecific_antibody", outcome(6, 12, assessment="best"))),
+    record("unsaid", arm("a", "bispecific_antibody", outcome(5, 12))),
+    record(
+        "day30",
+        arm(
+            "a",
+            "bispecific_antibody",
+            outcome(4, 12, assessment="fixed_timepoint", timepoint_days=30),
+            ORR_day30=outcome(4, 12, assessment="fixed_timepoint", timepoint_days=30),
+        ),
+    ),
+]
 
 
 def test_best_response_enters_orr_a_fixed_day_response_does_not():

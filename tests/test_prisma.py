@@ -1,5 +1,6 @@
 """PRISMA 2020 counts from a small search log, every box computed by hand, and the figure and
 files `metaanalysis run` writes from them."""
+
 from __future__ import annotations
 
 import re
@@ -9,13 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from PIL import Image
+from test_validation import BASE
 
 from metaanalysis.evidence.search_log import load_search_log, prisma_counts
+from metaanalysis.evidence.studies import StudyValidationError
 from metaanalysis.living.run import run
 from metaanalysis.presentation.prisma import prisma_figure, save_prisma
 from metaanalysis.presentation.report import write_report
-from metaanalysis.evidence.studies import StudyValidationError
-from test_validation import BASE
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG = Path(__file__).parent / "fixtures" / "search_log"
@@ -25,10 +26,21 @@ LOG = Path(__file__).parent / "fixtures" / "search_log"
 #   screened: 13 - 3 = 10; excluded at screening: a3, a4 = 2; sought: 8
 #   not retrieved: a6 = 1; assessed: 7; excluded: no_denominator a7, b4 = 2, duplicate_report a8 = 1
 #   reports included: a1, a2, a9, b1 = 4 (7 - 3); studies: s1, s2, s3 = 3
-EXPECTED = dict(sessions=2, queries=2, identified_databases=9, identified_other=4, duplicates_removed=3,
-                screened=10, excluded_screening=2, sought=8, not_retrieved=1, assessed=7,
-                excluded_eligibility={"no_denominator": 2, "duplicate_report": 1},
-                reports_included=4, studies_included=3)
+EXPECTED = dict(
+    sessions=2,
+    queries=2,
+    identified_databases=9,
+    identified_other=4,
+    duplicates_removed=3,
+    screened=10,
+    excluded_screening=2,
+    sought=8,
+    not_retrieved=1,
+    assessed=7,
+    excluded_eligibility={"no_denominator": 2, "duplicate_report": 1},
+    reports_included=4,
+    studies_included=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +66,21 @@ def test_the_flow_adds_up(counts):
 def test_the_figure_shows_every_box(counts):
     fig = prisma_figure(counts)
     text = " ".join(" ".join(t.get_text() for ax in fig.axes for t in ax.texts).replace("\u00a0", " ").split())
-    for phrase in ("databases (n = 9;", "2 queries", "other methods (n = 4)", "duplicate records (n = 3)",
-                   "Records screened (n = 10)", "Records excluded (n = 2)", "retrieval (n = 8)",
-                   "not retrieved (n = 1)", "eligibility (n = 7)", "No denominator (n = 2)",
-                   "Another report of an included cohort (n = 1)", "review (n = 3)", "studies (n = 4)"):
+    for phrase in (
+        "databases (n = 9;",
+        "2 queries",
+        "other methods (n = 4)",
+        "duplicate records (n = 3)",
+        "Records screened (n = 10)",
+        "Records excluded (n = 2)",
+        "retrieval (n = 8)",
+        "not retrieved (n = 1)",
+        "eligibility (n = 7)",
+        "No denominator (n = 2)",
+        "Another report of an included cohort (n = 1)",
+        "review (n = 3)",
+        "studies (n = 4)",
+    ):
         assert phrase in text, phrase
 
 
@@ -66,7 +89,7 @@ def test_save_writes_png_300_dpi_svg_and_the_counts(counts, tmp_path):
     assert round(Image.open(png).info["dpi"][0]) == 300 and svg.stat().st_size > 1000
     table = pd.read_csv(csv)
     assert list(table.columns) == ["stage", "box", "reason", "n"]
-    boxes = dict(zip(table["box"] + table["reason"].fillna(""), table["n"]))
+    boxes = dict(zip(table["box"] + table["reason"].fillna(""), table["n"], strict=True))
     assert boxes["records_screened"] == 10 and boxes["reports_excludedno_denominator"] == 2
     assert boxes["studies_included"] == 3 and boxes["duplicates_removed"] == 3
 
@@ -95,7 +118,9 @@ def _evidence(tmp_path: Path, found_by: str = "q01") -> Path:
         "session: 2026-01-02-one\ndate: 2026-01-02\nsearched: test\nmethod: database\n"
         "queries: [{id: q01, text: x, date: 2026-01-02, hits_examined: 1}]\n"
         f"screened:\n  - {{id: r1, citation: c, url: 'https://example.org/a', found_by: [{found_by}], "
-        "stage: eligibility, decision: include, reason: null, study_id: base_2024}\n", encoding="utf-8")
+        "stage: eligibility, decision: include, reason: null, study_id: base_2024}\n",
+        encoding="utf-8",
+    )
     return studies
 
 
@@ -127,10 +152,14 @@ def test_the_evidence_notebook_shows_the_diagram_as_an_image(tmp_path):
     work = tmp_path / "notebooks"
     work.mkdir()
     notebook = shutil.copy(ROOT / "notebooks" / "01_evidence_overview.py", work)
-    pages = write_report([Path(notebook)], tmp_path / "report",
-                         {"STUDIES_DIR": str(studies), "RESULTS_DIR": str(tmp_path / "results")}, cwd=work)
+    pages = write_report(
+        [Path(notebook)],
+        tmp_path / "report",
+        {"STUDIES_DIR": str(studies), "RESULTS_DIR": str(tmp_path / "results")},
+        cwd=work,
+    )
     html = pages[0].read_text(encoding="utf-8")
     assert "Traceback" not in html
     assert len(re.findall(r'<img[^>]*src="data:image/png;base64,', html)) == 1
     assert "Figure size" not in html
-    assert "records_screened" in html                  # and the counts under it
+    assert "records_screened" in html  # and the counts under it

@@ -1,5 +1,6 @@
 """Projection (engine/projection.py) against the dense residual-maker it replaces,
 P = W - W X (X'WX)^-1 X'W formed explicitly for a small k."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """Property tests: whatever a file holds, validation ends in a list of problems and the loader
 either returns tables or raises StudyValidationError, never any other exception."""
+
 from __future__ import annotations
 
 import copy
@@ -12,7 +13,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metaanalysis.evidence.studies import StudyValidationError, load_records, load_studies, load_time_to_event, study_table
+from metaanalysis.evidence.studies import (
+    StudyValidationError,
+    load_records,
+    load_studies,
+    load_time_to_event,
+    study_table,
+)
 from metaanalysis.evidence.validation import Problem, validate_directory, validate_text
 
 BASE_TEXT = (Path(__file__).parent / "fixtures" / "base_2024.yaml").read_text(encoding="utf-8")
@@ -20,15 +27,23 @@ BASE = yaml.safe_load(BASE_TEXT)
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-10**6, max_value=10**6),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**6), max_value=10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
     st.dates(min_value=datetime.date(1900, 1, 1), max_value=datetime.date(2100, 1, 1)),
     st.sampled_from(["", "2023-07", "<FILL:x>", "ORR", "CR", "median", "overall", "car_t", "percent", "yes"]),
 )
-keys = st.one_of(st.text(max_size=12), st.integers(), st.booleans(),
-                 st.sampled_from(["id", "events", "n", "percent", "source", "ci", "value", "derived", "kind"]))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
-                      max_leaves=12)
+keys = st.one_of(
+    st.text(max_size=12),
+    st.integers(),
+    st.booleans(),
+    st.sampled_from(["id", "events", "n", "percent", "source", "ci", "value", "derived", "kind"]),
+)
+values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4), max_leaves=12
+)
 
 
 def paths(node, prefix=()):
@@ -62,7 +77,7 @@ def mutated_records(draw):
             elif isinstance(parent, dict):
                 parent[draw(keys)] = draw(values)
         except (KeyError, IndexError, TypeError):
-            pass                                   # an earlier mutation removed or retyped this path
+            pass  # an earlier mutation removed or retyped this path
     return record
 
 
@@ -110,4 +125,4 @@ def test_random_yaml_syntax(text):
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(min_value=0, max_value=len(BASE_TEXT)), st.integers(min_value=1, max_value=40))
 def test_truncated_and_cut_files(start, length):
-    write_and_check((BASE_TEXT[:start] + BASE_TEXT[start + length:]).encode("utf-8"))
+    write_and_check((BASE_TEXT[:start] + BASE_TEXT[start + length :]).encode("utf-8"))

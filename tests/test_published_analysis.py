@@ -3,6 +3,7 @@
 Tolerance: half a unit in the last printed digit (a printed 0.3132 stands for
 [0.31315, 0.31325]), plus 1e-12 for floating point.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,7 +24,7 @@ BCG = dict(
 
 def printed(value: float, decimals: int) -> dict:
     """pytest.approx for a number printed with `decimals` decimals."""
-    return pytest.approx(value, abs=0.5 * 10 ** -decimals + 1e-12)
+    return pytest.approx(value, abs=0.5 * 10**-decimals + 1e-12)
 
 
 def test_viechtbauer2010_bcg_log_risk_ratio_reml_wald():

@@ -1,4 +1,5 @@
 """Study files are read exactly as written: number spellings, huge integers, depth, size, links."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,7 @@ from metaanalysis.evidence.validation import check_directory, parse_text, valida
 
 FIXTURE = Path(__file__).parent / "fixtures" / "base_2024.yaml"
 BASE_TEXT = FIXTURE.read_text(encoding="utf-8")
-EVENTS_LINE = "        events: 6\n"      # arms[0].binary.ORR.events, line 49 of the fixture
+EVENTS_LINE = "        events: 6\n"  # arms[0].binary.ORR.events, line 49 of the fixture
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
 
 
@@ -27,13 +28,24 @@ def with_events(spelling: str) -> str:
 
 
 def events_problems(spelling: str):
-    return [p for p in validate_text(with_events(spelling), "base_2024.yaml")
-            if p.path == "arms[0].binary.ORR.events"]
+    return [p for p in validate_text(with_events(spelling), "base_2024.yaml") if p.path == "arms[0].binary.ORR.events"]
 
 
 # -- spellings ---------------------------------------------------------------------
-@pytest.mark.parametrize("spelling, yaml11", [("012", 10), ("051", 41), ("0x12", 18), ("1_8", 18), ("1:10", 70),
-                                              ("+6", 6), ("0o6", None), ("06", 6), ("0b110", 6)])
+@pytest.mark.parametrize(
+    "spelling, yaml11",
+    [
+        ("012", 10),
+        ("051", 41),
+        ("0x12", 18),
+        ("1_8", 18),
+        ("1:10", 70),
+        ("+6", 6),
+        ("0o6", None),
+        ("06", 6),
+        ("0b110", 6),
+    ],
+)
 def test_yaml11_and_yaml12_spellings_are_refused_with_file_line_and_field(spelling, yaml11):
     assert yaml.load(f"x: {spelling}", Loader=yaml.SafeLoader)["x"] == (yaml11 if yaml11 is not None else spelling)
     [problem] = events_problems(spelling)
@@ -78,8 +90,22 @@ def test_floats_written_by_repr_are_read_exactly(x):
 @st.composite
 def misspelt(draw):
     n = draw(st.integers(min_value=1, max_value=10**6))
-    form = draw(st.sampled_from(["zeros", "underscore", "plus", "hex", "octal12", "octal11", "binary", "base60",
-                                 "leading_dot", "trailing_dot"]))
+    form = draw(
+        st.sampled_from(
+            [
+                "zeros",
+                "underscore",
+                "plus",
+                "hex",
+                "octal12",
+                "octal11",
+                "binary",
+                "base60",
+                "leading_dot",
+                "trailing_dot",
+            ]
+        )
+    )
     digits = str(n)
     if form == "zeros":
         return "0" * draw(st.integers(1, 3)) + digits
@@ -121,12 +147,14 @@ def test_integers_beyond_2_53_are_an_error_not_an_overflow(n, negative):
 
 
 def test_more_digits_than_python_converts_is_the_same_error():
-    doc, found = read_yaml("n: 1" + "0" * 6000 + "\n")      # int() refuses > 4300 digits
+    doc, found = read_yaml("n: 1" + "0" * 6000 + "\n")  # int() refuses > 4300 digits
     assert doc is None and "too large" in found[0].message and "(6001 characters)" in found[0].message
 
 
-@pytest.mark.parametrize("value, message", [("1e400", "overflows to infinity"), ("-1e400", "overflows to infinity"),
-                                            ("1e-400", "underflows to 0")])
+@pytest.mark.parametrize(
+    "value, message",
+    [("1e400", "overflows to infinity"), ("-1e400", "overflows to infinity"), ("1e-400", "underflows to 0")],
+)
 def test_floats_that_cannot_be_held_are_errors(value, message):
     doc, found = read_yaml(f"x: {value}\n")
     assert doc is None and message in found[0].message
@@ -145,9 +173,11 @@ def test_validate_and_summary_report_huge_counts_in_one_line(tmp_path, capsys, c
 @SETTINGS
 @given(st.integers(min_value=MAX_DEPTH + 1, max_value=40_000), st.sampled_from(["flow_list", "flow_map", "block"]))
 def test_deep_nesting_is_an_error_at_any_depth(depth, style):
-    text = {"flow_list": "x: " + "[" * depth + "]" * depth,
-            "flow_map": "x: " + "{a: " * depth + "1" + "}" * depth,
-            "block": "x:\n" + "- " * depth + "1\n"}[style]
+    text = {
+        "flow_list": "x: " + "[" * depth + "]" * depth,
+        "flow_map": "x: " + "{a: " * depth + "1" + "}" * depth,
+        "block": "x:\n" + "- " * depth + "1\n",
+    }[style]
     doc, found = read_yaml(text)
     assert doc is None and f"nested more than {MAX_DEPTH} levels deep" in found[0].message
 
@@ -155,23 +185,28 @@ def test_deep_nesting_is_an_error_at_any_depth(depth, style):
 def test_30000_levels_do_not_crash_the_interpreter(tmp_path):
     # In a subprocess: a crash (segmentation fault) must show up as a failed test, not kill pytest.
     (tmp_path / "deep.yaml").write_text("id: deep\narms: " + "[" * 30000 + "]" * 30000 + "\n", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "metaanalysis", "validate", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "metaanalysis", "validate", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 1, proc.stderr
     assert "deep.yaml:2: error: nested more than 64 levels deep" in proc.stdout
 
 
 def test_the_record_format_stays_well_inside_the_depth_bound():
     doc, found = read_yaml(BASE_TEXT)
-    depth = lambda v: 1 + max(map(depth, v.values() if isinstance(v, dict) else v), default=0) \
-        if isinstance(v, (dict, list)) else 0   # noqa: E731
+
+    def depth(v):
+        if not isinstance(v, (dict, list)):
+            return 0
+        return 1 + max(map(depth, v.values() if isinstance(v, dict) else v), default=0)
+
     assert found == [] and depth(doc.data) <= MAX_DEPTH // 4
 
 
 def test_a_huge_file_is_refused_before_it_is_read(tmp_path):
     big = tmp_path / "big.yaml"
     with open(big, "wb") as handle:
-        handle.truncate(50 * 1024 * 1024)        # 50 MB (sparse: costs no disk)
+        handle.truncate(50 * 1024 * 1024)  # 50 MB (sparse: costs no disk)
     parsed, problems = check_directory(tmp_path)
     assert parsed == [] and "big.yaml" in problems[0].file
     assert f"a study record is at most {MAX_BYTES:,}" in problems[0].message
@@ -201,7 +236,7 @@ def test_dangling_and_outside_symlinks_are_named_and_never_read(tmp_path):
     secret.write_text("id: secret\npassword: hunter2\n", encoding="utf-8")
     (studies / "outside.yaml").symlink_to(secret)
     (studies / "dangling.yaml").symlink_to(tmp_path / "gone.yaml")
-    (studies / "inside.yaml").symlink_to(studies / "base_2024.yaml")     # inside the folder: read
+    (studies / "inside.yaml").symlink_to(studies / "base_2024.yaml")  # inside the folder: read
     parsed, problems = check_directory(studies)
     by_file = {Path(p.file).name: p.message for p in problems if p.severity == "error"}
     assert "outside the studies folder" in by_file["outside.yaml"]

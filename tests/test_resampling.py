@@ -6,6 +6,7 @@ are in tests/fixtures/metafor_resampling.R / .json, e.g.
     gosh(rma(yi, vi, data = dat[1:8, ], method = "REML"))               # 255 subsets
 Exact permutation tests enumerate every sign pattern (or row order), so they are
 deterministic and must agree exactly; GOSH rows agree to 1e-6 relative."""
+
 from __future__ import annotations
 
 import json
@@ -21,17 +22,20 @@ YI, VI, ABLAT = np.array(REF["yi"]), np.array(REF["vi"]), np.array(REF["ablat"],
 PERM = {p["call"]: p for p in REF["permutest"]}
 
 
-@pytest.mark.parametrize("call,method,test", [
-    ('permutest(rma(yi, vi, data = dat, method = "REML"), exact = TRUE)', "REML", "z"),
-    ('permutest(rma(yi, vi, data = dat, method = "DL", test = "knha"), exact = TRUE)', "DL", "knha"),
-])
+@pytest.mark.parametrize(
+    "call,method,test",
+    [
+        ('permutest(rma(yi, vi, data = dat, method = "REML"), exact = TRUE)', "REML", "z"),
+        ('permutest(rma(yi, vi, data = dat, method = "DL", test = "knha"), exact = TRUE)', "DL", "knha"),
+    ],
+)
 def test_exact_sign_flip_test_matches_metafor(call, method, test):
     ref = PERM[call]
     r = permutest(YI, VI, method=method, test=test, exact=True)
-    assert r.exact and r.iterations == 2 ** 13
+    assert r.exact and r.iterations == 2**13
     assert r.zval[0] == pytest.approx(ref["zval"], rel=1e-6)
     assert r.QM == pytest.approx(ref["QM"], rel=1e-6)
-    assert r.pval[0] == ref["pval"]          # 12 of 8192 sign patterns, exactly
+    assert r.pval[0] == ref["pval"]  # 12 of 8192 sign patterns, exactly
     assert r.QMp == ref["QMp"]
 
 
@@ -64,10 +68,15 @@ def test_gosh_matches_metafor_row_by_row(entry):
     g = gosh(YI[:8], VI[:8], method=entry["method"])
     assert g.exact and len(g.res) == 255 and g.fit.all()
     incl = ["".join(str(int(x)) for x in row) for row in g.incl]
-    assert incl == entry["incl"]           # same subsets in the same order
+    assert incl == entry["incl"]  # same subsets in the same order
     for col in ("k", "QE", "I2", "H2", "tau2", "estimate"):
-        np.testing.assert_allclose(g.res[col].to_numpy(float), np.asarray(entry["res"][col], float),
-                                   rtol=1e-6, atol=1e-9, err_msg=f"{entry['method']} {col}")
+        np.testing.assert_allclose(
+            g.res[col].to_numpy(float),
+            np.asarray(entry["res"][col], float),
+            rtol=1e-6,
+            atol=1e-9,
+            err_msg=f"{entry['method']} {col}",
+        )
 
 
 def test_gosh_bad_input():
@@ -78,7 +87,7 @@ def test_gosh_bad_input():
 
 
 def test_gosh_plot_draws_and_highlights_one_study(tmp_path):
-    from metaanalysis import gosh_plot, save_gosh_plot   # the public names
+    from metaanalysis import gosh_plot, save_gosh_plot  # the public names
 
     g = gosh(YI[:8], VI[:8], method="DL", studies=[f"trial {i + 1}" for i in range(8)])
     fig = gosh_plot(g, out="trial 4")

@@ -1,10 +1,12 @@
 """Edge cases with a defined answer, bad input, convergence, and agreement with other libraries."""
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import pytest
+from reference import case, effect_sizes, load_reference
 from scipy import optimize, stats
 
 from metaanalysis.engine.effects import escalc
@@ -13,12 +15,11 @@ from metaanalysis.engine.heterogeneity import qprofile_ci
 from metaanalysis.engine.rma import rma, rma_effects
 from metaanalysis.engine.transforms import ilogit
 
-from reference import case, effect_sizes, load_reference
-
 Z975 = stats.norm.isf(0.025)
 
 
 # -- k = 1 -------------------------------------------------------------------------
+
 
 def test_single_study_is_returned_as_itself_with_a_note():
     res = rma([0.4], [0.09], method="REML", test="z", studies=["Only"])
@@ -46,6 +47,7 @@ def test_single_proportion_is_back_transformed():
 
 
 # -- k = 2, tau2 = 0, bounds -------------------------------------------------------------
+
 
 def test_higgins2009_prediction_interval_needs_three_studies():
     es = effect_sizes(case("two_studies"), "PLO")
@@ -97,6 +99,7 @@ def test_hundred_percent_arm_needs_correction_only_when_scale_demands_it():
 
 # -- Hartung-Knapp variants ------------------------------------------------------------------
 
+
 def test_knha_with_identical_estimates_is_an_error_not_a_zero_width_interval():
     with pytest.raises(ValueError, match="identical"):
         rma([0.2, 0.2, 0.2], [0.01, 0.02, 0.03], method="REML", test="knha")
@@ -127,37 +130,45 @@ def test_fe_with_knha_is_allowed_with_a_note():
 
 # -- bad input -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("yi,vi,pattern", [
-    ([0.1, 0.2], [0.01, 0.0], r"study B \(index 1\): 'vi' must be > 0"),
-    ([0.1, 0.2], [0.01, -0.02], r"study B \(index 1\): 'vi' must be > 0"),
-    ([0.1, float("nan")], [0.01, 0.02], r"study B \(index 1\): 'yi' must be a finite number"),
-    ([0.1, None], [0.01, 0.02], r"study B \(index 1\): 'yi' must be a finite number"),
-    ([0.1, 0.2], [float("inf"), 0.02], r"study A \(index 0\): 'vi' must be a finite number"),
-    ([0.1, 0.2, 0.3], [0.01, 0.02], r"'yi' has 3 values but 'vi' has 2"),
-    ([], [], r"no studies"),
-])
+
+@pytest.mark.parametrize(
+    "yi,vi,pattern",
+    [
+        ([0.1, 0.2], [0.01, 0.0], r"study B \(index 1\): 'vi' must be > 0"),
+        ([0.1, 0.2], [0.01, -0.02], r"study B \(index 1\): 'vi' must be > 0"),
+        ([0.1, float("nan")], [0.01, 0.02], r"study B \(index 1\): 'yi' must be a finite number"),
+        ([0.1, None], [0.01, 0.02], r"study B \(index 1\): 'yi' must be a finite number"),
+        ([0.1, 0.2], [float("inf"), 0.02], r"study A \(index 0\): 'vi' must be a finite number"),
+        ([0.1, 0.2, 0.3], [0.01, 0.02], r"'yi' has 3 values but 'vi' has 2"),
+        ([], [], r"no studies"),
+    ],
+)
 def test_bad_yi_vi_raise_naming_study_and_field(yi, vi, pattern):
     studies = ["A", "B", "C"][: len(yi)] if len(yi) == len(vi) else None
     with pytest.raises(ValueError, match=pattern):
         rma(yi, vi, studies=studies)
 
 
-@pytest.mark.parametrize("kwargs,pattern", [
-    (dict(method="XYZ"), "unknown method"),
-    (dict(test="t"), "unknown test"),
-    (dict(pi_method="riley"), "unknown pi_method"),
-    (dict(level=95), "fraction strictly between 0 and 1"),
-    (dict(studies=["a"]), "'studies' has 1 labels"),
-    (dict(events=[1, 2]), "'events' has 2 values"),
-    (dict(measure="PFT"), "pass n="),
-    (dict(transform="sqrt"), "unknown transform"),
-])
+@pytest.mark.parametrize(
+    "kwargs,pattern",
+    [
+        (dict(method="XYZ"), "unknown method"),
+        (dict(test="t"), "unknown test"),
+        (dict(pi_method="riley"), "unknown pi_method"),
+        (dict(level=95), "fraction strictly between 0 and 1"),
+        (dict(studies=["a"]), "'studies' has 1 labels"),
+        (dict(events=[1, 2]), "'events' has 2 values"),
+        (dict(measure="PFT"), "pass n="),
+        (dict(transform="sqrt"), "unknown transform"),
+    ],
+)
 def test_bad_options_raise(kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         rma([0.1, 0.2, 0.4], [0.01, 0.02, 0.03], **kwargs)
 
 
 # -- convergence -----------------------------------------------------------------------------
+
 
 def test_fisher_scoring_non_convergence_raises_named_error():
     es = effect_sizes(case("pritz1997"), "PLO")
@@ -197,7 +208,8 @@ def _exact_reml(y, v):
     def score(t):  # REML estimating equation for an intercept-only model
         w = 1 / (v + t)
         r = y - np.sum(w * y) / np.sum(w)
-        return np.sum(w ** 2 * r ** 2) - (np.sum(w) - np.sum(w ** 2) / np.sum(w))
+        return np.sum(w**2 * r**2) - (np.sum(w) - np.sum(w**2) / np.sum(w))
+
     return 0.0 if score(0.0) <= 0 else optimize.brentq(score, 0.0, 1e3, xtol=1e-15, rtol=1e-15)
 
 
@@ -222,6 +234,7 @@ def test_exact_roots_lie_within_metafor_tolerances(c):
 
 # -- other libraries computing the same quantity (pymare 0.0.13, statsmodels 0.15.0) -----------------
 
+
 @pytest.mark.parametrize("c", [c for c in load_reference() if c.get("effects")], ids=lambda c: c["name"])
 def test_pymare_and_statsmodels_agree_within_their_tolerances(c):
     from pymare.estimators import DerSimonianLaird, VarianceBasedLikelihoodEstimator
@@ -239,16 +252,25 @@ def test_pymare_and_statsmodels_agree_within_their_tolerances(c):
         sm_dl = combine_effects(y, v, method_re="chi2", use_t=False, alpha=0.05)
         assert sm_dl.tau2 == pytest.approx(ours_dl, rel=1e-12)
         # REML: pymare's bounded search stops at a bracket 1e-6 of its start, so agreement is ~1e-6
-        reml = VarianceBasedLikelihoodEstimator(method="REML", weight_scheme="individual", rho=None,
-                                                small_sample_correction="wald", xtol=1e-6, ftol=1e-12, maxiter=50)
+        reml = VarianceBasedLikelihoodEstimator(
+            method="REML",
+            weight_scheme="individual",
+            rho=None,
+            small_sample_correction="wald",
+            xtol=1e-6,
+            ftol=1e-12,
+            maxiter=50,
+        )
         assert float(np.ravel(reml.fit(y=y, v=v, X=X).params_["tau2"])[0]) == pytest.approx(
-            estimate_tau2("REML", y, v, control=EXACT).tau2, rel=1e-5)
+            estimate_tau2("REML", y, v, control=EXACT).tau2, rel=1e-5
+        )
         # Paule-Mandel: statsmodels iterates to its own default tolerance (~1e-5 relative)
         sm_pm = combine_effects(y, v, method_re="iterated", use_t=False, alpha=0.05)
         assert sm_pm.tau2 == pytest.approx(estimate_tau2("PM", y, v, control=EXACT).tau2, rel=1e-4)
 
 
 # -- study rows and provenance ------------------------------------------------------------------
+
 
 def test_study_rows_are_on_the_reporting_scale():
     c = case("pritz1997")
@@ -259,7 +281,10 @@ def test_study_rows_are_on_the_reporting_scale():
     assert s.study == tuple(c["data"]["study"])
     assert s.events == tuple(c["data"]["events"]) and s.n == tuple(c["data"]["n"])
     # uncorrected studies show their observed proportion; 10/10 shows the corrected 10.5/11
-    expected = [e / n if e not in (0, n) else (e + 0.5) / (n + 1) for e, n in zip(c["data"]["events"], c["data"]["n"])]
+    expected = [
+        e / n if e not in (0, n) else (e + 0.5) / (n + 1)
+        for e, n in zip(c["data"]["events"], c["data"]["n"], strict=True)
+    ]
     np.testing.assert_allclose(s.estimate, expected, rtol=1e-12)
     np.testing.assert_allclose(s.ci_lb, ilogit(es.yi - Z975 * np.sqrt(es.vi)), rtol=1e-12)
     # weights are 1/(vi + tau2), tau2 pinned to metafor
@@ -281,6 +306,7 @@ def test_provenance_records_options_and_input_digest():
 def test_building_blocks_validate_their_inputs_too():
     # meta-regression and leave-one-out call these directly, bypassing rma()'s checks
     from metaanalysis.engine.heterogeneity import q_test
+
     with pytest.raises(ValueError, match=r"index 1: 'vi' must be > 0"):
         estimate_tau2("REML", [0.1, 0.2, 0.3], [0.1, 0.0, 0.1])
     with pytest.raises(ValueError, match=r"index 2: 'yi' must be finite"):
@@ -311,9 +337,11 @@ def test_tau2_with_moderators_reproduces_metafor_meta_regression():
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-_studies = st.integers(min_value=3, max_value=12).flatmap(lambda k: st.tuples(
-    st.lists(st.floats(-3, 3), min_size=k, max_size=k),
-    st.lists(st.floats(0.005, 2.0), min_size=k, max_size=k)))
+_studies = st.integers(min_value=3, max_value=12).flatmap(
+    lambda k: st.tuples(
+        st.lists(st.floats(-3, 3), min_size=k, max_size=k), st.lists(st.floats(0.005, 2.0), min_size=k, max_size=k)
+    )
+)
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -371,7 +399,7 @@ def test_level_reaches_every_interval():
     r95 = rma_effects(es, method="REML", test="z", level=0.95)
     r90 = rma_effects(es, method="REML", test="z", level=0.90)
     assert (r90.ci_ub - r90.b) / r90.se == pytest.approx(stats.norm.isf(0.05))
-    assert (r90.pi_ub - r90.b) / math.sqrt(r90.se ** 2 + r90.tau2) == pytest.approx(stats.norm.isf(0.05))
+    assert (r90.pi_ub - r90.b) / math.sqrt(r90.se**2 + r90.tau2) == pytest.approx(stats.norm.isf(0.05))
     assert r95.tau2_ci_lb < r90.tau2_ci_lb < r90.tau2 < r90.tau2_ci_ub < r95.tau2_ci_ub
     rows = r90.studies
     assert (rows.ci_ub[0] - rows.estimate[0]) > 0

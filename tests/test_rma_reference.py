@@ -6,15 +6,15 @@ metafor_reference.R with R metafor 3.8-1, e.g. for key "PLO|REML|knha":
     fit <- rma(es$yi, es$vi, method = "REML", test = "knha"); confint(fit); predict(fit, transf = transf.ilogit)
 Keys `leave1out`, `egger`, `glmm`, `subgroups`, `mh` belong to other modules' tests.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference import ATOL, RTOL, close, effect_sizes, is_log_scale, load_reference
 
 from metaanalysis.engine.results import REFERENCE_FIELDS
 from metaanalysis.engine.rma import rma_effects
-
-from reference import ATOL, RTOL, close, effect_sizes, is_log_scale, load_reference
 
 # reference case keys checked here; the rest belong to other engineers' tests
 OWN_KEYS = {"fits", "effects"}
@@ -23,13 +23,11 @@ META_KEYS = {"name", "kind", "data"}
 
 
 def _fit_params():
-    return [pytest.param(c["name"], key, id=f"{c['name']}:{key}")
-            for c in load_reference() for key in c["fits"]]
+    return [pytest.param(c["name"], key, id=f"{c['name']}:{key}") for c in load_reference() for key in c["fits"]]
 
 
 def _effect_params():
-    return [pytest.param(c["name"], m, id=f"{c['name']}:{m}")
-            for c in load_reference() for m in c.get("effects", {})]
+    return [pytest.param(c["name"], m, id=f"{c['name']}:{m}") for c in load_reference() for m in c.get("effects", {})]
 
 
 CHECKED: set[tuple[str, str, str]] = set()  # (case, key, field) actually compared, filled by the tests below
@@ -63,8 +61,10 @@ def test_fit_matches_metafor(name, key):
         elif got is None:
             problems.append(f"{field}: metafor gives {expected!r}, we give None")
         elif not close(got, expected):
-            problems.append(f"{field}: ours {got!r} vs metafor {expected!r} "
-                            f"(rel {abs(got - expected) / max(abs(expected), ATOL):.2e})")
+            problems.append(
+                f"{field}: ours {got!r} vs metafor {expected!r} "
+                f"(rel {abs(got - expected) / max(abs(expected), ATOL):.2e})"
+            )
         CHECKED.add((name, key, field))
     assert not problems, "\n".join(problems)
 
@@ -105,8 +105,9 @@ def test_checked_grid_covers_every_reference_combination():
     methods = {"FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"}
     for c in load_reference():
         measures = {"prop": {"PLO", "PFT", "PAS", "PR"}, "2x2": {"OR", "RR", "RD"}, "generic": {"GEN"}}[c["kind"]]
-        keys = {f"{m}|{meth}|{t}" for m in measures for meth in methods for t in ("z", "knha")} - \
-               {f"{m}|FE|knha" for m in measures}
+        keys = {f"{m}|{meth}|{t}" for m in measures for meth in methods for t in ("z", "knha")} - {
+            f"{m}|FE|knha" for m in measures
+        }
         assert set(c["fits"]) == keys, f"{c['name']}: reference fit grid differs from the documented grid"
     missing = expected - CHECKED
     assert not missing, f"{len(missing)} reference values were not compared, e.g. {sorted(missing)[:5]}"

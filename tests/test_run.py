@@ -1,4 +1,5 @@
 """`metaanalysis run` end to end, in a temporary copy of the evidence base."""
+
 from __future__ import annotations
 
 import shutil
@@ -10,20 +11,34 @@ import pytest
 from PIL import Image
 
 from metaanalysis import cli
-from metaanalysis.living.analyses import load_plan
-from metaanalysis.engine.effects import escalc
 from metaanalysis.engine.bayes import rma_bayes_effects
 from metaanalysis.engine.bayes_binomial import rma_bayes_binomial
+from metaanalysis.engine.effects import escalc
 from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.engine.rma import rma_effects
-from metaanalysis.living.run import run
 from metaanalysis.evidence.studies import load_studies
+from metaanalysis.living.analyses import load_plan
+from metaanalysis.living.run import run
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "notebooks" / "example_new_study.yaml"
 
-POOLED_COLUMNS = ["population", "outcome", "regimen_class", "method", "k", "n_total", "estimate", "ci_lb",
-                  "ci_ub", "pi_lb", "pi_ub", "tau2", "I2", "studies"]
+POOLED_COLUMNS = [
+    "population",
+    "outcome",
+    "regimen_class",
+    "method",
+    "k",
+    "n_total",
+    "estimate",
+    "ci_lb",
+    "ci_ub",
+    "pi_lb",
+    "pi_ub",
+    "tau2",
+    "I2",
+    "studies",
+]
 STUDY_LEVEL_COLUMNS = ["study", "arm", "population", "outcome", "regimen_class", "events", "n", "derived"]
 
 
@@ -81,15 +96,22 @@ def test_pooled_numbers_equal_the_engine_on_study_level_csv(first_run):
             es = escalc("PLO", events=rows["events"].to_numpy(), n=rows["n"].to_numpy(), add=None, to="only0")
             res = rma_bayes_effects(es, tau_prior=plan[row["analysis"]].bayes.tau_prior)
         elif row["method"] == "BAYES":
-            res = rma_bayes_binomial(rows["events"].to_numpy(), rows["n"].to_numpy(),
-                                     tau_prior=plan[row["analysis"]].bayes.tau_prior, shortest=False)
+            res = rma_bayes_binomial(
+                rows["events"].to_numpy(),
+                rows["n"].to_numpy(),
+                tau_prior=plan[row["analysis"]].bayes.tau_prior,
+                shortest=False,
+            )
         else:
             iv = plan[row["analysis"]].inverse_variance
             es = escalc(row["method"], events=rows["events"].to_numpy(), n=rows["n"].to_numpy(), add=None, to="only0")
             res = rma_effects(es, method=iv.method, test=iv.test, level=0.95, pi_method=iv.pi_method)
         ci_lb, ci_ub, pi_lb, pi_ub = res.reporting_interval()
-        np.testing.assert_allclose([row["estimate"], row["ci_lb"], row["ci_ub"], row["pi_lb"], row["pi_ub"]],
-                                   [res.estimate, ci_lb, ci_ub, pi_lb, pi_ub], rtol=1e-12)
+        np.testing.assert_allclose(
+            [row["estimate"], row["ci_lb"], row["ci_ub"], row["pi_lb"], row["pi_ub"]],
+            [res.estimate, ci_lb, ci_ub, pi_lb, pi_ub],
+            rtol=1e-12,
+        )
         checked += 1
     assert checked >= 3
 
@@ -103,7 +125,9 @@ def test_every_candidate_row_is_either_pooled_or_listed_with_a_reason(first_run)
     for analysis in load_plan().analyses:
         candidates = frame[(frame["population"] == analysis.population) & (frame["outcome"] == analysis.outcome)]
         # arms combined into one cohort are listed in excluded.csv; their summed row is not a candidate
-        used = ((level["analysis"] == analysis.id) & ~level["combined"]).sum() + (excluded["analysis"] == analysis.id).sum()
+        used = ((level["analysis"] == analysis.id) & ~level["combined"]).sum() + (
+            excluded["analysis"] == analysis.id
+        ).sum()
         assert used == len(candidates), analysis.id
 
 
@@ -112,7 +136,9 @@ def test_superseded_and_percent_only_rows_are_never_pooled(first_run):
     level = pd.read_csv(base / "results" / "study_level.csv")
     excluded = pd.read_csv(base / "results" / "excluded.csv")
     assert "tongren_cart_after_bsab_2025" not in set(level["study"])
-    assert excluded.loc[excluded["study"] == "tongren_cart_after_bsab_2025", "reason"].str.startswith("superseded").all()
+    assert (
+        excluded.loc[excluded["study"] == "tongren_cart_after_bsab_2025", "reason"].str.startswith("superseded").all()
+    )
     no_n = excluded[excluded["n"].isna()]
     assert len(no_n) and (no_n["reason"].str.contains("denominator|stratum|whole-cohort")).all()
     assert level["events"].notna().all() and level["n"].notna().all()
@@ -128,8 +154,11 @@ def test_a_new_study_is_picked_up_and_the_change_report_names_it(first_run, tmp_
     report = second["report"]
     assert report.studies_added == ("example_new_study",)
     moved = report.estimates
-    bsab = moved[(moved["outcome"] == "ORR") & (moved["regimen_class"] == "bispecific_antibody")
-                 & (moved["population"] == "after_car_t")]
+    bsab = moved[
+        (moved["outcome"] == "ORR")
+        & (moved["regimen_class"] == "bispecific_antibody")
+        & (moved["population"] == "after_car_t")
+    ]
     # every declared method moved; BAYES too, the class having at most defaults.bayes.max_k studies
     assert set(bsab["method"]) == {"GLMM", "PLO", "PFT", "BAYES"}
     assert (bsab["k_new"] == bsab["k_old"] + 1).all()
@@ -144,7 +173,8 @@ def test_overlapping_cohorts_are_never_pooled_together(first_run, tmp_path):
     shutil.copytree(studies, work)
     record = EXAMPLE.read_text(encoding="utf-8").replace(
         "unit_of_analysis: patients",
-        "unit_of_analysis: patients\nrelations:\n  overlaps:\n    - {id: shumilov2025, reason: \"test: shared centres\"}")
+        'unit_of_analysis: patients\nrelations:\n  overlaps:\n    - {id: shumilov2025, reason: "test: shared centres"}',
+    )
     (work / "example_new_study.yaml").write_text(record, encoding="utf-8")
     out = run(work, tmp_path / "results", log=lambda *a: None)
     level, excluded = out["tables"]["study_level.csv"], out["tables"]["excluded.csv"]
@@ -153,8 +183,11 @@ def test_overlapping_cohorts_are_never_pooled_together(first_run, tmp_path):
     reason = excluded[(excluded["analysis"] == "orr_after_cart") & (excluded["study"] == "example_new_study")]["reason"]
     assert reason.iloc[0] == "overlaps with shumilov2025 (the larger cohort was kept)"
     sens = out["tables"]["sensitivity.csv"]
-    no_overlap = sens[(sens["variant"] == "without_overlaps") & (sens["analysis"] == "orr_after_cart")
-                      & (sens["regimen_class"] == "bispecific_antibody")]
+    no_overlap = sens[
+        (sens["variant"] == "without_overlaps")
+        & (sens["analysis"] == "orr_after_cart")
+        & (sens["regimen_class"] == "bispecific_antibody")
+    ]
     assert not no_overlap["studies"].str.contains("shumilov2025|example_new_study").any()
 
 
@@ -173,16 +206,21 @@ def test_run_refuses_a_broken_evidence_base_and_names_the_file(first_run, tmp_pa
 def test_subgroup_difference_is_reported_when_two_classes_are_pooled(first_run, tmp_path):
     """Two fictional chemotherapy cohorts make one more pooled class; Qbetween covers every pooled class."""
     from metaanalysis.engine.subgroups import subgroup_test
+
     _, studies, _ = first_run
     work = tmp_path / "studies"
     shutil.copytree(studies, work)
     template = EXAMPLE.read_text(encoding="utf-8")
     for sid, orr in (("fictional_chemo_a", 6), ("fictional_chemo_b", 9)):
-        record = (template.replace("id: example_new_study", f"id: {sid}")
-                  .replace("regimen_class: bispecific_antibody", "regimen_class: chemotherapy")
-                  .replace("events: 20", f"events: {orr}").replace("ORR 20/45", f"ORR {orr}/45")
-                  .replace("events: 12", "events: 3").replace("CR 12/45", "CR 3/45")
-                  .replace("Fictional Walkthrough Centre", f"Fictional centre {sid}"))
+        record = (
+            template.replace("id: example_new_study", f"id: {sid}")
+            .replace("regimen_class: bispecific_antibody", "regimen_class: chemotherapy")
+            .replace("events: 20", f"events: {orr}")
+            .replace("ORR 20/45", f"ORR {orr}/45")
+            .replace("events: 12", "events: 3")
+            .replace("CR 12/45", "CR 3/45")
+            .replace("Fictional Walkthrough Centre", f"Fictional centre {sid}")
+        )
         (work / f"{sid}.yaml").write_text(record, encoding="utf-8")
     out = run(work, tmp_path / "results", log=lambda *a: None)
     pooled, level = out["tables"]["pooled.csv"], out["tables"]["study_level.csv"]

@@ -1,4 +1,5 @@
 """`metaanalysis run` and the other commands at the edges: bad folders, formulas, other working directories."""
+
 from __future__ import annotations
 
 import shutil
@@ -36,7 +37,7 @@ def one_line_error(capsys) -> str:
 
 
 def test_a_skip_notebooks_run_never_leaves_an_older_report_looking_current(base):
-    with StagedOutput(base / "results") as stage:        # a complete earlier run with its report
+    with StagedOutput(base / "results") as stage:  # a complete earlier run with its report
         (stage.path / "report").mkdir()
         (stage.path / "report" / "index.html").write_text("<h1>old report</h1>", encoding="utf-8")
         (stage.path / "report" / "02_response.html").write_text("old numbers", encoding="utf-8")
@@ -52,10 +53,14 @@ def test_a_skip_notebooks_run_never_leaves_an_older_report_looking_current(base)
 
 
 def test_formula_cells_are_neutralised_in_every_csv_and_numbers_stay_numbers(base):
-    record = EXAMPLE.read_text(encoding="utf-8").replace(
-        'title: "FICTIONAL cohort for the adding-a-study walkthrough (not a real study)"',
-        'title: "=HYPERLINK(\\"http://example.invalid\\", \\"click\\")"').replace(
-        "name: Fictional Walkthrough Centre", "name: \"@SUM(A1:A9)\"")
+    record = (
+        EXAMPLE.read_text(encoding="utf-8")
+        .replace(
+            'title: "FICTIONAL cohort for the adding-a-study walkthrough (not a real study)"',
+            'title: "=HYPERLINK(\\"http://example.invalid\\", \\"click\\")"',
+        )
+        .replace("name: Fictional Walkthrough Centre", 'name: "@SUM(A1:A9)"')
+    )
     (base / "extracted_studies" / "example_new_study.yaml").write_text(record, encoding="utf-8")
     out = run(base / "extracted_studies", base / "results", base / "plan.yaml", log=lambda *a: None)
     studies = pd.read_csv(base / "results" / "studies.csv", dtype=str, keep_default_na=False)
@@ -63,12 +68,12 @@ def test_formula_cells_are_neutralised_in_every_csv_and_numbers_stay_numbers(bas
     assert row["title"].startswith("'=HYPERLINK") and row["centres"] == "'@SUM(A1:A9)"
     for path in (base / "results").rglob("*.csv"):
         if not path.read_text(encoding="utf-8").strip():
-            continue                   # an empty table (this plan declares no comparisons)
+            continue  # an empty table (this plan declares no comparisons)
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
         for value in table.to_numpy().ravel():
             assert not str(value).startswith(("=", "+", "@")) or value.lstrip("+").replace(".", "").isdigit(), path
     pooled = pd.read_csv(base / "results" / "pooled.csv")
-    assert pd.api.types.is_float_dtype(pooled["estimate"])   # numbers are written as numbers
+    assert pd.api.types.is_float_dtype(pooled["estimate"])  # numbers are written as numbers
     assert out["tables"]["studies.csv"].loc[lambda t: t.study == "example_new_study", "title"].iloc[0].startswith("=")
 
 
@@ -91,10 +96,22 @@ def test_no_notebooks_anywhere_is_a_clear_error_not_an_empty_report(tmp_path, mo
 
 @pytest.mark.parametrize("case", ["out_is_a_file", "missing_analyses", "foreign_out", "missing_studies"])
 def test_bad_folders_and_files_are_one_clear_line(base, capsys, case):
-    args = ["run", "--studies", str(base / "extracted_studies"), "--analyses", str(base / "plan.yaml"),
-            "--out", str(base / "results"), "--skip-notebooks"]
-    expected = {"out_is_a_file": "is a file, not a folder", "missing_analyses": "no such file",
-                "foreign_out": "holds files no run wrote", "missing_studies": "does not validate"}[case]
+    args = [
+        "run",
+        "--studies",
+        str(base / "extracted_studies"),
+        "--analyses",
+        str(base / "plan.yaml"),
+        "--out",
+        str(base / "results"),
+        "--skip-notebooks",
+    ]
+    expected = {
+        "out_is_a_file": "is a file, not a folder",
+        "missing_analyses": "no such file",
+        "foreign_out": "holds files no run wrote",
+        "missing_studies": "does not validate",
+    }[case]
     if case == "out_is_a_file":
         (base / "results").write_text("x", encoding="utf-8")
     elif case == "missing_analyses":
@@ -111,16 +128,43 @@ def test_bad_folders_and_files_are_one_clear_line(base, capsys, case):
 
 
 def test_an_unexpected_failure_is_one_line_and_keeps_the_previous_results(base, capsys, monkeypatch):
-    assert cli.main(["run", "--studies", str(base / "extracted_studies"), "--analyses", str(base / "plan.yaml"),
-                     "--out", str(base / "results"), "--skip-notebooks"]) == 0
+    assert (
+        cli.main(
+            [
+                "run",
+                "--studies",
+                str(base / "extracted_studies"),
+                "--analyses",
+                str(base / "plan.yaml"),
+                "--out",
+                str(base / "results"),
+                "--skip-notebooks",
+            ]
+        )
+        == 0
+    )
     before = (base / "results" / "manifest.json").read_bytes()
     capsys.readouterr()
 
     def broken(*a, **k):
         raise ZeroDivisionError("a fit divided by zero")
+
     monkeypatch.setattr(run_mod, "pool_landmarks", broken)
-    assert cli.main(["run", "--studies", str(base / "extracted_studies"), "--analyses", str(base / "plan.yaml"),
-                     "--out", str(base / "results"), "--skip-notebooks"]) == 1
+    assert (
+        cli.main(
+            [
+                "run",
+                "--studies",
+                str(base / "extracted_studies"),
+                "--analyses",
+                str(base / "plan.yaml"),
+                "--out",
+                str(base / "results"),
+                "--skip-notebooks",
+            ]
+        )
+        == 1
+    )
     line = one_line_error(capsys)
     assert line.startswith("Run failed: ZeroDivisionError: a fit divided by zero;")
     assert "still holds the complete run finished" in line

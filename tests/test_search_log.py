@@ -3,6 +3,7 @@
 Each broken log is the valid session below with one edit; expected lines are found in the edited
 text (`line_of`), never copied from the checker's output.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,12 +11,12 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from test_validation import BASE, line_of
 
 from metaanalysis.cli import validate as validate_cli
 from metaanalysis.evidence.excerpts import quote_problems, quotes
 from metaanalysis.evidence.search_log import check_review, load_search_log
 from metaanalysis.evidence.validation import ERROR, check_directory
-from test_validation import BASE, line_of
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,7 +108,7 @@ def test_repeated_ids(tmp_path):
     p = one(problems_of(tmp_path, text), "screened[1].id", line_of(text, "- id: r001", nth=1))
     assert "screened[0]" in p.message
     text = edit("{id: q02,", "{id: q01,")
-    problems = problems_of(tmp_path, text)             # and the entries found by q02 now name no query
+    problems = problems_of(tmp_path, text)  # and the entries found by q02 now name no query
     assert {p.path for p in problems} == {"queries[1].id", "screened[0].found_by[1]", "screened[2].found_by[0]"}
     assert next(p for p in problems if p.path == "queries[1].id").line == line_of(text, "{id: q01,", nth=1)
 
@@ -124,11 +125,19 @@ def test_other_method_found_by_is_free_text(tmp_path):
     assert problems_of(tmp_path, text) == []
 
 
-@pytest.mark.parametrize("old, new, path, suggestion", [
-    ("decision: exclude", "decision: exlude", "screened[1].decision", "exclude"),
-    ("reason: review_article", "reason: review", "screened[1].reason", "review_article"),
-    ("stage: screening\n    decision: exclude", "stage: screen\n    decision: exclude", "screened[1].stage", "screening"),
-])
+@pytest.mark.parametrize(
+    "old, new, path, suggestion",
+    [
+        ("decision: exclude", "decision: exlude", "screened[1].decision", "exclude"),
+        ("reason: review_article", "reason: review", "screened[1].reason", "review_article"),
+        (
+            "stage: screening\n    decision: exclude",
+            "stage: screen\n    decision: exclude",
+            "screened[1].stage",
+            "screening",
+        ),
+    ],
+)
 def test_vocabularies_suggest_the_nearest(tmp_path, old, new, path, suggestion):
     text = edit(old, new)
     p = one(problems_of(tmp_path, text), path, line_of(text, new.split("\n")[0]))
@@ -169,18 +178,22 @@ def test_every_problem_at_once(tmp_path):
 
 def test_same_url_twice_in_one_session_unless_marked_duplicate(tmp_path):
     text = edit('url: "https://mirror.example.org/review"', 'url: "https://www.example.org/review/"')
-    assert problems_of(tmp_path, text) == []          # r003 says it is the duplicate
+    assert problems_of(tmp_path, text) == []  # r003 says it is the duplicate
     text = edit("decision: duplicate\n    reason: null", "decision: exclude\n    reason: review_article", text)
     p = one(problems_of(tmp_path, text), "screened[2].url", line_of(text, "www.example.org/review/"))
     assert "screened[1]" in p.message
 
 
 def test_one_report_included_as_two_studies_is_an_error(tmp_path):
-    second = (SESSION.replace("2026-01-02-test", "2026-02-01-again").replace("date: 2026-01-02", "date: 2026-02-01")
-              .replace("study_id: base_2024", "study_id: copy_2024"))
+    second = (
+        SESSION.replace("2026-01-02-test", "2026-02-01-again")
+        .replace("date: 2026-01-02", "date: 2026-02-01")
+        .replace("study_id: base_2024", "study_id: copy_2024")
+    )
     studies = evidence(tmp_path, name="2026-01-02-test", **{"2026_02_01_again": second})
-    (studies / "copy_2024.yaml").write_text(BASE.replace("id: base_2024", "id: copy_2024")
-                                            .replace("Test Hospital", "Other Hospital"), encoding="utf-8")
+    (studies / "copy_2024.yaml").write_text(
+        BASE.replace("id: base_2024", "id: copy_2024").replace("Test Hospital", "Other Hospital"), encoding="utf-8"
+    )
     parsed, _ = check_directory(studies)
     problems = check_review(tmp_path / "review", studies, parsed)[1]
     p = one(problems, "screened[0].study_id", line_of(second, "study_id: copy_2024"), "2026-02-01-again.yaml")
@@ -220,8 +233,11 @@ def url_record(tmp_path: Path, cr_quote: str = "CR 4/12 (33.3%)"):
     excerpts = tmp_path / "excerpts"
     excerpts.mkdir(exist_ok=True)
     # the page as returned: line breaks and double spaces where the record has none
-    (excerpts / "base_2024.txt").write_text("URL: https://example.org/base\n\n" + "\n".join(
-        "  ".join(q.split(" ")).replace("  ", "\n", 1) + " ..." for q in original), encoding="utf-8")
+    (excerpts / "base_2024.txt").write_text(
+        "URL: https://example.org/base\n\n"
+        + "\n".join("  ".join(q.split(" ")).replace("  ", "\n", 1) + " ..." for q in original),
+        encoding="utf-8",
+    )
     parsed, problems = check_directory(studies)
     assert not [p for p in problems if p.severity == ERROR], problems
     return text, parsed, excerpts

@@ -2,20 +2,20 @@
 of /work/shared/reference/metafor_reference.json), produced by
     fit <- rma(yi, vi, method = "REML"); leave1out(fit); regtest(fit)
 on escalc(measure = M, xi, ni) for M in PLO, PFT, PAS, PR."""
+
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 from reference import reference_dir  # noqa: E402  (tests/reference.py: shared/ beside the clone)
+
 from metaanalysis.engine.diagnostics import LEAVE1OUT_COLUMNS, egger_test, leave1out
 
 REFERENCE = reference_dir() / "metafor_reference.json"
 REL_TOL = 1e-6
-ABS_TOL = 1e-10     # for entries that are exactly 0 in the reference (tau2, I2 of one-study fits)
+ABS_TOL = 1e-10  # for entries that are exactly 0 in the reference (tau2, I2 of one-study fits)
 CASES = {c["name"]: c for c in json.loads(REFERENCE.read_text())}
 
 EGGER_GRID = [(name, m, f) for name, c in CASES.items() for m in c.get("egger", {}) for f in ("zval", "pval")]
@@ -64,8 +64,9 @@ def test_leave1out_matches_metafor(name, measure):
     ref = CASES[name]["leave1out"][measure]
     for field in L1O_FIELDS:
         got = frame[field].to_numpy(dtype=float)
-        np.testing.assert_allclose(got, np.asarray(ref[field], dtype=float), rtol=REL_TOL, atol=ABS_TOL,
-                                   err_msg=f"{name} {measure} {field}")
+        np.testing.assert_allclose(
+            got, np.asarray(ref[field], dtype=float), rtol=REL_TOL, atol=ABS_TOL, err_msg=f"{name} {measure} {field}"
+        )
 
 
 def test_leave1out_grid_covers_every_entry():

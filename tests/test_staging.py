@@ -1,4 +1,5 @@
 """The results folder is replaced whole (manifest written last) or not at all."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,8 +13,11 @@ from metaanalysis.living.staging import OutputError, StagedOutput, altered_files
 
 
 def digest(folder):
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def complete_run(target, files: dict[str, str]):
@@ -43,7 +47,7 @@ def test_a_failure_before_commit_leaves_the_previous_results_byte_identical(tmp_
     before = digest(target)
     with pytest.raises(type(failure)):
         with StagedOutput(target) as stage:
-            (stage.path / "pooled.csv").write_text("", encoding="utf-8")    # half-written
+            (stage.path / "pooled.csv").write_text("", encoding="utf-8")  # half-written
             raise failure
     assert digest(target) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [".results.lock", "results"]
@@ -52,7 +56,7 @@ def test_a_failure_before_commit_leaves_the_previous_results_byte_identical(tmp_
 def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(tmp_path):
     target = tmp_path / "results"
     complete_run(target, {"pooled.csv": "a\n1\n"})
-    left = tmp_path / ".results.staging-999-abc"          # what SIGKILL leaves
+    left = tmp_path / ".results.staging-999-abc"  # what SIGKILL leaves
     (left / "figures").mkdir(parents=True)
     (left / "pooled.csv").write_text("", encoding="utf-8")
     complete_run(target, {"pooled.csv": "a\n2\n"})

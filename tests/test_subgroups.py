@@ -4,14 +4,14 @@
     rma(b_g, sei = se_g, method = "FE")$QE                                        # Qbetween
     rma(es$yi, es$vi, mods = ~ factor(grp), method = "REML")$QM                   # common tau2
 """
+
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-
 from reference import reference_dir  # noqa: E402  (tests/reference.py: shared/ beside the clone)
+
 from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.engine.subgroups import subgroup_test, subgroups
 
@@ -19,10 +19,19 @@ REFERENCE = reference_dir() / "metafor_reference.json"
 REL_TOL = 1e-6
 CASES = {c["name"]: c for c in json.loads(REFERENCE.read_text())}
 SUB_CASES = {n: c for n, c in CASES.items() if "subgroups" in c}
-TOP_FIELDS = {"Qbetween_separate_tau2": "Qbetween", "Qbetween_p": "Qbetween_p",
-              "QM_common_tau2": "QM_common_tau2", "QMp_common_tau2": "QMp_common_tau2"}
-GROUP_GRID = [(n, g, f) for n, c in SUB_CASES.items() for g, e in c["subgroups"]["by_group"].items()
-              for f in e if e[f] is not None]
+TOP_FIELDS = {
+    "Qbetween_separate_tau2": "Qbetween",
+    "Qbetween_p": "Qbetween_p",
+    "QM_common_tau2": "QM_common_tau2",
+    "QMp_common_tau2": "QMp_common_tau2",
+}
+GROUP_GRID = [
+    (n, g, f)
+    for n, c in SUB_CASES.items()
+    for g, e in c["subgroups"]["by_group"].items()
+    for f in e
+    if e[f] is not None
+]
 TOP_GRID = [(n, f) for n in SUB_CASES for f in TOP_FIELDS]
 _FITS: dict = {}
 
@@ -31,8 +40,17 @@ def _fit(name):
     if name not in _FITS:
         c = SUB_CASES[name]
         d, e = c["data"], c["effects"]["PLO"]
-        _FITS[name] = subgroups(e["yi"], e["vi"], d["group"], method="REML", test="z", measure="PLO",
-                                studies=d["study"], events=d["events"], n=d["n"])
+        _FITS[name] = subgroups(
+            e["yi"],
+            e["vi"],
+            d["group"],
+            method="REML",
+            test="z",
+            measure="PLO",
+            studies=d["study"],
+            events=d["events"],
+            n=d["n"],
+        )
     return _FITS[name]
 
 
@@ -55,10 +73,15 @@ def test_grid_covers_every_subgroup_entry():
         in_file |= {(n, f) for f in s if f != "by_group"}
         in_file |= {(n, g, f) for g, e in s["by_group"].items() for f in e}
     checked = set(TOP_GRID) | set(GROUP_GRID)
-    nulls = {(n, g, f) for n, c in SUB_CASES.items() for g, e in c["subgroups"]["by_group"].items()
-             for f in e if e[f] is None}
+    nulls = {
+        (n, g, f)
+        for n, c in SUB_CASES.items()
+        for g, e in c["subgroups"]["by_group"].items()
+        for f in e
+        if e[f] is None
+    }
     assert in_file == checked | nulls
-    assert not nulls          # nothing was left unchecked because metafor returned null
+    assert not nulls  # nothing was left unchecked because metafor returned null
     assert SUB_CASES
 
 
@@ -81,8 +104,8 @@ def test_single_study_group_is_kept_and_enters_qbetween():
     # Qbetween by hand from the three group estimates (common-effect Q, Cochran 1954)
     b = [r.groups[g].b for g in "abc"]
     w = [1 / r.groups[g].se ** 2 for g in "abc"]
-    bw = sum(wi * bi for wi, bi in zip(w, b)) / sum(w)
-    assert r.Qbetween == pytest.approx(sum(wi * (bi - bw) ** 2 for wi, bi in zip(w, b)), rel=1e-12)
+    bw = sum(wi * bi for wi, bi in zip(w, b, strict=True)) / sum(w)
+    assert r.Qbetween == pytest.approx(sum(wi * (bi - bw) ** 2 for wi, bi in zip(w, b, strict=True)), rel=1e-12)
 
 
 def test_fewer_than_two_groups_gives_no_test_and_says_why():
@@ -105,7 +128,7 @@ def test_subgroup_test_works_with_glmm_fits():
     q, df, p = subgroup_test(fits)
     (b1, s1), (b2, s2) = [(f.b, f.se) for f in fits.values()]
     # two groups: Q = (b1 - b2)^2 / (s1^2 + s2^2)
-    assert q == pytest.approx((b1 - b2) ** 2 / (s1 ** 2 + s2 ** 2), rel=1e-12)
+    assert q == pytest.approx((b1 - b2) ** 2 / (s1**2 + s2**2), rel=1e-12)
     assert df == 1 and 0 <= p <= 1
 
 
@@ -114,14 +137,18 @@ def test_subgroup_test_needs_two_groups():
         subgroup_test({})
 
 
-@pytest.mark.parametrize("method,test,expected", [
-    # R 4.2.2, metafor 3.8-1, run for this test on the reference's Kearon PLO effects:
-    #   mr <- rma(yi, vi, mods = ~ factor(grp), method = M, test = T); c(mr$QM, mr$QMp, mr$tau2)
-    ("REML", "knha", (5.07440362866e+01, 7.71991609210e-08, 5.35344628794e-01)),
-    ("ML", "z", (5.52804888335e+01, 1.04500750524e-13, 4.85864590736e-01)),
-])
+@pytest.mark.parametrize(
+    "method,test,expected",
+    [
+        # R 4.2.2, metafor 3.8-1, run for this test on the reference's Kearon PLO effects:
+        #   mr <- rma(yi, vi, mods = ~ factor(grp), method = M, test = T); c(mr$QM, mr$QMp, mr$tau2)
+        ("REML", "knha", (5.07440362866e01, 7.71991609210e-08, 5.35344628794e-01)),
+        ("ML", "z", (5.52804888335e01, 1.04500750524e-13, 4.85864590736e-01)),
+    ],
+)
 def test_meta_regression_on_group_factor_matches_metafor(method, test, expected):
     from metaanalysis.engine.metareg import factor_design, rma_mods
+
     c = SUB_CASES["kearon1998_sensitivity_by_patients"]
     X, levels = factor_design(c["data"]["group"])
     assert levels == ["symptomatic", "asymptomatic"]

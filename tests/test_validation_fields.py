@@ -3,12 +3,15 @@
 Same method as test_validation.py: the valid fixture with one edit, the expected line found in
 the edited text.
 """
+
 from __future__ import annotations
 
-from test_validation import BASE, check, edit, find, line_of, only
+from test_validation import check, edit, find, line_of, only
 
-ORR = ('      ORR:\n        events: 6\n        n: 12\n        percent: 50.0\n'
-       '        source: {where: "Table 2", quote: "ORR 6/12 (50.0%)"}\n')
+ORR = (
+    "      ORR:\n        events: 6\n        n: 12\n        percent: 50.0\n"
+    '        source: {where: "Table 2", quote: "ORR 6/12 (50.0%)"}\n'
+)
 CHEMO_ARM_END = '        source: {where: "Table 2", quote: "ORR 2/8 (25%)"}\n'
 
 
@@ -18,8 +21,11 @@ def with_orr(extra: str) -> str:
 
 def with_stratum(lines: str) -> str:
     """A subgroup of 3 patients in the chemotherapy arm, with the given extra keys."""
-    stratum = ("    subgroups:\n      - id: sub\n        label: \"a stratum\"\n" + lines
-               + '        n: {value: 3, source: {where: "Table 1", quote: "3 patients"}}\n')
+    stratum = (
+        '    subgroups:\n      - id: sub\n        label: "a stratum"\n'
+        + lines
+        + '        n: {value: 3, source: {where: "Table 1", quote: "3 patients"}}\n'
+    )
     return edit(CHEMO_ARM_END, CHEMO_ARM_END + stratum)
 
 
@@ -38,7 +44,7 @@ def test_timepoint_days_only_with_fixed_timepoint(tmp_path):
     text = with_orr("        assessment: best\n        timepoint_days: 30\n")
     p = only(check(tmp_path, text), "arms[0].binary.ORR.timepoint_days", line_of(text, "timepoint_days: 30"))
     assert "fixed_timepoint" in p.message and "best" in p.message
-    text = with_orr("        timepoint_days: 30\n")            # no assessment: not_stated
+    text = with_orr("        timepoint_days: 30\n")  # no assessment: not_stated
     p = only(check(tmp_path, text), "arms[0].binary.ORR.timepoint_days", line_of(text, "timepoint_days: 30"))
     assert "not_stated" in p.message
 
@@ -60,16 +66,20 @@ def test_regimen_stratum_needs_regimen_and_class(tmp_path):
 
 
 def test_complete_regimen_stratum_is_clean(tmp_path):
-    text = with_stratum("        stratified_by: regimen\n        regimen: glofitamab\n"
-                        "        regimen_class: bispecific_antibody\n")
+    text = with_stratum(
+        "        stratified_by: regimen\n        regimen: glofitamab\n        regimen_class: bispecific_antibody\n"
+    )
     assert check(tmp_path, text) == []
 
 
 def test_patient_characteristic_stratum_has_no_regimen_class(tmp_path):
     for keys in ("", "        stratified_by: patient_characteristic\n"):
         text = with_stratum(keys + "        regimen_class: bispecific_antibody\n")
-        p = only(check(tmp_path, text), "arms[1].subgroups[0].regimen_class",
-                 line_of(text, "regimen_class: bispecific_antibody", nth=-1))   # the arm above has one too
+        p = only(
+            check(tmp_path, text),
+            "arms[1].subgroups[0].regimen_class",
+            line_of(text, "regimen_class: bispecific_antibody", nth=-1),
+        )  # the arm above has one too
         assert "stratified_by: regimen" in p.message
 
 
@@ -93,7 +103,10 @@ def test_urls_look_like_urls_every_one_reported(tmp_path):
 
 
 def test_plausible_urls_pass(tmp_path):
-    for url in ("http://47.251.13.51:8081/39786390", "https://kjim.org/journal/view.php?number=1&viewtype=x",
-                "https://pmc.ncbi.nlm.nih.gov/articles/PMC9827150"):
+    for url in (
+        "http://47.251.13.51:8081/39786390",
+        "https://kjim.org/journal/view.php?number=1&viewtype=x",
+        "https://pmc.ncbi.nlm.nih.gov/articles/PMC9827150",
+    ):
         text = edit("  source_file: seeds/none.txt", f'  source_file: seeds/none.txt\n  url: "{url}"')
         assert check(tmp_path, text) == [], url

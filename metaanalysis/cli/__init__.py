@@ -5,6 +5,7 @@ this file only declares the arguments, so `metaanalysis --help` is the one
 place a user reads what the tool can do. Modules are imported lazily so that
 `metaanalysis validate` does not pay for matplotlib.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,15 +35,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="CSV with study,events,n | study,ai,n1i,ci,n2i | study,yi,vi")
     p.add_argument("--measure", required=True, choices=MEASURES)
     p.add_argument("--method", default="REML", choices=METHODS)
-    p.add_argument("--ci", default="knha", choices=["z", "knha", "knha_adhoc"],
-                   help="Wald z, Hartung-Knapp-Sidik-Jonkman, or HKSJ never narrower than Wald (ad hoc)")
+    p.add_argument(
+        "--ci",
+        default="knha",
+        choices=["z", "knha", "knha_adhoc"],
+        help="Wald z, Hartung-Knapp-Sidik-Jonkman, or HKSJ never narrower than Wald (ad hoc)",
+    )
     p.add_argument("--group", default=None, help="column holding subgroup labels")
     p.add_argument("--level", type=float, default=0.95)
-    p.add_argument("--transform", default=None, choices=["exp", "ilogit"],
-                   help="back-transform for GEN (e.g. exp for log hazard ratios); other measures use their own")
-    p.add_argument("--tau-prior", default=None, metavar="halfnormal:SCALE",
-                   help="--method BAYES: half-normal prior on tau (default per measure: 1.0 for PLO, 0.5 for "
-                        "OR/RR, 0.25 for PR/PAS/PFT/RD; GEN needs one)")
+    p.add_argument(
+        "--transform",
+        default=None,
+        choices=["exp", "ilogit"],
+        help="back-transform for GEN (e.g. exp for log hazard ratios); other measures use their own",
+    )
+    p.add_argument(
+        "--tau-prior",
+        default=None,
+        metavar="halfnormal:SCALE",
+        help="--method BAYES: half-normal prior on tau (default per measure: 1.0 for PLO, 0.5 for "
+        "OR/RR, 0.25 for PR/PAS/PFT/RD; GEN needs one)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON (the only output format for now)")
     p.set_defaults(module="metaanalysis.cli.pool_csv")
 
@@ -50,8 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--studies", default="extracted_studies")
     p.add_argument("--analyses", default=None, help="analyses YAML (default: the packaged analyses.yaml)")
     p.add_argument("--out", default="results")
-    p.add_argument("--notebooks", default=None,
-                   help="folder of notebooks (default: notebooks/ here, beside --studies, or in the project)")
+    p.add_argument(
+        "--notebooks",
+        default=None,
+        help="folder of notebooks (default: notebooks/ here, beside --studies, or in the project)",
+    )
     p.add_argument("--skip-notebooks", action="store_true", help="pool and plot only")
     p.set_defaults(module="metaanalysis.living.run")
 

@@ -29,6 +29,7 @@ held in double precision, ends with one line and exit code 1: the JSON never hol
 inf or NaN (an `exp` back-transform beyond the largest double is null, with a note).
 A study name used twice is pooled as two rows, with a warning on stderr and in `notes`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -43,9 +44,9 @@ from pathlib import Path
 import numpy as np
 
 from metaanalysis.engine.effects import escalc
+from metaanalysis.engine.estimators import ConvergenceError
 from metaanalysis.engine.glmm import GLMMConvergenceError, rma_glmm
 from metaanalysis.engine.mantel_haenszel import rma_mh
-from metaanalysis.engine.estimators import ConvergenceError
 from metaanalysis.engine.results import MetaResult
 from metaanalysis.engine.subgroups import subgroup_test, subgroups
 
@@ -57,9 +58,9 @@ LAYOUTS = {
 COUNT_COLUMNS = {"events", "n", "ai", "n1i", "ci", "n2i"}
 _DECIMAL = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", re.ASCII)
 _COUNT = re.compile(r"[0-9]+(?:\.0*)?", re.ASCII)
-MAX_COUNT = 2 ** 53                 # whole numbers a double holds exactly
-VI_RANGE = (1e-150, 1e150)          # 1/vi^2 must neither overflow nor vanish
-MAX_WEIGHT_SHARE = 1e10             # one study's weight over all the others' together
+MAX_COUNT = 2**53  # whole numbers a double holds exactly
+VI_RANGE = (1e-150, 1e150)  # 1/vi^2 must neither overflow nor vanish
+MAX_WEIGHT_SHARE = 1e10  # one study's weight over all the others' together
 
 
 class ComputationError(ValueError):
@@ -75,11 +76,17 @@ def main(args) -> int:
         table = read_table(Path(args.file), args.measure, args.group)
         for warning in table.warnings:
             print(f"metaanalysis pool-csv: warning: {warning}", file=sys.stderr)
-        with warnings.catch_warnings():     # overflow is reported below, as one line
+        with warnings.catch_warnings():  # overflow is reported below, as one line
             warnings.simplefilter("ignore", RuntimeWarning)
-            out = pool(table, measure=args.measure, method=args.method, test=args.ci, level=args.level,
-                       transform=getattr(args, "transform", None),
-                       tau_prior=getattr(args, "tau_prior", None))
+            out = pool(
+                table,
+                measure=args.measure,
+                method=args.method,
+                test=args.ci,
+                level=args.level,
+                transform=getattr(args, "transform", None),
+                tau_prior=getattr(args, "tau_prior", None),
+            )
         out = finite_output(out)
     except ComputationError as exc:
         print(f"metaanalysis pool-csv: {_one_line(exc)}", file=sys.stderr)
@@ -98,11 +105,11 @@ def main(args) -> int:
 class Table:
     path: Path
     study: list[str]
-    columns: dict[str, list]          # the layout's columns, parsed
+    columns: dict[str, list]  # the layout's columns, parsed
     group: list[str] | None
     ignored: list[str]
     warnings: list[str] = dataclasses.field(default_factory=list)
-    lines: list[int] = dataclasses.field(default_factory=list)     # each row's line in the file
+    lines: list[int] = dataclasses.field(default_factory=list)  # each row's line in the file
 
 
 def read_table(path: Path, measure: str, group: str | None) -> Table:
@@ -121,9 +128,12 @@ def read_table(path: Path, measure: str, group: str | None) -> Table:
     needed = ("study",) + LAYOUTS[measure] + ((group,) if group else ())
     for col in needed:
         if col not in header:
-            raise InputError(f"{name}: line 1 (header): missing column {col!r} "
-                             f"(--measure {measure} needs study,{','.join(LAYOUTS[measure])}"
-                             + (f"; --group needs {group!r}" if group else "") + ")")
+            raise InputError(
+                f"{name}: line 1 (header): missing column {col!r} "
+                f"(--measure {measure} needs study,{','.join(LAYOUTS[measure])}"
+                + (f"; --group needs {group!r}" if group else "")
+                + ")"
+            )
     dup = sorted({h for h in header if header.count(h) > 1})
     if dup:
         raise InputError(f"{name}: line 1 (header): column(s) {', '.join(map(repr, dup))} appear more than once")
@@ -134,12 +144,12 @@ def read_table(path: Path, measure: str, group: str | None) -> Table:
     for fields in reader:
         line = reader.line_num
         if not any(f.strip() for f in fields):
-            continue                       # blank line
+            continue  # blank line
         row += 1
         where = f"{name}: line {line} (data row {row})"
         if len(fields) != len(header):
             raise InputError(f"{where}: {len(fields)} fields, the header has {len(header)}")
-        rec = dict(zip(header, (f.strip() for f in fields)))
+        rec = dict(zip(header, (f.strip() for f in fields), strict=True))
         if not rec["study"]:
             raise InputError(f"{where}, column 'study': empty")
         study.append(rec["study"])
@@ -156,29 +166,33 @@ def read_table(path: Path, measure: str, group: str | None) -> Table:
     if "vi" in cols:
         _check_weights(name, study, lines, cols["vi"])
     seen: dict[str, list[int]] = {}
-    for s_name, line in zip(study, lines):
+    for s_name, line in zip(study, lines, strict=True):
         seen.setdefault(s_name, []).append(line)
-    repeated = [f"study {s_name!r} appears on lines {', '.join(map(str, ls))}" for s_name, ls in seen.items()
-                if len(ls) > 1]
-    notes = [f"{name}: {r} (pooled as separate rows: merge or rename them if they are one study)"
-             for r in repeated]
+    repeated = [
+        f"study {s_name!r} appears on lines {', '.join(map(str, ls))}" for s_name, ls in seen.items() if len(ls) > 1
+    ]
+    notes = [f"{name}: {r} (pooled as separate rows: merge or rename them if they are one study)" for r in repeated]
     return Table(path, study, cols, group_vals if group else None, ignored, notes, lines)
 
 
 def _check_weights(name: str, study: list[str], lines: list[int], vi: list[float], what: str = "column 'vi'") -> None:
     """Variances that double precision cannot weight: refused, not pooled into wrong numbers."""
-    for s_name, line, v in zip(study, lines, vi):
+    for line, v in zip(lines, vi, strict=True):
         if not VI_RANGE[0] <= v <= VI_RANGE[1]:
-            raise InputError(f"{name}: line {line}, column 'vi': {v!r} is outside {VI_RANGE[0]:g} to "
-                             f"{VI_RANGE[1]:g}, the variances double precision can weight (1/vi^2); "
-                             "check the column (a variance, not a standard error?) or rescale yi and vi")
+            raise InputError(
+                f"{name}: line {line}, column 'vi': {v!r} is outside {VI_RANGE[0]:g} to "
+                f"{VI_RANGE[1]:g}, the variances double precision can weight (1/vi^2); "
+                "check the column (a variance, not a standard error?) or rescale yi and vi"
+            )
     w = [1.0 / v for v in vi]
     top = max(range(len(w)), key=w.__getitem__)
     rest = math.fsum(w) - w[top]
     if len(w) > 1 and rest > 0 and w[top] / rest > MAX_WEIGHT_SHARE:
-        raise InputError(f"{name}: line {lines[top]}, {what}: study {study[top]!r} (vi = {vi[top]:g}) would "
-                         f"carry {w[top] / rest:.3g} times the weight of all other studies together; the "
-                         "heterogeneity statistics lose every other study in double precision: check its vi")
+        raise InputError(
+            f"{name}: line {lines[top]}, {what}: study {study[top]!r} (vi = {vi[top]:g}) would "
+            f"carry {w[top] / rest:.3g} times the weight of all other studies together; the "
+            "heterogeneity statistics lose every other study in double precision: check its vi"
+        )
 
 
 def _number(raw: str, col: str, where: str):
@@ -187,16 +201,19 @@ def _number(raw: str, col: str, where: str):
     # float() also takes 1_0, full-width and Arabic-Indic digits, nan and inf: read only what a person
     # would read as this number.
     if not _DECIMAL.fullmatch(raw):
-        raise InputError(f"{where}, column {col!r}: {raw!r} is not a number written in plain decimal digits "
-                         "(0-9, one '.', an optional exponent such as 1e-4)")
+        raise InputError(
+            f"{where}, column {col!r}: {raw!r} is not a number written in plain decimal digits "
+            "(0-9, one '.', an optional exponent such as 1e-4)"
+        )
     if col in COUNT_COLUMNS:
         if not _COUNT.fullmatch(raw):
-            raise InputError(f"{where}, column {col!r}: {raw!r} is not a non-negative whole number "
-                             "written in digits")
+            raise InputError(f"{where}, column {col!r}: {raw!r} is not a non-negative whole number written in digits")
         value = int(raw.split(".")[0])
         if value > MAX_COUNT:
-            raise InputError(f"{where}, column {col!r}: {raw} is larger than {MAX_COUNT:,} (2^53), the largest "
-                             "count the models hold exactly")
+            raise InputError(
+                f"{where}, column {col!r}: {raw} is larger than {MAX_COUNT:,} (2^53), the largest "
+                "count the models hold exactly"
+            )
         return value
     val = float(raw)
     if not math.isfinite(val):
@@ -216,8 +233,16 @@ def _check_row(measure: str, rec: dict, where: str) -> None:
         raise InputError(f"{where}, column 'vi': {rec['vi']!r} must be positive")
 
 
-def pool(table: Table, *, measure: str, method: str, test: str, level: float, transform: str | None = None,
-         tau_prior: str | None = None) -> dict:
+def pool(
+    table: Table,
+    *,
+    measure: str,
+    method: str,
+    test: str,
+    level: float,
+    transform: str | None = None,
+    tau_prior: str | None = None,
+) -> dict:
     """Fit the overall model (and one per group) and return the JSON object."""
     if tau_prior is not None and method != "BAYES":
         raise InputError(f"--tau-prior is for --method BAYES; got --method {method}")
@@ -247,8 +272,11 @@ def pool(table: Table, *, measure: str, method: str, test: str, level: float, tr
         for label in dict.fromkeys(table.group):
             groups[label] = fit_one(table, [i for i in idx_all if table.group[i] == label])
         singles = [label for label, r in groups.items() if r.k == 1]
-        notes = (["group(s) with one study enter Qbetween with that study's own estimate and se: "
-                  + ", ".join(singles)] if singles and method != "BAYES" else [])
+        notes = (
+            ["group(s) with one study enter Qbetween with that study's own estimate and se: " + ", ".join(singles)]
+            if singles and method != "BAYES"
+            else []
+        )
         if method == "BAYES":
             q = df = p = None
             notes.append("no test for subgroup differences: compare the groups' credible intervals")
@@ -260,12 +288,29 @@ def pool(table: Table, *, measure: str, method: str, test: str, level: float, tr
         qm = qmp = None
     else:
         es = _effects(table, measure, idx_all)
-        sub = subgroups(es.yi, es.vi, table.group, method=method, test=test, level=level, measure=measure,
-                        studies=table.study, events=es.events, n=es.n)
+        sub = subgroups(
+            es.yi,
+            es.vi,
+            table.group,
+            method=method,
+            test=test,
+            level=level,
+            measure=measure,
+            studies=table.study,
+            events=es.events,
+            n=es.n,
+        )
         groups, q, df, p = sub.groups, sub.Qbetween, sub.Qbetween_df, sub.Qbetween_p
         qm, qmp, notes = sub.QM_common_tau2, sub.QMp_common_tau2, list(sub.notes)
-    out.update(subgroups={g: _result_dict(r) for g, r in groups.items()}, Qbetween=q, Qbetween_df=df,
-               Qbetween_p=p, QM_common_tau2=qm, QMp_common_tau2=qmp, subgroup_notes=notes)
+    out.update(
+        subgroups={g: _result_dict(r) for g, r in groups.items()},
+        Qbetween=q,
+        Qbetween_df=df,
+        Qbetween_p=p,
+        QM_common_tau2=qm,
+        QMp_common_tau2=qmp,
+        subgroup_notes=notes,
+    )
     return out
 
 
@@ -280,26 +325,42 @@ def _fitter(measure, method, test, level, transform=None, tau_prior=None):
         if method == "MH":
             return rma_mh(c["ai"], c["n1i"], c["ci"], c["n2i"], measure=measure, level=level, studies=studies)
         from metaanalysis.engine.rma import rma_effects
+
         es = _effects(table, measure, idx)
-        if measure != "GEN":            # variances computed from counts (n = 2^53 next to n = 20)
-            _check_weights(str(table.path), studies, [table.lines[i] for i in idx] if table.lines else
-                           [0] * len(idx), list(map(float, es.vi)), what="the variance from its counts")
+        if measure != "GEN":  # variances computed from counts (n = 2^53 next to n = 20)
+            _check_weights(
+                str(table.path),
+                studies,
+                [table.lines[i] for i in idx] if table.lines else [0] * len(idx),
+                list(map(float, es.vi)),
+                what="the variance from its counts",
+            )
         return rma_effects(es, method=method, test=test, level=level, pi_method="metafor", transform=transform)
+
     return fit
 
 
 def _fit_bayes(table: Table, idx: list[int], measure, level, transform, tau_prior):
     from metaanalysis.engine.bayes_priors import default_tau_prior, parse_tau_prior
+
     if tau_prior is None and measure == "GEN":
-        raise InputError("--method BAYES with --measure GEN needs --tau-prior halfnormal:SCALE "
-                         "(there is no default scale for a generic yi; 0.5 suits log ratios such as log HRs)")
+        raise InputError(
+            "--method BAYES with --measure GEN needs --tau-prior halfnormal:SCALE "
+            "(there is no default scale for a generic yi; 0.5 suits log ratios such as log HRs)"
+        )
     prior = parse_tau_prior(tau_prior) if tau_prior is not None else default_tau_prior(measure)
     if measure == "PLO":
         from metaanalysis.engine.bayes_binomial import rma_bayes_binomial
-        return rma_bayes_binomial([table.columns["events"][i] for i in idx],
-                                  [table.columns["n"][i] for i in idx], studies=[table.study[i] for i in idx],
-                                  tau_prior=prior, level=level)
+
+        return rma_bayes_binomial(
+            [table.columns["events"][i] for i in idx],
+            [table.columns["n"][i] for i in idx],
+            studies=[table.study[i] for i in idx],
+            tau_prior=prior,
+            level=level,
+        )
     from metaanalysis.engine.bayes import rma_bayes_effects
+
     return rma_bayes_effects(_effects(table, measure, idx), tau_prior=prior, level=level, transform=transform)
 
 
@@ -310,7 +371,7 @@ def _effects(table: Table, measure: str, idx: list[int]):
 
 def _result_dict(res: MetaResult) -> dict:
     d = res.to_dict()
-    for key in ("I2", "I2_ci_lb", "I2_ci_ub"):     # a percentage: rounding must not leave [0, 100]
+    for key in ("I2", "I2_ci_lb", "I2_ci_ub"):  # a percentage: rounding must not leave [0, 100]
         if isinstance(d.get(key), float) and math.isfinite(d[key]):
             d[key] = min(100.0, max(0.0, d[key]))
     if res.method == "GLMM" and "QE_LRT" in res.provenance:
@@ -321,6 +382,7 @@ def _result_dict(res: MetaResult) -> dict:
 def finite_output(out: dict) -> dict:
     """The JSON object with no inf or NaN: a back-transform beyond the largest double becomes null
     (noted); any other non-finite number is a ComputationError naming the field."""
+
     def walk(d: dict, where: str) -> None:
         overflowed = []
         for key, value in d.items():
@@ -330,14 +392,20 @@ def finite_output(out: dict) -> dict:
                 if key.startswith("bt_") and not math.isnan(value):
                     overflowed.append(key)
                 else:
-                    raise ComputationError(f"{where}{key} is {value}: the model cannot be computed in double "
-                                           "precision for this table (check the scale of yi and vi)")
+                    raise ComputationError(
+                        f"{where}{key} is {value}: the model cannot be computed in double "
+                        "precision for this table (check the scale of yi and vi)"
+                    )
         for key in overflowed:
             d[key] = None
         if overflowed:
-            d["notes"] = [*d.get("notes", []), f"{', '.join(overflowed)}: the {d.get('transform')} back-transform "
-                          "exceeds the largest double (about 1.8e308) and is shown as null; the values on the "
-                          "analysis scale (b, ci_lb, ci_ub, ...) are exact"]
+            d["notes"] = [
+                *d.get("notes", []),
+                f"{', '.join(overflowed)}: the {d.get('transform')} back-transform "
+                "exceeds the largest double (about 1.8e308) and is shown as null; the values on the "
+                "analysis scale (b, ci_lb, ci_ub, ...) are exact",
+            ]
+
     walk(out, "")
     return out
 

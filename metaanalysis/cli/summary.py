@@ -3,17 +3,28 @@
 Outcomes read `events/n`; a bare `66.7%` is a percentage printed without a
 denominator; `*` marks numbers that are not pooled (reason listed below).
 """
+
 from __future__ import annotations
 
 import pandas as pd
 
-from metaanalysis.evidence.studies import outcome_table, study_table
 from metaanalysis.cli.validate import report
+from metaanalysis.evidence.studies import outcome_table, study_table
 from metaanalysis.evidence.validation import ERROR, check_directory
 from metaanalysis.presentation.safe_text import printable
 
-STUDY_COLUMNS = ["study", "citation", "design", "population", "disease", "unit_of_analysis", "n", "n_arms",
-                 "follow_up_months", "superseded_by"]
+STUDY_COLUMNS = [
+    "study",
+    "citation",
+    "design",
+    "population",
+    "disease",
+    "unit_of_analysis",
+    "n",
+    "n_arms",
+    "follow_up_months",
+    "superseded_by",
+]
 
 
 def _cell(row) -> str:

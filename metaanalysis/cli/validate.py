@@ -5,6 +5,7 @@ count. When a `review/` folder sits beside DIR (the systematic search), its
 search log and excerpts are checked too (see `evidence/search_log.py`).
 Exit code 1 if any error, 0 when only warnings (or nothing) remain.
 """
+
 from __future__ import annotations
 
 from metaanalysis.evidence.search_log import check_review, review_beside

@@ -14,6 +14,7 @@ rma() makes of that dataset to rounding. A row whose fit fails (no convergence, 
 with a zero residual) is NaN, as metafor's gosh() and permutest() record NA.
 PM solves a root per row with R's uniroot iterates; it runs row by row (estimators.py).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -54,7 +55,7 @@ class _Sums:
 
 
 def _he_raw(yc, V, M, n):
-    s = _Sums(M)                      # OLS: unit weights on the row's studies
+    s = _Sums(M)  # OLS: unit weights on the row's studies
     trpv = np.einsum("ij,ij->i", M, V) * (1.0 - 1.0 / n)
     return (s.quad(yc) - trpv) / (n - 1)
 
@@ -81,14 +82,14 @@ def _fisher(method, yc, V, M, n, control: Control):
             adj = (s.quad(y) * k / (k - 1) - k) / s.W
         adj = adj * control.stepadj
         low = t + adj < control.tau2_min
-        while low.any():              # step halving keeps tau^2 in bounds
+        while low.any():  # step halving keeps tau^2 in bounds
             adj = np.where(low, adj / 2, adj)
             low = t + adj < control.tau2_min
         new = t + adj
         change = np.abs(t - new)
         tau2[rows] = new
         done = change <= control.threshold
-        if iteration > control.maxiter:   # as estimators.py: past maxiter the fit has failed
+        if iteration > control.maxiter:  # as estimators.py: past maxiter the fit has failed
             failed[rows] = True
             done[:] = True
         active[rows[done]] = False
@@ -115,7 +116,7 @@ def tau2_rows(method: str, Y, V, M, control: Control | None = None) -> tuple[np.
         return tau2, failed
     idx = np.flatnonzero(multi)
     Ym, Vm, Mm, nm = Y[idx], V[idx], M[idx], n[idx]
-    yc = (Ym - (np.einsum("ij,ij->i", Mm, Ym) / nm)[:, None]) * Mm   # metafor centres yi first
+    yc = (Ym - (np.einsum("ij,ij->i", Mm, Ym) / nm)[:, None]) * Mm  # metafor centres yi first
     if method == "DL":
         s = _Sums(Mm / Vm)
         t = np.maximum(control.tau2_min, (s.quad(yc) - (nm - 1)) / s.trace())
@@ -130,7 +131,7 @@ def tau2_rows(method: str, Y, V, M, control: Control | None = None) -> tuple[np.
         t = np.maximum(control.tau2_min, tau0 * s.quad(yc) / (nm - 1))
     elif method in ("ML", "REML", "EB"):
         t, bad = _fisher(method, yc, Vm, Mm, nm, control)
-        if method != "EB":   # metafor's check that tau^2 = 0 is not more likely
+        if method != "EB":  # metafor's check that tau^2 = 0 is not more likely
             check = (t > control.threshold) & ~bad
             ll0 = _loglik(method, yc, Vm, Mm, nm, np.zeros(len(t)))
             llt = _loglik(method, yc, Vm, Mm, nm, t)
@@ -152,8 +153,17 @@ def tau2_rows(method: str, Y, V, M, control: Control | None = None) -> tuple[np.
     return tau2, failed
 
 
-def fit_rows(Y, V, M=None, *, method: str = "REML", test: str = "z", level: float = 0.95,
-             control: Control | None = None, i2_from_q: bool = False) -> dict[str, np.ndarray]:
+def fit_rows(
+    Y,
+    V,
+    M=None,
+    *,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 0.95,
+    control: Control | None = None,
+    i2_from_q: bool = False,
+) -> dict[str, np.ndarray]:
     """rma(yi, vi, method, test) for every row: arrays k, estimate, se, zval, pval, ci_lb,
     ci_ub, tau2, QE, QEp, I2, H2 (NaN where the row's fit failed). Y and V are
     (rows x studies) or one row broadcast against M. A row with one study reports that
@@ -186,7 +196,7 @@ def fit_rows(Y, V, M=None, *, method: str = "REML", test: str = "z", level: floa
             if test == "knha_adhoc":
                 s2w = np.maximum(1.0, s2w)
             else:
-                failed |= (s2w == 0.0) & ~single      # rma() refuses HKSJ with a zero residual
+                failed |= (s2w == 0.0) & ~single  # rma() refuses HKSJ with a zero residual
             vb = np.where(single, vb, vb * s2w)
             crit = np.where(single, stats.norm.isf(alpha / 2), stats.t.isf(alpha / 2, np.maximum(df, 1)))
         se = np.sqrt(vb)
@@ -205,8 +215,20 @@ def fit_rows(Y, V, M=None, *, method: str = "REML", test: str = "z", level: floa
             I2 = 100 * tau2 / (vt + tau2)
             H2 = tau2 / vt + 1
     QE, QEp, I2, H2 = (np.where(single, fill, a) for a, fill in ((QE, 0.0), (QEp, 1.0), (I2, 0.0), (H2, 1.0)))
-    out = dict(k=n.astype(int), estimate=b, se=se, zval=zval, pval=pval, ci_lb=b - crit * se,
-               ci_ub=b + crit * se, tau2=tau2, QE=QE, QEp=QEp, I2=I2, H2=H2)
+    out = dict(
+        k=n.astype(int),
+        estimate=b,
+        se=se,
+        zval=zval,
+        pval=pval,
+        ci_lb=b - crit * se,
+        ci_ub=b + crit * se,
+        tau2=tau2,
+        QE=QE,
+        QEp=QEp,
+        I2=I2,
+        H2=H2,
+    )
     for key in out:
         if key != "k":
             out[key] = np.where(failed, np.nan, out[key])

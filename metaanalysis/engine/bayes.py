@@ -17,6 +17,7 @@ weight x p(tau_j | y); the posterior predictive distribution of a new study's tr
 mixture with variances V(tau_j) + tau_j^2. Quantiles and intervals are found by root-finding on
 these exact CDFs (tolerance 1e-12).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,15 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from metaanalysis.engine.bayes_numerics import (ChebyshevDensity, NormalMixture, chebyshev_nodes,
-                                                clenshaw_curtis_weights)
+from metaanalysis.engine.bayes_numerics import ChebyshevDensity, NormalMixture, chebyshev_nodes, clenshaw_curtis_weights
 from metaanalysis.engine.bayes_priors import MuPrior, TauPrior, default_tau_prior
 from metaanalysis.engine.bayes_result import BayesResult
 from metaanalysis.engine.effects import EffectSizes
 from metaanalysis.engine.results import StudyRows
 from metaanalysis.engine.transforms import TRANSFORMS, apply_transform, default_transform, ipft
 
-_DROP = 40.0           # the tau support ends where the log posterior is this far below its maximum
+_DROP = 40.0  # the tau support ends where the log posterior is this far below its maximum
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class NormalNormalPosterior:
     tau: ChebyshevDensity
     mu: NormalMixture
     predictive: NormalMixture
-    weights: np.ndarray          # posterior mean of each study's normalised weight w_i / sum w
+    weights: np.ndarray  # posterior mean of each study's normalised weight w_i / sum w
 
 
 def tau_support(logpost, scale: float, points: int = 481, drop: float = _DROP) -> tuple[float, float]:
@@ -76,8 +76,9 @@ def nn_posterior(yi, vi, tau_prior: TauPrior, mu_prior: MuPrior) -> NormalNormal
     def logpost(tau):
         w, W, m = conditional(tau)
         t2 = np.asarray(tau, dtype=float)[..., None] ** 2
-        loglik = -0.5 * (np.sum(np.log(v + t2), -1) + np.log(W) + np.sum(w * (y - m[..., None]) ** 2, -1)
-                         + prec0 * (m0 - m) ** 2)
+        loglik = -0.5 * (
+            np.sum(np.log(v + t2), -1) + np.log(W) + np.sum(w * (y - m[..., None]) ** 2, -1) + prec0 * (m0 - m) ** 2
+        )
         return loglik + tau_prior.logpdf(tau)
 
     lo, hi = tau_support(logpost, tau_prior.scale)
@@ -87,19 +88,29 @@ def nn_posterior(yi, vi, tau_prior: TauPrior, mu_prior: MuPrior) -> NormalNormal
     nodes = lo + (hi - lo) * (chebyshev_nodes(n) + 1) / 2
     lp = logpost(nodes)
     mass = clenshaw_curtis_weights(n) * np.exp(lp - lp.max())
-    mass = np.clip(mass, 0.0, None)     # CC weights are positive; guards round-off only
+    mass = np.clip(mass, 0.0, None)  # CC weights are positive; guards round-off only
     w, W, m = conditional(nodes)
     V = 1.0 / W
     mu = NormalMixture(mass, m, np.sqrt(V))
-    predictive = NormalMixture(mass, m, np.sqrt(V + nodes ** 2))
+    predictive = NormalMixture(mass, m, np.sqrt(V + nodes**2))
     share = w / w.sum(-1, keepdims=True)
     weights = (mass / mass.sum()) @ share
     return NormalNormalPosterior(tau_dist, mu, predictive, weights)
 
 
-def rma_bayes(yi, vi, *, measure: str = "GEN", tau_prior: TauPrior | str | None = None,
-              mu_prior: MuPrior | None = None, level: float = 0.95, studies=None, events=None, n=None,
-              transform: str | None = None) -> BayesResult:
+def rma_bayes(
+    yi,
+    vi,
+    *,
+    measure: str = "GEN",
+    tau_prior: TauPrior | str | None = None,
+    mu_prior: MuPrior | None = None,
+    level: float = 0.95,
+    studies=None,
+    events=None,
+    n=None,
+    transform: str | None = None,
+) -> BayesResult:
     """Bayesian normal-normal random-effects meta-analysis of `yi` with sampling variances `vi`.
 
     tau_prior: a `TauPrior`, 'halfnormal:SCALE', or None for the measure's documented default
@@ -108,10 +119,14 @@ def rma_bayes(yi, vi, *, measure: str = "GEN", tau_prior: TauPrior | str | None 
     transform: back-transformation overriding the measure's default (e.g. "exp" for GEN log HRs).
     """
     from metaanalysis.engine.bayes_priors import parse_tau_prior
+
     if not 0 < level < 1:
         raise ValueError(f"level = {level} must lie strictly between 0 and 1")
-    prior = default_tau_prior(measure) if tau_prior is None else (
-        parse_tau_prior(tau_prior) if isinstance(tau_prior, str) else tau_prior)
+    prior = (
+        default_tau_prior(measure)
+        if tau_prior is None
+        else (parse_tau_prior(tau_prior) if isinstance(tau_prior, str) else tau_prior)
+    )
     mu_prior = MuPrior() if mu_prior is None else mu_prior
     y, v, labels = _check(yi, vi, studies)
     nn = None if n is None else np.asarray(n, dtype=float)
@@ -127,25 +142,51 @@ def rma_bayes(yi, vi, *, measure: str = "GEN", tau_prior: TauPrior | str | None 
         notes.append("k = 1: the posterior of tau is its prior; mu and the prediction rest on one study")
     back = {}
     if bt is not None:
-        f = (lambda x: float(apply_transform(bt, x, n=nn))) if bt == "ipft_hm" else (
-            lambda x: float(apply_transform(bt, x)))
-        back = dict(transform=bt, bt_pred=f(median), bt_ci_lb=f(ci[0]), bt_ci_ub=f(ci[1]),
-                    bt_pi_lb=f(pi[0]), bt_pi_ub=f(pi[1]))
+        f = (
+            (lambda x: float(apply_transform(bt, x, n=nn)))
+            if bt == "ipft_hm"
+            else (lambda x: float(apply_transform(bt, x)))
+        )
+        back = dict(
+            transform=bt, bt_pred=f(median), bt_ci_lb=f(ci[0]), bt_ci_ub=f(ci[1]), bt_pi_lb=f(pi[0]), bt_pi_ub=f(pi[1])
+        )
     return BayesResult(
-        measure=measure, model="normal-normal", tau_prior=prior.label, mu_prior=mu_prior.label, level=level,
-        k=len(y), b=median, mu_mean=mu.mean, se=mu.sd, ci_lb=ci[0], ci_ub=ci[1],
-        ci_shortest_lb=(s := mu.shortest(level))[0], ci_shortest_ub=s[1],
-        pi_median=pred.quantile(0.5), pi_lb=pi[0], pi_ub=pi[1],
-        pi_shortest_lb=(s := pred.shortest(level))[0], pi_shortest_ub=s[1],
-        tau=tau.quantile(0.5), tau_mean=tau.moment(1), tau_ci_lb=tau.quantile(alpha), tau_ci_ub=tau.quantile(1 - alpha),
-        tau_shortest_lb=(s := tau.shortest(level))[0], tau_shortest_ub=s[1],
+        measure=measure,
+        model="normal-normal",
+        tau_prior=prior.label,
+        mu_prior=mu_prior.label,
+        level=level,
+        k=len(y),
+        b=median,
+        mu_mean=mu.mean,
+        se=mu.sd,
+        ci_lb=ci[0],
+        ci_ub=ci[1],
+        ci_shortest_lb=(s := mu.shortest(level))[0],
+        ci_shortest_ub=s[1],
+        pi_median=pred.quantile(0.5),
+        pi_lb=pi[0],
+        pi_ub=pi[1],
+        pi_shortest_lb=(s := pred.shortest(level))[0],
+        pi_shortest_ub=s[1],
+        tau=tau.quantile(0.5),
+        tau_mean=tau.moment(1),
+        tau_ci_lb=tau.quantile(alpha),
+        tau_ci_ub=tau.quantile(1 - alpha),
+        tau_shortest_lb=(s := tau.shortest(level))[0],
+        tau_shortest_ub=s[1],
         studies=_study_rows(y, v, post.weights, labels, events, nn, bt, level),
         notes=tuple(notes) + ("study weights: posterior mean of w_i / sum w, w_i = 1 / (v_i + tau^2)",),
-        provenance=dict(model="normal-normal hierarchical model", tau_prior=prior.spec,
-                        mu_prior=mu_prior.label, computation="exact: Chebyshev interpolation of p(tau | y), "
-                        "normal mixture for mu over Clenshaw-Curtis nodes (no sampling)",
-                        tau_nodes=len(tau.coef)),
-        **back)
+        provenance=dict(
+            model="normal-normal hierarchical model",
+            tau_prior=prior.spec,
+            mu_prior=mu_prior.label,
+            computation="exact: Chebyshev interpolation of p(tau | y), "
+            "normal mixture for mu over Clenshaw-Curtis nodes (no sampling)",
+            tau_nodes=len(tau.coef),
+        ),
+        **back,
+    )
 
 
 def rma_bayes_effects(es: EffectSizes, **kwargs) -> BayesResult:
@@ -165,7 +206,7 @@ def _check(yi, vi, studies):
     if len(labels) != len(y):
         problems.append(f"'studies' has {len(labels)} labels for {len(y)} estimates")
     if not problems:
-        for lab, a, b in zip(labels, y, v):
+        for lab, a, b in zip(labels, y, v, strict=True):
             if not math.isfinite(a):
                 problems.append(f"study {lab!r}: yi = {a!r} is not finite")
             if not (math.isfinite(b) and b > 0):
@@ -194,11 +235,17 @@ def _study_rows(y, v, weights, labels, events, nn, bt, level) -> StudyRows:
         est, lo, hi = (np.asarray(ipft(a, nn), dtype=float) for a in (est, lo, hi))
     elif bt is not None:
         est, lo, hi = (np.asarray(apply_transform(bt, a), dtype=float) for a in (est, lo, hi))
-    return StudyRows(study=labels, yi=tuple(map(float, y)), vi=tuple(map(float, v)),
-                     weight=tuple(float(x) for x in 100 * weights), estimate=tuple(map(float, est)),
-                     ci_lb=tuple(map(float, lo)), ci_ub=tuple(map(float, hi)),
-                     events=None if events is None else tuple(int(e) for e in events),
-                     n=None if nn is None else tuple(int(x) for x in nn))
+    return StudyRows(
+        study=labels,
+        yi=tuple(map(float, y)),
+        vi=tuple(map(float, v)),
+        weight=tuple(float(x) for x in 100 * weights),
+        estimate=tuple(map(float, est)),
+        ci_lb=tuple(map(float, lo)),
+        ci_ub=tuple(map(float, hi)),
+        events=None if events is None else tuple(int(e) for e in events),
+        n=None if nn is None else tuple(int(x) for x in nn),
+    )
 
 
 __all__ = ["rma_bayes", "rma_bayes_effects", "nn_posterior", "NormalNormalPosterior", "tau_support"]

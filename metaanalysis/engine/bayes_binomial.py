@@ -19,12 +19,13 @@ correction. Computation (deterministic):
 
 The slow route of the tests (scipy quad over u inside a dense grid over mu and tau) agrees.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 from numpy.polynomial import chebyshev as C
@@ -32,17 +33,23 @@ from scipy import special
 from statsmodels.stats.proportion import proportion_confint
 
 from metaanalysis.engine.bayes import tau_support
-from metaanalysis.engine.bayes_numerics import (ChebyshevDensity, _invert, chebyshev_nodes, clenshaw_curtis_weights,
-                                                shortest_interval, values_to_coefficients)
+from metaanalysis.engine.bayes_numerics import (
+    ChebyshevDensity,
+    _invert,
+    chebyshev_nodes,
+    clenshaw_curtis_weights,
+    shortest_interval,
+    values_to_coefficients,
+)
 from metaanalysis.engine.bayes_priors import MuPrior, TauPrior, default_tau_prior, parse_tau_prior
 from metaanalysis.engine.bayes_result import BayesResult
 from metaanalysis.engine.results import StudyRows
 
-_DROP = 20.0          # a conditional of mu (and tau) ends where its log density is this far below the mode
-_TAIL_1D = 1e-7       # Chebyshev convergence of each conditional
-_U_DROP = 25.0        # the u-integral of a study ends where its log integrand is this far below the mode
-_U_NODES = 32         # Gauss-Legendre nodes for that integral
-_PRED_NODES = 48      # Gauss-Hermite nodes for the N(0, tau^2) of a new study
+_DROP = 20.0  # a conditional of mu (and tau) ends where its log density is this far below the mode
+_TAIL_1D = 1e-7  # Chebyshev convergence of each conditional
+_U_DROP = 25.0  # the u-integral of a study ends where its log integrand is this far below the mode
+_U_NODES = 32  # Gauss-Legendre nodes for that integral
+_PRED_NODES = 48  # Gauss-Hermite nodes for the N(0, tau^2) of a new study
 
 
 def study_loglik(x, n, mu, tau, nodes: int = _U_NODES):
@@ -83,11 +90,13 @@ def study_loglik(x, n, mu, tau, nodes: int = _U_NODES):
     reach = math.sqrt(2 * _U_DROP)
     ends = []
     for sign in (-1.0, 1.0):
-        e = u + sign * reach / np.sqrt(-c)       # the quadratic guess, then Newton from outside
+        e = u + sign * reach / np.sqrt(-c)  # the quadratic guess, then Newton from outside
         for _ in range(4):
             he, ge, _, _ = parts(e)
-            e = np.clip(e - (he - (h - _U_DROP)) / np.where(ge == 0, sign * -1e-300, ge),
-                        *((u - reach, u) if sign < 0 else (u, u + reach)))
+            e = np.clip(
+                e - (he - (h - _U_DROP)) / np.where(ge == 0, sign * -1e-300, ge),
+                *((u - reach, u) if sign < 0 else (u, u + reach)),
+            )
         ends.append(e)
     zq, wq = _legendre(nodes)
     half = (ends[1] - ends[0])[..., None] / 2
@@ -97,10 +106,10 @@ def study_loglik(x, n, mu, tau, nodes: int = _U_NODES):
     logL = special.logsumexp(logw, axis=-1) - 0.5 * math.log(2 * math.pi)
     w = np.exp(logw - logw.max(-1, keepdims=True))
     w /= w.sum(-1, keepdims=True)
-    score = x[..., None] - n[..., None] * pq                      # d/d mu of the binomial log-likelihood
+    score = x[..., None] - n[..., None] * pq  # d/d mu of the binomial log-likelihood
     mean_s = np.sum(w * score, -1)
     grad = mean_s
-    hess = np.sum(w * (score * score - n[..., None] * pq * (1 - pq)), -1) - mean_s ** 2
+    hess = np.sum(w * (score * score - n[..., None] * pq * (1 - pq)), -1) - mean_s**2
     return logL.sum(-1), grad.sum(-1), hess.sum(-1)
 
 
@@ -117,7 +126,7 @@ class ConditionalMixture:
     weights: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
-    pdf_coef: np.ndarray          # (n_z, n_tau), each column normalised to integrate to 1
+    pdf_coef: np.ndarray  # (n_z, n_tau), each column normalised to integrate to 1
     cdf_coef: np.ndarray
     spread: np.ndarray | None = None
 
@@ -128,7 +137,7 @@ class ConditionalMixture:
         else:
             z, wz = np.polynomial.hermite_e.hermegauss(_PRED_NODES)
             shifts, wz = z[:, None] * self.spread[None, :], wz / math.sqrt(2 * math.pi)
-        m = x - shifts                                           # (nz, n_tau)
+        m = x - shifts  # (nz, n_tau)
         t = (2 * m - self.lo - self.hi) / (self.hi - self.lo)
         vals = np.stack([C.chebval(np.clip(t[q], -1, 1), coef, tensor=False) for q in range(len(wz))])
         if clip_value == "pdf":
@@ -193,7 +202,7 @@ def _conditionals(x, n, taus, mu_prior: MuPrior, start: float, log_prior_tau, n_
             break
     sd = 1 / np.sqrt(-np.minimum(h, -1e-12))
     lo, hi = m - 6.5 * sd, m + 6.5 * sd
-    for _ in range(30):                          # widen a side until the density has dropped by _DROP
+    for _ in range(30):  # widen a side until the density has dropped by _DROP
         short_lo, short_hi = ell(lo)[0] > v - _DROP, ell(hi)[0] > v - _DROP
         if not (short_lo.any() or short_hi.any()):
             break
@@ -203,7 +212,7 @@ def _conditionals(x, n, taus, mu_prior: MuPrior, start: float, log_prior_tau, n_
     relative = np.exp(weight - np.max(weight))
     while True:
         t = chebyshev_nodes(n_z)
-        grid = lo[None, :] + (hi - lo)[None, :] * (t[:, None] + 1) / 2        # (n_z, n_tau)
+        grid = lo[None, :] + (hi - lo)[None, :] * (t[:, None] + 1) / 2  # (n_z, n_tau)
         vals = np.exp(ell(grid)[0] - v[None, :])
         coef = values_to_coefficients(vals)
         tail = np.max(np.abs(coef[-3:]), 0) / np.max(np.abs(coef), 0)
@@ -239,9 +248,16 @@ def bn_posterior(x, n, tau_prior: TauPrior, mu_prior: MuPrior) -> BinomialNormal
     return BinomialNormalPosterior(tau, mu, ConditionalMixture(w, mlo, mhi, pdf_coef, cdf_coef, spread=nodes))
 
 
-def rma_bayes_binomial(events: Sequence[int], n: Sequence[int], *, studies: Sequence[str] | None = None,
-                       tau_prior: TauPrior | str | None = None, mu_prior: MuPrior | None = None,
-                       level: float = 0.95, shortest: bool = True) -> BayesResult:
+def rma_bayes_binomial(
+    events: Sequence[int],
+    n: Sequence[int],
+    *,
+    studies: Sequence[str] | None = None,
+    tau_prior: TauPrior | str | None = None,
+    mu_prior: MuPrior | None = None,
+    level: float = 0.95,
+    shortest: bool = True,
+) -> BayesResult:
     """Bayesian binomial-normal model on the logit scale; results back-transformed to proportions.
 
     tau_prior: TauPrior, 'halfnormal:SCALE', or None (the PLO default, half-normal(1.0)).
@@ -250,13 +266,18 @@ def rma_bayes_binomial(events: Sequence[int], n: Sequence[int], *, studies: Sequ
     """
     if not 0 < level < 1:
         raise ValueError(f"level = {level} must lie strictly between 0 and 1")
-    prior = default_tau_prior("PLO") if tau_prior is None else (
-        parse_tau_prior(tau_prior) if isinstance(tau_prior, str) else tau_prior)
+    prior = (
+        default_tau_prior("PLO")
+        if tau_prior is None
+        else (parse_tau_prior(tau_prior) if isinstance(tau_prior, str) else tau_prior)
+    )
     mu_prior = MuPrior() if mu_prior is None else mu_prior
     x, nn, names = _check_counts(events, n, studies)
     if mu_prior.sd is None and (x.sum() == 0 or x.sum() == nn.sum()):
-        raise ValueError(f"every study has {'no' if x.sum() == 0 else 'only'} events: under a flat prior on mu "
-                         "the posterior is improper; name a proper normal prior for mu")
+        raise ValueError(
+            f"every study has {'no' if x.sum() == 0 else 'only'} events: under a flat prior on mu "
+            "the posterior is improper; name a proper normal prior for mu"
+        )
     post = bn_posterior(x, nn, prior, mu_prior)
     alpha = (1 - level) / 2
     mu, tau, pred = post.mu, post.tau, post.predictive
@@ -270,27 +291,64 @@ def rma_bayes_binomial(events: Sequence[int], n: Sequence[int], *, studies: Sequ
     median = mu.quantile(0.5)
     f = lambda v: float(special.expit(v))  # noqa: E731
     lb, ub = proportion_confint(x, nn, alpha=1 - level, method="beta")
-    rows = StudyRows(study=names, yi=tuple(float(v) for v in np.log((x + 0.5) / (nn - x + 0.5))),
-                     vi=tuple(float(v) for v in 1 / (x + 0.5) + 1 / (nn - x + 0.5)),
-                     weight=tuple(float(v) for v in 100 * nn / nn.sum()), estimate=tuple(float(v) for v in x / nn),
-                     ci_lb=tuple(float(v) for v in np.atleast_1d(lb)), ci_ub=tuple(float(v) for v in np.atleast_1d(ub)),
-                     events=tuple(int(v) for v in x), n=tuple(int(v) for v in nn))
+    rows = StudyRows(
+        study=names,
+        yi=tuple(float(v) for v in np.log((x + 0.5) / (nn - x + 0.5))),
+        vi=tuple(float(v) for v in 1 / (x + 0.5) + 1 / (nn - x + 0.5)),
+        weight=tuple(float(v) for v in 100 * nn / nn.sum()),
+        estimate=tuple(float(v) for v in x / nn),
+        ci_lb=tuple(float(v) for v in np.atleast_1d(lb)),
+        ci_ub=tuple(float(v) for v in np.atleast_1d(ub)),
+        events=tuple(int(v) for v in x),
+        n=tuple(int(v) for v in nn),
+    )
     return BayesResult(
-        measure="PLO", model="binomial-normal", tau_prior=prior.label, mu_prior=mu_prior.label, level=level,
-        k=len(x), b=median, mu_mean=mu_mean, se=mu_sd,
-        ci_lb=ci[0], ci_ub=ci[1], ci_shortest_lb=ci_s[0], ci_shortest_ub=ci_s[1],
-        pi_median=pred.quantile(0.5), pi_lb=pi[0], pi_ub=pi[1], pi_shortest_lb=pi_s[0], pi_shortest_ub=pi_s[1],
-        tau=tau.quantile(0.5), tau_mean=tau.moment(1), tau_ci_lb=tau.quantile(alpha), tau_ci_ub=tau.quantile(1 - alpha),
-        tau_shortest_lb=tau_s[0], tau_shortest_ub=tau_s[1],
-        transform="ilogit", bt_pred=f(median), bt_ci_lb=f(ci[0]), bt_ci_ub=f(ci[1]), bt_pi_lb=f(pi[0]),
-        bt_pi_ub=f(pi[1]), studies=rows,
-        notes=("exact binomial likelihood: no continuity correction; study intervals are Clopper-Pearson, "
-               "weights are shares of patients (the model has no inverse-variance weights)",),
-        provenance=dict(model="binomial-normal (logit random intercepts)", tau_prior=prior.spec,
-                        mu_prior=mu_prior.label, tau_nodes=len(tau.coef), mu_nodes=post.mu.pdf_coef.shape[0],
-                        computation="Gauss-Legendre over each study's random effect; Chebyshev series of "
-                                    "p(mu | tau, x) per tau node and of p(tau | x); mixtures over Clenshaw-Curtis "
-                                    "nodes of tau (no sampling)"))
+        measure="PLO",
+        model="binomial-normal",
+        tau_prior=prior.label,
+        mu_prior=mu_prior.label,
+        level=level,
+        k=len(x),
+        b=median,
+        mu_mean=mu_mean,
+        se=mu_sd,
+        ci_lb=ci[0],
+        ci_ub=ci[1],
+        ci_shortest_lb=ci_s[0],
+        ci_shortest_ub=ci_s[1],
+        pi_median=pred.quantile(0.5),
+        pi_lb=pi[0],
+        pi_ub=pi[1],
+        pi_shortest_lb=pi_s[0],
+        pi_shortest_ub=pi_s[1],
+        tau=tau.quantile(0.5),
+        tau_mean=tau.moment(1),
+        tau_ci_lb=tau.quantile(alpha),
+        tau_ci_ub=tau.quantile(1 - alpha),
+        tau_shortest_lb=tau_s[0],
+        tau_shortest_ub=tau_s[1],
+        transform="ilogit",
+        bt_pred=f(median),
+        bt_ci_lb=f(ci[0]),
+        bt_ci_ub=f(ci[1]),
+        bt_pi_lb=f(pi[0]),
+        bt_pi_ub=f(pi[1]),
+        studies=rows,
+        notes=(
+            "exact binomial likelihood: no continuity correction; study intervals are Clopper-Pearson, "
+            "weights are shares of patients (the model has no inverse-variance weights)",
+        ),
+        provenance=dict(
+            model="binomial-normal (logit random intercepts)",
+            tau_prior=prior.spec,
+            mu_prior=mu_prior.label,
+            tau_nodes=len(tau.coef),
+            mu_nodes=post.mu.pdf_coef.shape[0],
+            computation="Gauss-Legendre over each study's random effect; Chebyshev series of "
+            "p(mu | tau, x) per tau node and of p(tau | x); mixtures over Clenshaw-Curtis "
+            "nodes of tau (no sampling)",
+        ),
+    )
 
 
 def _check_counts(events, n, studies):
@@ -303,7 +361,7 @@ def _check_counts(events, n, studies):
     if len(nn) != len(x) or len(names) != len(x):
         problems.append(f"'events' has {len(x)} values, 'n' {len(nn)}, 'studies' {len(names)}")
     else:
-        for lab, a, b in zip(names, x, nn):
+        for lab, a, b in zip(names, x, nn, strict=True):
             if not (math.isfinite(b) and b > 0 and b == int(b)):
                 problems.append(f"study {lab!r}: n = {b!r} must be a positive whole number")
             elif not (math.isfinite(a) and a >= 0 and a == int(a) and a <= b):

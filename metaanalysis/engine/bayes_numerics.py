@@ -16,20 +16,21 @@ Both give median, equal-tailed and shortest intervals. The shortest interval of 
 unimodal density is the one whose ends have equal density (or that starts at the
 support's lower end when the density is highest there, as for tau near 0).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 from numpy.polynomial import chebyshev as C
 from scipy import optimize, special
 
-_TAIL = 1e-13          # relative size of the last Chebyshev coefficients at convergence
+_TAIL = 1e-13  # relative size of the last Chebyshev coefficients at convergence
 _MAX_NODES = 4097
-_ROOT_TOL = 1e-12      # absolute x-tolerance of every quantile
+_ROOT_TOL = 1e-12  # absolute x-tolerance of every quantile
 
 
 @lru_cache(maxsize=16)
@@ -51,9 +52,9 @@ def clenshaw_curtis_weights(n: int) -> np.ndarray:
 def values_to_coefficients(values: np.ndarray) -> np.ndarray:
     """Chebyshev coefficients of the interpolant through `values` at `chebyshev_nodes(n)`
     (along the first axis), by the discrete cosine transform."""
-    v = np.asarray(values, dtype=float)[::-1]          # to x_j = cos(pi j / (n - 1)) order
+    v = np.asarray(values, dtype=float)[::-1]  # to x_j = cos(pi j / (n - 1)) order
     n = v.shape[0]
-    ext = np.concatenate([v, v[-2:0:-1]], axis=0)       # even extension: a real FFT gives the DCT-I
+    ext = np.concatenate([v, v[-2:0:-1]], axis=0)  # even extension: a real FFT gives the DCT-I
     coef = np.real(np.fft.fft(ext, axis=0))[:n] / (n - 1)
     coef[0] /= 2
     coef[-1] /= 2
@@ -71,11 +72,11 @@ class ChebyshevDensity:
 
     lo: float
     hi: float
-    coef: np.ndarray            # density series (integrates to 1 over [lo, hi])
-    cdf_coef: np.ndarray        # its antiderivative, 0 at lo
+    coef: np.ndarray  # density series (integrates to 1 over [lo, hi])
+    cdf_coef: np.ndarray  # its antiderivative, 0 at lo
 
     @classmethod
-    def from_values(cls, lo: float, hi: float, values: np.ndarray) -> "ChebyshevDensity":
+    def from_values(cls, lo: float, hi: float, values: np.ndarray) -> ChebyshevDensity:
         """`values`: the (unnormalised, non-negative) density at lo + (hi-lo)(x+1)/2, x = chebyshev_nodes(n)."""
         coef = values_to_coefficients(values)
         half = (hi - lo) / 2
@@ -86,8 +87,9 @@ class ChebyshevDensity:
         return cls(lo, hi, coef / total, anti / total)
 
     @classmethod
-    def fit(cls, logf: Callable[[np.ndarray], np.ndarray], lo: float, hi: float,
-            tail: float = _TAIL) -> "ChebyshevDensity":
+    def fit(
+        cls, logf: Callable[[np.ndarray], np.ndarray], lo: float, hi: float, tail: float = _TAIL
+    ) -> ChebyshevDensity:
         """Interpolate exp(logf) on [lo, hi], doubling the nodes until the last coefficients are
         below `tail` times the largest (lower it for a logf that is itself only accurate to ~tail)."""
         n = 33
@@ -121,7 +123,7 @@ class ChebyshevDensity:
     def moment(self, power: int) -> float:
         """E[x^power] by integrating x^power times the density series."""
         half, mid = (self.hi - self.lo) / 2, (self.hi + self.lo) / 2
-        xser = np.array([mid, half])                      # x as a series in t
+        xser = np.array([mid, half])  # x as a series in t
         prod = self.coef.copy()
         for _ in range(power):
             prod = C.chebmul(prod, xser)
@@ -166,8 +168,8 @@ class NormalMixture:
 
     @property
     def sd(self) -> float:
-        second = float(np.sum(self.weights * (self.sds ** 2 + self.means ** 2)))
-        return math.sqrt(max(second - self.mean ** 2, 0.0))
+        second = float(np.sum(self.weights * (self.sds**2 + self.means**2)))
+        return math.sqrt(max(second - self.mean**2, 0.0))
 
     def shortest(self, level: float) -> tuple[float, float]:
         return shortest_interval(self.pdf, self.quantile, level, lower_bound=None)
@@ -176,8 +178,9 @@ class NormalMixture:
 def _invert(cdf: Callable[[float], float], p: float, lo: float, hi: float) -> float:
     if not 0 < p < 1:
         raise ValueError(f"probability {p} must lie strictly between 0 and 1")
-    return float(optimize.brentq(lambda v: float(cdf(v)) - p, lo, hi, xtol=_ROOT_TOL, rtol=4 * np.finfo(float).eps,
-                                 maxiter=500))
+    return float(
+        optimize.brentq(lambda v: float(cdf(v)) - p, lo, hi, xtol=_ROOT_TOL, rtol=4 * np.finfo(float).eps, maxiter=500)
+    )
 
 
 def shortest_interval(pdf, quantile, level: float, *, lower_bound: float | None) -> tuple[float, float]:
@@ -197,5 +200,12 @@ def shortest_interval(pdf, quantile, level: float, *, lower_bound: float | None)
     return quantile(p), quantile(p + level)
 
 
-__all__ = ["ChebyshevDensity", "NormalMixture", "shortest_interval", "chebyshev_nodes",
-           "clenshaw_curtis_weights", "values_to_coefficients", "converged"]
+__all__ = [
+    "ChebyshevDensity",
+    "NormalMixture",
+    "shortest_interval",
+    "chebyshev_nodes",
+    "clenshaw_curtis_weights",
+    "values_to_coefficients",
+    "converged",
+]

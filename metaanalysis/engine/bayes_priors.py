@@ -24,6 +24,7 @@ Defaults here (`DEFAULT_TAU_SCALE`):
 Mean mu: flat (improper uniform) by default, as bayesmeta's default and as Röver et al.
 recommend for the effect; a normal prior N(mean, sd^2) can be named instead.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,9 +34,13 @@ import numpy as np
 from scipy import special
 
 DEFAULT_TAU_SCALE: dict[str, float] = {
-    "OR": 0.5, "RR": 0.5,
+    "OR": 0.5,
+    "RR": 0.5,
     "PLO": 1.0,
-    "PR": 0.25, "PAS": 0.25, "PFT": 0.25, "RD": 0.25,
+    "PR": 0.25,
+    "PAS": 0.25,
+    "PFT": 0.25,
+    "RD": 0.25,
 }
 TAU_PRIOR_FAMILIES = ("halfnormal",)
 
@@ -55,8 +60,11 @@ class TauPrior:
 
     def logpdf(self, tau):
         t = np.asarray(tau, dtype=float)
-        return np.where(t >= 0, math.log(2.0) - 0.5 * math.log(2 * math.pi) - math.log(self.scale)
-                        - 0.5 * (t / self.scale) ** 2, -np.inf)
+        return np.where(
+            t >= 0,
+            math.log(2.0) - 0.5 * math.log(2 * math.pi) - math.log(self.scale) - 0.5 * (t / self.scale) ** 2,
+            -np.inf,
+        )
 
     def quantile(self, p: float) -> float:
         return float(self.scale * special.ndtri(0.5 + 0.5 * p))
@@ -86,7 +94,7 @@ class MuPrior:
 
     @property
     def precision(self) -> float:
-        return 0.0 if self.sd is None else 1.0 / self.sd ** 2
+        return 0.0 if self.sd is None else 1.0 / self.sd**2
 
     def logpdf(self, mu):
         m = np.asarray(mu, dtype=float)
@@ -103,8 +111,10 @@ def parse_tau_prior(text: str) -> TauPrior:
     """'halfnormal:0.5' -> TauPrior('halfnormal', 0.5); a clear error for anything else."""
     family, sep, scale = str(text).strip().partition(":")
     if not sep or family.strip().lower() not in TAU_PRIOR_FAMILIES:
-        raise ValueError(f"tau prior {text!r}: expected FAMILY:SCALE with FAMILY one of "
-                         f"{', '.join(TAU_PRIOR_FAMILIES)} (e.g. halfnormal:0.5)")
+        raise ValueError(
+            f"tau prior {text!r}: expected FAMILY:SCALE with FAMILY one of "
+            f"{', '.join(TAU_PRIOR_FAMILIES)} (e.g. halfnormal:0.5)"
+        )
     try:
         value = float(scale)
     except ValueError:
@@ -117,8 +127,10 @@ def parse_tau_prior(text: str) -> TauPrior:
 def default_tau_prior(measure: str) -> TauPrior:
     """The documented default half-normal prior for `measure` (see the module docstring)."""
     if measure not in DEFAULT_TAU_SCALE:
-        raise ValueError(f"measure {measure!r} has no default tau prior: name one, e.g. halfnormal:0.5 "
-                         "for a log ratio (log hazard ratio, log odds ratio)")
+        raise ValueError(
+            f"measure {measure!r} has no default tau prior: name one, e.g. halfnormal:0.5 "
+            "for a log ratio (log hazard ratio, log odds ratio)"
+        )
     return TauPrior("halfnormal", DEFAULT_TAU_SCALE[measure])
 
 

@@ -1,6 +1,7 @@
 """Sensitivity analyses: leave-one-out and Egger's regression test, as metafor's
 `leave1out(rma(yi, vi))` and `regtest(rma(yi, vi))` (model "rma", predictor "sei").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,8 +13,21 @@ from metaanalysis.engine.batch import fit_rows
 from metaanalysis.engine.estimators import ESTIMATORS, ConvergenceError, check_outcomes
 from metaanalysis.engine.metareg import rma_mods
 
-LEAVE1OUT_COLUMNS = ("study", "estimate", "se", "zval", "pval", "ci_lb", "ci_ub",
-                     "QE", "QEp", "tau2", "I2", "H2", "note")
+LEAVE1OUT_COLUMNS = (
+    "study",
+    "estimate",
+    "se",
+    "zval",
+    "pval",
+    "ci_lb",
+    "ci_ub",
+    "QE",
+    "QEp",
+    "tau2",
+    "I2",
+    "H2",
+    "note",
+)
 # When one study is left, metafor's leave1out() reports the fit with tau^2 = 0, I^2 = 0, H^2 = 1
 # (rma fixes tau^2 at 0 for k = 1); rma() here reports None. Use metafor's values and say so.
 _ONE_STUDY_NOTE = "one study left: tau2 = 0, I2 = 0, H2 = 1 by convention (as metafor's leave1out)"
@@ -47,15 +61,37 @@ def egger_test(yi, vi, *, method: str = "REML", test: str = "z") -> EggerResult:
     if len(y) < 3:
         raise ValueError(f"Egger's test needs at least 3 studies; got k = {len(y)}")
     if np.any(~np.isfinite(v)) or np.any(v <= 0):
-        raise ValueError(f"vi must be positive and finite; row(s) {[int(i) + 1 for i in np.flatnonzero(~(v > 0))]} are not")
+        raise ValueError(
+            f"vi must be positive and finite; row(s) {[int(i) + 1 for i in np.flatnonzero(~(v > 0))]} are not"
+        )
     X = np.column_stack([np.ones(len(y)), np.sqrt(v)])
     fit = rma_mods(y, v, X, method=method, test=test)
-    return EggerResult(zval=fit.zval[1], pval=fit.pval[1], slope=fit.beta[1], slope_se=fit.se[1],
-                       limit_estimate=fit.beta[0], tau2=fit.tau2, k=fit.k, method=method, test=test, df=fit.df)
+    return EggerResult(
+        zval=fit.zval[1],
+        pval=fit.pval[1],
+        slope=fit.beta[1],
+        slope_se=fit.se[1],
+        limit_estimate=fit.beta[0],
+        tau2=fit.tau2,
+        k=fit.k,
+        method=method,
+        test=test,
+        df=fit.df,
+    )
 
 
-def leave1out(yi, vi, *, method: str = "REML", test: str = "z", level: float = 0.95,
-              studies=None, measure: str = "GEN", events=None, n=None) -> pd.DataFrame:
+def leave1out(
+    yi,
+    vi,
+    *,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 0.95,
+    studies=None,
+    measure: str = "GEN",
+    events=None,
+    n=None,
+) -> pd.DataFrame:
     """One rma() per omitted study, on the model scale (like metafor's leave1out()).
 
     Columns: `study` (the one left out), then metafor's leave1out columns with this
@@ -82,8 +118,12 @@ def leave1out(yi, vi, *, method: str = "REML", test: str = "z", level: float = 0
     fits = fit_rows(y, v, 1.0 - np.eye(k), method=method, test=test, level=level)
     failed = np.flatnonzero(np.isnan(fits["estimate"]))
     if failed.size:
-        raise ConvergenceError(method, "the fit without study(ies) " + ", ".join(names[i] for i in failed)
-                               + " failed (no convergence, or HKSJ with identical estimates)")
+        raise ConvergenceError(
+            method,
+            "the fit without study(ies) "
+            + ", ".join(names[i] for i in failed)
+            + " failed (no convergence, or HKSJ with identical estimates)",
+        )
     frame = pd.DataFrame({"study": names, **{c: fits[c] for c in LEAVE1OUT_COLUMNS[1:-1]}})
     frame["note"] = np.where(fits["k"] == 1, _ONE_STUDY_NOTE, "")
     return frame[list(LEAVE1OUT_COLUMNS)]

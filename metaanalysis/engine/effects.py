@@ -11,6 +11,7 @@ study; "if0all": every study if any study has a zero cell; "none": never).
 metafor's default `add` is 1/2, except for PAS and PFT where it is 0 unless
 the user sets it explicitly: `add=None` means exactly that default.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,9 +60,21 @@ class EffectSizes:
         return len(self.yi)
 
 
-def escalc(measure: str, *, events=None, n=None, ai=None, n1i=None, ci=None, n2i=None,
-           yi=None, vi=None, add: float | None = None, to: str = "only0",
-           studies=None) -> EffectSizes:
+def escalc(
+    measure: str,
+    *,
+    events=None,
+    n=None,
+    ai=None,
+    n1i=None,
+    ci=None,
+    n2i=None,
+    yi=None,
+    vi=None,
+    add: float | None = None,
+    to: str = "only0",
+    studies=None,
+) -> EffectSizes:
     """Compute `yi`, `vi` for `measure` as metafor's `escalc()` does (vtype "LS").
 
     Proportions take `events`, `n`; 2x2 measures take `ai` (events, arm 1),
@@ -145,8 +158,7 @@ def _proportion_effects(measure, x, n, add, to):
         if measure == "PAS":
             return np.arcsin(np.sqrt(p)), 1 / (4 * n)
         # PFT
-        return (0.5 * (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1)))),
-                1 / (4 * n + 2))
+        return (0.5 * (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1)))), 1 / (4 * n + 2))
 
 
 def _two_by_two_effects(measure, a, n1, c, n2, add, to):
@@ -173,14 +185,16 @@ def _check_defined(measure, y, v, labels, to):
     for i, lab in enumerate(labels):
         if not (math.isfinite(y[i]) and math.isfinite(v[i]) and v[i] > 0):
             raise ValueError(
-                f"study {lab}: {measure} effect size undefined (yi = {float(y[i])}, vi = {float(v[i])}): a 0 % or 100 % "
-                f"arm needs a continuity correction on this scale (to={to!r}; use to='only0' with add > 0)")
+                f"study {lab}: {measure} effect size undefined (yi = {float(y[i])}, vi = {float(v[i])}): "
+                "a 0 % or 100 % "
+                f"arm needs a continuity correction on this scale (to={to!r}; use to='only0' with add > 0)"
+            )
 
 
 # -- effect sizes from what a paper prints -------------------------------------
 
-def log_ratio_from_ci(estimate: float, ci_lb: float, ci_ub: float, *, level: float = 0.95
-                      ) -> tuple[float, float]:
+
+def log_ratio_from_ci(estimate: float, ci_lb: float, ci_ub: float, *, level: float = 0.95) -> tuple[float, float]:
     """(yi, vi) of a log ratio (HR, OR, RR) from the printed ratio and its CI.
 
     yi = log(estimate); se = (log(ci_ub) - log(ci_lb)) / (2 z), z the normal
@@ -210,7 +224,10 @@ def log_ratio_from_ci(estimate: float, ci_lb: float, ci_ub: float, *, level: flo
         warnings.warn(
             f"ratio {estimate} with CI [{ci_lb}, {ci_ub}] is not symmetric on the log scale beyond "
             f"rounding (log-scale asymmetry {math.log(ci_ub) + math.log(ci_lb) - 2 * yi:+.4f}); "
-            "se taken from the CI width", AsymmetricIntervalWarning, stacklevel=2)
+            "se taken from the CI width",
+            AsymmetricIntervalWarning,
+            stacklevel=2,
+        )
     return yi, se * se
 
 
@@ -233,6 +250,7 @@ def log_ratio_from_p(estimate: float, p: float) -> tuple[float, float]:
 
 
 # -- validation helpers ----------------------------------------------------------
+
 
 def _labels(studies, k: int) -> tuple[str, ...]:
     if studies is None:
@@ -298,5 +316,14 @@ def _half_unit(value: float) -> float:
     return 0.5 * 10.0 ** min(exponent, 0)
 
 
-__all__ = ["EffectSizes", "escalc", "log_ratio_from_ci", "log_ratio_from_p", "AsymmetricIntervalWarning",
-           "MEASURES", "PROPORTION_MEASURES", "TWO_BY_TWO_MEASURES", "CONTINUITY_TARGETS"]
+__all__ = [
+    "EffectSizes",
+    "escalc",
+    "log_ratio_from_ci",
+    "log_ratio_from_p",
+    "AsymmetricIntervalWarning",
+    "MEASURES",
+    "PROPORTION_MEASURES",
+    "TWO_BY_TWO_MEASURES",
+    "CONTINUITY_TARGETS",
+]

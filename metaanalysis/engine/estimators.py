@@ -24,6 +24,7 @@ defaults changed between releases (Knapp-Hartung by default since 0.0.11).
 So they are not a runtime source of numbers here; the tests pin them against
 ours with every option passed explicitly, so a change in either shows up.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,7 +59,7 @@ class Control:
     """
 
     threshold: float = 1e-5
-    tol: float = _EPS ** 0.25
+    tol: float = _EPS**0.25
     maxiter: int = 100
     tau2_min: float = 0.0
     tau2_max: float | None = None
@@ -77,6 +78,7 @@ class Tau2Fit:
 
 
 # -- linear algebra shared by the estimators --------------------------------------
+
 
 def check_outcomes(yi, vi) -> tuple[np.ndarray, np.ndarray]:
     """yi, vi as float arrays, or ValueError naming the index and field (callers may bypass rma())."""
@@ -131,9 +133,17 @@ def mad(y: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(y - np.median(y))))
 
 
-def brent_root(f: Callable[[float], float], lower: float, upper: float, *, tol: float,
-               maxiter: int, f_lower: float | None = None, f_upper: float | None = None,
-               name: str = "root search") -> float:
+def brent_root(
+    f: Callable[[float], float],
+    lower: float,
+    upper: float,
+    *,
+    tol: float,
+    maxiter: int,
+    f_lower: float | None = None,
+    f_upper: float | None = None,
+    name: str = "root search",
+) -> float:
     """Root of `f` in [lower, upper] by Brent's method (Brent 1973, ch. 4, procedure `zero`).
 
     This is the algorithm of R's uniroot(), with its stopping rule
@@ -190,6 +200,7 @@ def brent_root(f: Callable[[float], float], lower: float, upper: float, *, tol: 
 # Each takes (yc, vi, X, control): yc the centred outcomes (metafor estimates
 # tau^2 from mean-centred yi; identical to using yi when X has an intercept).
 
+
 def _fe(yc, vi, X, control: Control) -> Tau2Fit:
     return Tau2Fit("FE", 0.0, None)
 
@@ -200,7 +211,7 @@ def _dl(yc, vi, X, control: Control) -> Tau2Fit:
     P = Projection(1.0 / vi, X)
     trP = P.trace()
     tau2 = max(control.tau2_min, (P.quad(yc) - (k - p)) / trP)
-    se = math.sqrt((2 * (k - p) + 4 * tau2 * trP + 2 * tau2 ** 2 * P.trace_pdp()) / trP ** 2)
+    se = math.sqrt((2 * (k - p) + 4 * tau2 * trP + 2 * tau2**2 * P.trace_pdp()) / trP**2)
     return Tau2Fit("DL", tau2, se)
 
 
@@ -216,8 +227,7 @@ def _he(yc, vi, X, control: Control) -> Tau2Fit:
     k, p = X.shape
     raw, P = _he_raw(yc, vi, X)
     tau2 = max(control.tau2_min, raw)
-    se = math.sqrt((2 * P.trace_pdpd(vi) + 4 * tau2 * P.trace_pd(vi) + 2 * tau2 ** 2 * (k - p))
-                   / (k - p) ** 2)
+    se = math.sqrt((2 * P.trace_pdpd(vi) + 4 * tau2 * P.trace_pd(vi) + 2 * tau2**2 * (k - p)) / (k - p) ** 2)
     return Tau2Fit("HE", tau2, se)
 
 
@@ -227,19 +237,19 @@ def _hs(yc, vi, X, control: Control) -> Tau2Fit:
     w = 1.0 / vi
     P = Projection(w, X)
     tau2 = max(control.tau2_min, (P.quad(yc) - k) / float(w.sum()))
-    se = math.sqrt((2 * (k - p) + 4 * tau2 * P.trace() + 2 * tau2 ** 2 * P.trace_pdp())
-                   / float(w.sum()) ** 2)
+    se = math.sqrt((2 * (k - p) + 4 * tau2 * P.trace() + 2 * tau2**2 * P.trace_pdp()) / float(w.sum()) ** 2)
     return Tau2Fit("HS", tau2, se)
 
 
 def _sj(yc, vi, X, control: Control) -> Tau2Fit:
     """Sidik-Jonkman: one step from tau0 = mean((y - ybar)^2): tau0 * Q(tau0) / (k - p)."""
     k, p = X.shape
-    tau0 = float(np.mean(yc ** 2))
+    tau0 = float(np.mean(yc**2))
     P = Projection(1.0 / (vi + tau0), X)
     tau2 = max(control.tau2_min, tau0 * P.quad(yc) / (k - p))
-    se = math.sqrt(tau0 ** 2 / (k - p) ** 2 * (2 * P.trace_pdpd(vi) + 4 * tau2 * P.trace_pdp(vi)
-                                              + 2 * tau2 ** 2 * P.trace_pdp()))
+    se = math.sqrt(
+        tau0**2 / (k - p) ** 2 * (2 * P.trace_pdpd(vi) + 4 * tau2 * P.trace_pdp(vi) + 2 * tau2**2 * P.trace_pdp())
+    )
     return Tau2Fit("SJ", tau2, se)
 
 
@@ -259,8 +269,16 @@ def _pm(yc, vi, X, control: Control) -> Tau2Fit:
         f_max = excess(tau2_max)
         if f_max > 0:
             raise ConvergenceError("PM", f"Q({tau2_max:g}) still exceeds k - p: raise Control.tau2_max")
-        tau2 = brent_root(excess, control.tau2_min, tau2_max, tol=control.tol, maxiter=control.maxiter,
-                          f_lower=f_min, f_upper=f_max, name="PM")
+        tau2 = brent_root(
+            excess,
+            control.tau2_min,
+            tau2_max,
+            tol=control.tol,
+            maxiter=control.maxiter,
+            f_lower=f_min,
+            f_upper=f_max,
+            name="PM",
+        )
     tau2 = max(control.tau2_min, tau2)
     return Tau2Fit("PM", tau2, _se_moment(vi, tau2, k, p))
 
@@ -268,7 +286,7 @@ def _pm(yc, vi, X, control: Control) -> Tau2Fit:
 def _se_moment(vi, tau2, k, p) -> float:
     """se of tau^2 that metafor reports for EB and PM: sqrt(2 k^2 / (k - p) / sum(w)^2)."""
     w = 1.0 / (vi + tau2)
-    return math.sqrt(2 * k ** 2 / (k - p) / float(w.sum()) ** 2)
+    return math.sqrt(2 * k**2 / (k - p) / float(w.sum()) ** 2)
 
 
 def _fisher_scoring(method: str, yc, vi, X, control: Control) -> tuple[float, int]:
@@ -284,7 +302,7 @@ def _fisher_scoring(method: str, yc, vi, X, control: Control) -> tuple[float, in
         P = Projection(w, X)
         Py = P.residual(yc)
         if method == "ML":
-            adj = (float(Py @ Py) - float(w.sum())) / float(np.sum(w ** 2))
+            adj = (float(Py @ Py) - float(w.sum())) / float(np.sum(w**2))
         elif method == "REML":
             adj = (float(Py @ Py) - P.trace()) / P.trace_pdp()
         else:  # EB
@@ -295,8 +313,11 @@ def _fisher_scoring(method: str, yc, vi, X, control: Control) -> tuple[float, in
         tau2 = tau2 + adj
         change = abs(old - tau2)
         if iteration > control.maxiter:
-            raise ConvergenceError(method, f"Fisher scoring did not converge in {control.maxiter} iterations "
-                                           f"(last change {change:.3g}); try Control(stepadj=0.5, maxiter=1000)")
+            raise ConvergenceError(
+                method,
+                f"Fisher scoring did not converge in {control.maxiter} iterations "
+                f"(last change {change:.3g}); try Control(stepadj=0.5, maxiter=1000)",
+            )
     return tau2, iteration
 
 
@@ -320,13 +341,15 @@ def _likelihood(method: str):
         # if tau^2 = 0 has a higher likelihood, it reports tau^2 = 0.
         if method in ("ML", "REML") and tau2 > control.threshold:
             if _log_lik(method, yc, vi, X, 0.0) - _log_lik(method, yc, vi, X, tau2) > control.tol:
-                notes = (f"{method}: Fisher scoring may have stopped at a local maximum; tau^2 set to 0 "
-                         "(higher likelihood), as metafor does",)
+                notes = (
+                    f"{method}: Fisher scoring may have stopped at a local maximum; tau^2 set to 0 "
+                    "(higher likelihood), as metafor does",
+                )
                 tau2 = 0.0
         tau2 = max(control.tau2_min, tau2)
         w = 1.0 / (vi + tau2)
         if method == "ML":
-            se = math.sqrt(2 / float(np.sum(w ** 2)))
+            se = math.sqrt(2 / float(np.sum(w**2)))
         elif method == "REML":
             se = math.sqrt(2 / Projection(w, X).trace_pdp())
         else:
@@ -352,8 +375,7 @@ ESTIMATORS: dict[str, Callable[..., Tau2Fit]] = {
 }
 
 
-def estimate_tau2(method: str, yi, vi, *, X: np.ndarray | None = None,
-                  control: Control | None = None) -> Tau2Fit:
+def estimate_tau2(method: str, yi, vi, *, X: np.ndarray | None = None, control: Control | None = None) -> Tau2Fit:
     """Estimate tau^2 with `method` (a key of ESTIMATORS) for outcomes `yi`, variances `vi`.
 
     `yi`, `vi` must already be validated (finite, vi > 0); `X` defaults to an
@@ -371,5 +393,16 @@ def estimate_tau2(method: str, yi, vi, *, X: np.ndarray | None = None,
     return ESTIMATORS[method](yc, vi, X, control)
 
 
-__all__ = ["ESTIMATORS", "Control", "Tau2Fit", "ConvergenceError", "estimate_tau2", "brent_root",
-           "check_outcomes", "design", "q_statistic", "typical_variance", "mad"]
+__all__ = [
+    "ESTIMATORS",
+    "Control",
+    "Tau2Fit",
+    "ConvergenceError",
+    "estimate_tau2",
+    "brent_root",
+    "check_outcomes",
+    "design",
+    "q_statistic",
+    "typical_variance",
+    "mad",
+]

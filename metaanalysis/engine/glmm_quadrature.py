@@ -11,6 +11,7 @@ mode taken in jet arithmetic from the converged mode give its first and second
 derivatives exactly (the Newton map has zero slope at its fixed point). If Newton does
 not converge the fit falls back to the nested one-dimensional searches used before.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,18 +23,18 @@ from scipy import optimize, special
 from metaanalysis.engine import jets
 from metaanalysis.engine.jets import Jet
 
-_MODE_TOL = 1e-12             # Newton step size at which a per-study mode counts as found
+_MODE_TOL = 1e-12  # Newton step size at which a per-study mode counts as found
 _MODE_MAXIT = 200
 _NEWTON_MAXIT = 60
-_NEWTON_TOL = 1e-8            # a Newton step this small in (beta0, tau) is the last one (error ~ its square)
-_TAU_MAX = 20.0               # a tau this large on the logit scale means the fit has failed
+_NEWTON_TOL = 1e-8  # a Newton step this small in (beta0, tau) is the last one (error ~ its square)
+_TAU_MAX = 20.0  # a tau this large on the logit scale means the fit has failed
 
 
 class GLMMConvergenceError(RuntimeError):
     """The marginal likelihood could not be maximised; no number is returned."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gh_rule(nAGQ: int) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Hermite rule for the standard normal density (lme4 `GHrule`): nodes z_k and
     weights w_k with sum(w_k) = 1, so that sum w_k g(z_k) approximates E g(Z).
@@ -64,6 +65,7 @@ def modes(x: np.ndarray, n: np.ndarray, beta, tau, start: np.ndarray | None = No
     phi(u) = u^2/2 - x eta + n log(1 + e^eta), eta = beta + tau u. Newton steps, halved while
     they do not decrease phi (plain Newton can oscillate on this sigmoid-shaped gradient).
     beta and tau may be arrays broadcasting against x (several points at once)."""
+
     def objective(u):
         eta = beta + tau * u
         return 0.5 * u * u - x * eta + n * np.logaddexp(0.0, eta)
@@ -76,15 +78,14 @@ def modes(x: np.ndarray, n: np.ndarray, beta, tau, start: np.ndarray | None = No
         step = -(u - tau * (x - n * mu)) / (1.0 + tau * tau * n * mu * (1.0 - mu))
         for _halving in range(60):
             new_phi = objective(u + step)
-            worse = new_phi > phi + 1e-12 * (1.0 + np.abs(phi))   # ignore rounding-level increases
+            worse = new_phi > phi + 1e-12 * (1.0 + np.abs(phi))  # ignore rounding-level increases
             if not worse.any():
                 break
             step = np.where(worse, 0.5 * step, step)
         u, phi = u + step, new_phi
         if np.max(np.abs(step)) < _MODE_TOL * (1.0 + np.max(np.abs(u))):
             return u
-    raise GLMMConvergenceError(
-        f"per-study conditional modes did not converge at beta0 = {beta}, tau = {tau}")
+    raise GLMMConvergenceError(f"per-study conditional modes did not converge at beta0 = {beta}, tau = {tau}")
 
 
 def deviances(beta, tau, x: np.ndarray, n: np.ndarray, nAGQ: int = 7) -> np.ndarray:
@@ -94,7 +95,7 @@ def deviances(beta, tau, x: np.ndarray, n: np.ndarray, nAGQ: int = 7) -> np.ndar
     tau = np.asarray(tau, dtype=float)[:, None]
     u = modes(x, n, beta, tau)
     mu = special.expit(beta + tau * u)
-    L2 = 1.0 + tau * tau * n * mu * (1.0 - mu)     # curvature of the integrand at its mode
+    L2 = 1.0 + tau * tau * n * mu * (1.0 - mu)  # curvature of the integrand at its mode
     devc0 = _neg2_loglik(x, n, beta + tau * u) + u * u
     out = np.sum(devc0 + np.log(L2), axis=-1) + np.sum(saturated_terms(x, n))
     if nAGQ == 1:
@@ -106,8 +107,9 @@ def deviances(beta, tau, x: np.ndarray, n: np.ndarray, nAGQ: int = 7) -> np.ndar
     return out - 2.0 * np.sum(np.log(mult), axis=-1)
 
 
-def deviance_jet(beta: float, tau: float, x: np.ndarray, n: np.ndarray, nAGQ: int,
-                 u_start: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+def deviance_jet(
+    beta: float, tau: float, x: np.ndarray, n: np.ndarray, nAGQ: int, u_start: np.ndarray | None = None
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
     """Deviance at (beta, tau) with its exact gradient and Hessian in (beta, tau), and the
     per-study modes (to warm-start the next call)."""
     u0 = modes(x, n, beta, tau, start=u_start)
@@ -118,7 +120,7 @@ def deviance_jet(beta: float, tau: float, x: np.ndarray, n: np.ndarray, nAGQ: in
         return eta, jets.expit(eta)
 
     u = Jet.const(u0, b)
-    for _ in range(2):   # Newton steps for the mode in jet arithmetic: exact du and d2u
+    for _ in range(2):  # Newton steps for the mode in jet arithmetic: exact du and d2u
         _, mu = eta_mu(u)
         info = 1.0 + t.square() * (n * (mu * (1.0 - mu)))
         u = u - (u - t * (x - n * mu)) / info
@@ -152,7 +154,7 @@ def fit_newton(x: np.ndarray, n: np.ndarray, nAGQ: int, beta: float, tau: float)
         lam = 0.0
         tr, det = H[0, 0] + H[1, 1], H[0, 0] * H[1, 1] - H[0, 1] * H[1, 0]
         disc = math.sqrt(max(0.0, 0.25 * tr * tr - det))
-        lo, hi = 0.5 * tr - disc, 0.5 * tr + disc             # eigenvalues of the 2 x 2 Hessian
+        lo, hi = 0.5 * tr - disc, 0.5 * tr + disc  # eigenvalues of the 2 x 2 Hessian
         if lo <= 1e-8 * max(1.0, abs(hi)):
             lam = -lo + 1e-3 * max(1.0, abs(hi))
         step = -np.linalg.solve(H + lam * np.eye(2), g)
@@ -186,20 +188,32 @@ def fit_nested(x: np.ndarray, n: np.ndarray, nAGQ: int) -> tuple[float, float]:
     beta_start = math.log(max(p, 1e-3) / max(1 - p, 1e-3))
 
     def profile(tau: float) -> tuple[float, float]:
-        res = optimize.minimize_scalar(lambda b: float(deviances([b], [tau], x, n, nAGQ)[0]), method="brent",
-                                       bracket=(beta_start - 1.0, beta_start + 1.0),
-                                       options=dict(xtol=1e-12, maxiter=500))
+        res = optimize.minimize_scalar(
+            lambda b: float(deviances([b], [tau], x, n, nAGQ)[0]),
+            method="brent",
+            bracket=(beta_start - 1.0, beta_start + 1.0),
+            options=dict(xtol=1e-12, maxiter=500),
+        )
         if not res.success:
             raise GLMMConvergenceError(f"beta0 did not converge at tau = {tau:.6g}: {res.message}")
         return float(res.x), float(res.fun)
 
-    res = optimize.minimize_scalar(lambda t: profile(t)[1], method="bounded", bounds=(0.0, _TAU_MAX),
-                                   options=dict(xatol=1e-10, maxiter=500))
+    res = optimize.minimize_scalar(
+        lambda t: profile(t)[1], method="bounded", bounds=(0.0, _TAU_MAX), options=dict(xatol=1e-10, maxiter=500)
+    )
     if not res.success:
         raise GLMMConvergenceError(f"tau did not converge: {res.message}")
     tau = float(res.x)
     return profile(tau)[0], tau
 
 
-__all__ = ["GLMMConvergenceError", "gh_rule", "modes", "deviances", "deviance_jet", "fit_newton",
-           "fit_nested", "saturated_terms"]
+__all__ = [
+    "GLMMConvergenceError",
+    "gh_rule",
+    "modes",
+    "deviances",
+    "deviance_jet",
+    "fit_newton",
+    "fit_nested",
+    "saturated_terms",
+]

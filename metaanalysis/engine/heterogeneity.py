@@ -10,6 +10,7 @@ Definitions follow metafor 3.8-1 (R/rma.uni.r, R/confint.rma.uni.r):
   Q equals the chi^2(k - p) quantiles, searched over [0, max(100, 10 tau2)]
   with R's uniroot tolerance, so that limits agree with metafor's confint().
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,8 +69,9 @@ def i2_h2_fixed(QE: float, df: int) -> tuple[float, float]:
     return I2, QE / df
 
 
-def qprofile_ci(yi, vi, tau2: float, *, X: np.ndarray | None = None, level: float = 0.95,
-                control: Control | None = None) -> Tau2Interval:
+def qprofile_ci(
+    yi, vi, tau2: float, *, X: np.ndarray | None = None, level: float = 0.95, control: Control | None = None
+) -> Tau2Interval:
     """Q-profile confidence interval for tau^2 (Viechtbauer 2007), as metafor's confint().
 
     `tau2` is the point estimate; it only sets the upper end of the search,
@@ -91,11 +93,13 @@ def qprofile_ci(yi, vi, tau2: float, *, X: np.ndarray | None = None, level: floa
     crit_l = float(stats.chi2.ppf(alpha / 2, k - p))  # Q at the upper limit
 
     if X.shape[1] == 1 and bool(np.all(X[:, 0] == 1.0)):
+
         def q_at(t: float) -> float:  # metafor's confint() profiles Q of the uncentred yi
-            w = 1.0 / (vi + t)        # no moderators: Q is a weighted sum of squares (k-vector work)
+            w = 1.0 / (vi + t)  # no moderators: Q is a weighted sum of squares (k-vector work)
             r = yi - float(w @ yi) / float(w.sum())
             return float(w @ (r * r))
     else:
+
         def q_at(t: float) -> float:
             return q_statistic(yi, 1.0 / (vi + t), X)
 
@@ -106,17 +110,28 @@ def qprofile_ci(yi, vi, tau2: float, *, X: np.ndarray | None = None, level: floa
     # upper limit
     if q_min < crit_l:
         lb = ub = tau2_min
-        notes.append(f"Q-profile {pct} CI for tau^2 is the null set: Q({tau2_min:g}) = {q_min:.4g} is already "
-                     f"below the chi^2 quantile {crit_l:.4g}; both limits reported as {tau2_min:g}")
+        notes.append(
+            f"Q-profile {pct} CI for tau^2 is the null set: Q({tau2_min:g}) = {q_min:.4g} is already "
+            f"below the chi^2 quantile {crit_l:.4g}; both limits reported as {tau2_min:g}"
+        )
     else:
         if q_max > crit_l:
             ub = tau2_max
-            notes.append(f"upper limit of the {pct} CI for tau^2 (and I^2) is not estimable: the Q-profile "
-                         f"search hit its bound tau^2 = {tau2_max:g} (metafor prints this bound)")
+            notes.append(
+                f"upper limit of the {pct} CI for tau^2 (and I^2) is not estimable: the Q-profile "
+                f"search hit its bound tau^2 = {tau2_max:g} (metafor prints this bound)"
+            )
         else:
-            ub = brent_root(lambda t: q_at(t) - crit_l, tau2_min, tau2_max, tol=control.tol,
-                            maxiter=_QP_MAXITER, f_lower=q_min - crit_l, f_upper=q_max - crit_l,
-                            name="Q-profile upper limit")
+            ub = brent_root(
+                lambda t: q_at(t) - crit_l,
+                tau2_min,
+                tau2_max,
+                tol=control.tol,
+                maxiter=_QP_MAXITER,
+                f_lower=q_min - crit_l,
+                f_upper=q_max - crit_l,
+                name="Q-profile upper limit",
+            )
         # lower limit
         if q_max > crit_u:
             lb = ub = tau2_max
@@ -124,9 +139,16 @@ def qprofile_ci(yi, vi, tau2: float, *, X: np.ndarray | None = None, level: floa
         elif q_min < crit_u:
             lb = tau2_min
         else:
-            lb = brent_root(lambda t: q_at(t) - crit_u, tau2_min, tau2_max, tol=control.tol,
-                            maxiter=_QP_MAXITER, f_lower=q_min - crit_u, f_upper=q_max - crit_u,
-                            name="Q-profile lower limit")
+            lb = brent_root(
+                lambda t: q_at(t) - crit_u,
+                tau2_min,
+                tau2_max,
+                tol=control.tol,
+                maxiter=_QP_MAXITER,
+                f_lower=q_min - crit_u,
+                f_upper=q_max - crit_u,
+                name="Q-profile lower limit",
+            )
     vt = typical_variance(vi, X)
     I2_lb, H2_lb = i2_h2(lb, vt)
     I2_ub, H2_ub = i2_h2(ub, vt)

@@ -16,14 +16,26 @@ s2w is 1 under the Wald test and the Hartung-Knapp scale factor under "knha" (me
 distance beyond the median of chi^2(1), hat > 3 / k, or |dfbetas| > 1 (Viechtbauer & Cheung 2010,
 Res Synth Methods 1:112).
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-INFLUENCE_COLUMNS = ("study", "rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "QE_del", "hat", "weight",
-                     "dfbetas", "influential")
+INFLUENCE_COLUMNS = (
+    "study",
+    "rstudent",
+    "dffits",
+    "cook_d",
+    "cov_r",
+    "tau2_del",
+    "QE_del",
+    "hat",
+    "weight",
+    "dfbetas",
+    "influential",
+)
 
 
 def influence(yi, vi, *, method: str = "REML", test: str = "z", studies=None) -> pd.DataFrame:
@@ -31,7 +43,7 @@ def influence(yi, vi, *, method: str = "REML", test: str = "z", studies=None) ->
 
     Needs k >= 3 (each refit keeps at least two studies, so tau^2 and Q remain defined).
     """
-    from metaanalysis.engine.rma import rma   # the fits come from the one rma()
+    from metaanalysis.engine.rma import rma  # the fits come from the one rma()
 
     y = np.asarray(yi, dtype=float)
     v = np.asarray(vi, dtype=float)
@@ -48,13 +60,13 @@ def influence(yi, vi, *, method: str = "REML", test: str = "z", studies=None) ->
     tau2 = full.tau2 or 0.0
     w = 1.0 / (v + tau2)
     hat = w / w.sum()
-    vb = full.se ** 2
+    vb = full.se**2
     rows = []
     for i in range(k):
         keep = np.arange(k) != i
         fit = rma(y[keep], v[keep], method=method, test=test, level=0.95)
         tau2_del = fit.tau2 or 0.0
-        vb_del = fit.se ** 2
+        vb_del = fit.se**2
         # metafor's s2w: the fit's variance over its Wald variance (1 under test="z")
         s2w = vb_del * float(np.sum(1.0 / (v[keep] + tau2_del))) if test != "z" else 1.0
         diff = full.b - fit.b
@@ -62,14 +74,27 @@ def influence(yi, vi, *, method: str = "REML", test: str = "z", studies=None) ->
         rstudent = resid / np.sqrt(v[i] * s2w + vb_del + tau2_del * s2w)
         dffits = diff / np.sqrt(s2w * hat[i] * (tau2_del + v[i]))
         dfbetas = diff / np.sqrt(s2w / float(np.sum(1.0 / (v + tau2_del))))
-        rows.append(dict(study=names[i], rstudent=rstudent, dffits=dffits, cook_d=diff ** 2 / vb,
-                         cov_r=vb_del / vb, tau2_del=tau2_del, QE_del=fit.QE, hat=hat[i], weight=100 * hat[i],
-                         dfbetas=dfbetas))
+        rows.append(
+            dict(
+                study=names[i],
+                rstudent=rstudent,
+                dffits=dffits,
+                cook_d=diff**2 / vb,
+                cov_r=vb_del / vb,
+                tau2_del=tau2_del,
+                QE_del=fit.QE,
+                hat=hat[i],
+                weight=100 * hat[i],
+                dfbetas=dfbetas,
+            )
+        )
     out = pd.DataFrame(rows)
-    out["influential"] = ((out["dffits"].abs() > 3 * np.sqrt(1 / (k - 1)))
-                          | (stats.chi2.cdf(out["cook_d"], df=1) > 0.5)
-                          | (out["hat"] > 3 / k)
-                          | (out["dfbetas"].abs() > 1))
+    out["influential"] = (
+        (out["dffits"].abs() > 3 * np.sqrt(1 / (k - 1)))
+        | (stats.chi2.cdf(out["cook_d"], df=1) > 0.5)
+        | (out["hat"] > 3 / k)
+        | (out["dfbetas"].abs() > 1)
+    )
     return out[list(INFLUENCE_COLUMNS)]
 
 
@@ -90,13 +115,30 @@ def baujat(yi, vi, *, method: str = "REML", test: str = "z", studies=None) -> pd
     for i in range(k):
         keep = np.arange(k) != i
         fit = rma(y[keep], v[keep], method=method, test=test, level=0.95)
-        rows.append(dict(study=names[i], x=(y[i] - full.b) ** 2 / ((full.tau2 or 0.0) + v[i]),
-                         y=(fit.b - full.b) ** 2 / fit.se ** 2))
+        rows.append(
+            dict(
+                study=names[i],
+                x=(y[i] - full.b) ** 2 / ((full.tau2 or 0.0) + v[i]),
+                y=(fit.b - full.b) ** 2 / fit.se**2,
+            )
+        )
     return pd.DataFrame(rows)
 
 
-def cumulative(yi, vi, *, order, method: str = "REML", test: str = "z", level: float = 0.95, studies=None,
-               measure: str = "GEN", events=None, n=None, pi_method: str = "metafor") -> pd.DataFrame:
+def cumulative(
+    yi,
+    vi,
+    *,
+    order,
+    method: str = "REML",
+    test: str = "z",
+    level: float = 0.95,
+    studies=None,
+    measure: str = "GEN",
+    events=None,
+    n=None,
+    pi_method: str = "metafor",
+) -> pd.DataFrame:
     """Cumulative meta-analysis (metafor's cumul()): the model refitted as studies are added in
     `order` (e.g. publication year), one row per step on the reporting scale."""
     from metaanalysis.engine.rma import rma
@@ -105,17 +147,35 @@ def cumulative(yi, vi, *, order, method: str = "REML", test: str = "z", level: f
     v = np.asarray(vi, dtype=float)
     k = len(y)
     names = [str(s) for s in studies] if studies is not None else [str(i + 1) for i in range(k)]
-    idx = sorted(range(k), key=lambda i: (order[i], i))   # ties keep the input order, as R's order()
+    idx = sorted(range(k), key=lambda i: (order[i], i))  # ties keep the input order, as R's order()
     rows = []
     for step in range(1, k + 1):
         sel = idx[:step]
-        fit = rma(y[sel], v[sel], method=method, test=test, level=level, measure=measure,
-                  studies=[names[j] for j in sel], pi_method=pi_method,
-                  events=None if events is None else [events[j] for j in sel],
-                  n=None if n is None else [n[j] for j in sel])
+        fit = rma(
+            y[sel],
+            v[sel],
+            method=method,
+            test=test,
+            level=level,
+            measure=measure,
+            studies=[names[j] for j in sel],
+            pi_method=pi_method,
+            events=None if events is None else [events[j] for j in sel],
+            n=None if n is None else [n[j] for j in sel],
+        )
         lb, ub, _, _ = fit.reporting_interval()
-        rows.append(dict(added=names[idx[step - 1]], order=order[idx[step - 1]], k=fit.k, estimate=fit.estimate,
-                         ci_lb=lb, ci_ub=ub, tau2=fit.tau2, I2=fit.I2))
+        rows.append(
+            dict(
+                added=names[idx[step - 1]],
+                order=order[idx[step - 1]],
+                k=fit.k,
+                estimate=fit.estimate,
+                ci_lb=lb,
+                ci_ub=ub,
+                tau2=fit.tau2,
+                I2=fit.I2,
+            )
+        )
     return pd.DataFrame(rows)
 
 

@@ -7,6 +7,7 @@ The derivatives are therefore exact (to rounding) rather than finite differences
 the arithmetic vectorises over studies and quadrature nodes like the plain values do.
 Shapes: value S, grad (m,) + S, hess (m, m) + S for m parameters.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,43 +16,46 @@ from scipy import special
 
 class Jet:
     __slots__ = ("v", "g", "h")
-    __array_ufunc__ = None     # ndarray (op) Jet defers to the Jet's reflected operator
+    __array_ufunc__ = None  # ndarray (op) Jet defers to the Jet's reflected operator
 
     def __init__(self, v, g, h):
         self.v, self.g, self.h = v, g, h
 
     @classmethod
-    def variables(cls, values) -> list["Jet"]:
+    def variables(cls, values) -> list[Jet]:
         """Independent variables x_j = values[j] with unit gradients."""
         m = len(values)
         eye = np.eye(m)
         return [cls(np.asarray(float(x)), eye[j].copy(), np.zeros((m, m))) for j, x in enumerate(values)]
 
     @classmethod
-    def const(cls, v, like: "Jet") -> "Jet":
+    def const(cls, v, like: Jet) -> Jet:
         v = np.asarray(v, dtype=float)
         m = like.g.shape[0]
         return cls(v, np.zeros((m,) + v.shape), np.zeros((m, m) + v.shape))
 
     # broadcasting helpers: the parameter axes lead, the data axes follow
-    def __getitem__(self, key) -> "Jet":
+    def __getitem__(self, key) -> Jet:
         key = key if isinstance(key, tuple) else (key,)
         return Jet(self.v[key], self.g[(slice(None),) + key], self.h[(slice(None), slice(None)) + key])
 
-    def sum(self, axis: int | None = None) -> "Jet":
+    def sum(self, axis: int | None = None) -> Jet:
         if axis is None:
-            return Jet(self.v.sum(), self.g.reshape(self.g.shape[0], -1).sum(-1),
-                       self.h.reshape(self.h.shape[:2] + (-1,)).sum(-1))
+            return Jet(
+                self.v.sum(),
+                self.g.reshape(self.g.shape[0], -1).sum(-1),
+                self.h.reshape(self.h.shape[:2] + (-1,)).sum(-1),
+            )
         a = axis % self.v.ndim
         return Jet(self.v.sum(a), self.g.sum(a + 1), self.h.sum(a + 2))
 
-    def _chain(self, f0, f1, f2) -> "Jet":
+    def _chain(self, f0, f1, f2) -> Jet:
         """f(self) given f, f', f'' evaluated at self.v."""
         g = f1 * self.g
         h = f1 * self.h + f2 * (self.g[:, None] * self.g[None, :])
         return Jet(f0, g, h)
 
-    def _lift(self, ndim: int) -> "Jet":
+    def _lift(self, ndim: int) -> Jet:
         """The same jet with leading unit data axes, so it broadcasts against `ndim` data axes."""
         extra = ndim - self.v.ndim
         if extra <= 0:
@@ -69,7 +73,7 @@ class Jet:
             a, b = self._lift(nd), o._lift(nd)
             return Jet(a.v + b.v, a.g + b.g, a.h + b.h)
         o = np.asarray(o, dtype=float)
-        if np.broadcast_shapes(o.shape, self.v.shape) == self.v.shape:   # derivatives unchanged
+        if np.broadcast_shapes(o.shape, self.v.shape) == self.v.shape:  # derivatives unchanged
             return Jet(self.v + o, self.g, self.h)
         a = self._lift(o.ndim)
         v = a.v + o
@@ -101,11 +105,11 @@ class Jet:
             return self * o.reciprocal()
         return self * (1.0 / o)
 
-    def reciprocal(self) -> "Jet":
+    def reciprocal(self) -> Jet:
         r = 1.0 / self.v
         return self._chain(r, -r * r, 2.0 * r * r * r)
 
-    def square(self) -> "Jet":
+    def square(self) -> Jet:
         return self * self
 
 

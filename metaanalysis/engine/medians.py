@@ -29,6 +29,7 @@ Within-study variances of a median, for inverse-variance pooling with `rma()`:
 A median that was not reached has no value: none of these methods can use it,
 and callers list such rows as excluded rather than drop them.
 """
+
 from __future__ import annotations
 
 import math
@@ -90,8 +91,9 @@ def weighted_quantile(x, weights, probs) -> np.ndarray:
     return (1 - frac) * at(low) + frac * at(high)
 
 
-def median_of_medians(yi, *, weights=None, level: float = 0.95, approximation: str = "normal",
-                      studies=None) -> PooledMedian:
+def median_of_medians(
+    yi, *, weights=None, level: float = 0.95, approximation: str = "normal", studies=None
+) -> PooledMedian:
     """MM (no `weights`) or WM (`weights` = sample sizes) with its sign-test interval."""
     y = np.asarray(yi, dtype=float)
     k = len(y)
@@ -102,8 +104,10 @@ def median_of_medians(yi, *, weights=None, level: float = 0.95, approximation: s
         raise ValueError(f"median_of_medians: {len(labels)} study labels for {k} medians")
     bad = [labels[i] for i in range(k) if not math.isfinite(y[i])]
     if bad:
-        raise ValueError(f"median_of_medians: median missing or not finite for {', '.join(bad)} "
-                         "(a median not reached has no value and cannot enter)")
+        raise ValueError(
+            f"median_of_medians: median missing or not finite for {', '.join(bad)} "
+            "(a median not reached has no value and cannot enter)"
+        )
     if not 0 < level < 1:
         raise ValueError(f"median_of_medians: 'level' must be a fraction in (0, 1), got {level!r}")
     if approximation not in APPROXIMATIONS:
@@ -117,8 +121,10 @@ def median_of_medians(yi, *, weights=None, level: float = 0.95, approximation: s
         if bad:
             raise ValueError(f"median_of_medians: weight (sample size) missing or not positive for {', '.join(bad)}")
         if approximation == "exact":
-            raise ValueError("median_of_medians: the exact sign-test interval is defined for MM only; "
-                             "use approximation='normal' for WM")
+            raise ValueError(
+                "median_of_medians: the exact sign-test interval is defined for MM only; "
+                "use approximation='normal' for WM"
+            )
     method = "MM" if w is None else "WM"
 
     if approximation == "normal":
@@ -131,19 +137,33 @@ def median_of_medians(yi, *, weights=None, level: float = 0.95, approximation: s
         cover = 1 - 2 * stats.binom.cdf(t, k, 0.5)
         ok = cover >= level
         if not ok.any():
-            raise ValueError(f"median_of_medians: with k = {k} no exact sign-test interval reaches "
-                             f"{level:.0%} coverage (at most {cover[0]:.4f})")
+            raise ValueError(
+                f"median_of_medians: with k = {k} no exact sign-test interval reaches "
+                f"{level:.0%} coverage (at most {cover[0]:.4f})"
+            )
         coverage = float(cover[ok].min())
         tt = int(t[ok][np.argmin(cover[ok])])
         s = np.sort(y)
         # [x_(T+1), x_(k-T)] covers the median with probability 1 - 2 P(B <= T).
         # (metamedian 1.2.1's unweighted exact branch takes x_(k-T-1) as the upper bound.)
         lb, est, ub = s[tt], float(np.median(s)), s[k - tt - 1]
-    return PooledMedian(method, approximation, level, k, float(est), float(lb), float(ub), float(coverage),
-                        labels, tuple(map(float, y)), None if w is None else tuple(map(float, w)))
+    return PooledMedian(
+        method,
+        approximation,
+        level,
+        k,
+        float(est),
+        float(lb),
+        float(ub),
+        float(coverage),
+        labels,
+        tuple(map(float, y)),
+        None if w is None else tuple(map(float, w)),
+    )
 
 
 # -- within-study variance of a median --------------------------------------------------------
+
 
 def median_variance_from_ci(median: float, ci_lb: float, ci_ub: float | None, *, level: float = 0.95) -> float:
     """Variance of a Kaplan-Meier median from its printed CI read as a Wald interval
@@ -181,7 +201,7 @@ def _quantiles(family: str, theta, probs: np.ndarray) -> np.ndarray:
         return a + b * special.ndtri(probs)
     if family == "log-normal":
         return np.exp(a + b * special.ndtri(probs))
-    if family == "gamma":          # shape, rate
+    if family == "gamma":  # shape, rate
         return special.gammaincinv(a, probs) / b
     return b * (-np.log1p(-probs)) ** (1 / a)  # Weibull shape, scale
 
@@ -201,7 +221,8 @@ def _density_at_median(family: str, theta) -> float:
 
 def _r_lbfgsb(fun, start, bounds):
     """R optim(method = "L-BFGS-B") with its defaults: central differences with step
-    1e-3 (kept inside the box), factr = 1e7, pgtol = 0 (a tiny gtol here: scipy 1.17 is slow with 0), lmm = 5, maxit = 100."""
+    1e-3 (kept inside the box), factr = 1e7, pgtol = 0 (a tiny gtol here: scipy 1.17 is slow with 0),
+    lmm = 5, maxit = 100."""
     lower = np.array([b[0] for b in bounds])
     upper = np.array([b[1] for b in bounds])
 
@@ -214,24 +235,36 @@ def _r_lbfgsb(fun, start, bounds):
             g[i] = (fun(hi) - fun(lo)) / (hi[i] - lo[i])
         return g
 
-    res = optimize.minimize(fun, np.asarray(start, dtype=float), jac=grad, method="L-BFGS-B", bounds=bounds,
-                            options={"ftol": 1e7 * np.finfo(float).eps, "gtol": 1e-300, "maxcor": 5,
-                                     "maxiter": 100, "maxls": 20})
+    res = optimize.minimize(
+        fun,
+        np.asarray(start, dtype=float),
+        jac=grad,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e7 * np.finfo(float).eps, "gtol": 1e-300, "maxcor": 5, "maxiter": 100, "maxls": 20},
+    )
     return res.x, float(res.fun)
 
 
-def qe_fit(*, median: float, n: int, q1: float | None = None, q3: float | None = None,
-           minimum: float | None = None, maximum: float | None = None) -> QEFit:
+def qe_fit(
+    *,
+    median: float,
+    n: int,
+    q1: float | None = None,
+    q3: float | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> QEFit:
     """Fit the QE candidate families to S1, S2 or S3 summary data (see module docstring)."""
     has = lambda v: v is not None and not (isinstance(v, float) and math.isnan(v))  # noqa: E731
     if has(q1) and has(q3) and has(minimum) and has(maximum):
-        scenario, probs, quants = "S3", [1 / n, .25, .5, .75, 1 - 1 / n], [minimum, q1, median, q3, maximum]
+        scenario, probs, quants = "S3", [1 / n, 0.25, 0.5, 0.75, 1 - 1 / n], [minimum, q1, median, q3, maximum]
         mu_lo, mu_hi = q1, q3
     elif has(q1) and has(q3):
-        scenario, probs, quants = "S2", [.25, .5, .75], [q1, median, q3]
+        scenario, probs, quants = "S2", [0.25, 0.5, 0.75], [q1, median, q3]
         mu_lo, mu_hi = q1, q3
     elif has(minimum) and has(maximum):
-        scenario, probs, quants = "S1", [1 / n, .5, 1 - 1 / n], [minimum, median, maximum]
+        scenario, probs, quants = "S1", [1 / n, 0.5, 1 - 1 / n], [minimum, median, maximum]
         mu_lo, mu_hi = minimum, maximum
     else:
         raise ValueError("qe_fit: needs the quartiles (q1, q3), the range (minimum, maximum) or both")
@@ -241,12 +274,15 @@ def qe_fit(*, median: float, n: int, q1: float | None = None, q3: float | None =
     if np.any(np.diff(quants) < 0):
         raise ValueError(f"qe_fit: quantiles {list(quants)} are not in increasing order")
     probs = np.asarray(probs)
-    starts = {"normal": ((median, 1.0), [(mu_lo, mu_hi), (1e-3, 50)]),
-              "log-normal": ((math.log(median) if median > 0 else 0.0, 1.0),
-                             [(math.log(mu_lo) if mu_lo > 0 else -np.inf, math.log(mu_hi) if mu_hi > 0 else np.inf),
-                              (1e-3, 10)]),
-              "gamma": ((1.0, 1.0), [(1e-3, 40), (1e-3, 40)]),
-              "weibull": ((1.0, 1.0), [(1e-3, 50), (1e-3, 50)])}
+    starts = {
+        "normal": ((median, 1.0), [(mu_lo, mu_hi), (1e-3, 50)]),
+        "log-normal": (
+            (math.log(median) if median > 0 else 0.0, 1.0),
+            [(math.log(mu_lo) if mu_lo > 0 else -np.inf, math.log(mu_hi) if mu_hi > 0 else np.inf), (1e-3, 10)],
+        ),
+        "gamma": ((1.0, 1.0), [(1e-3, 40), (1e-3, 40)]),
+        "weibull": ((1.0, 1.0), [(1e-3, 50), (1e-3, 50)]),
+    }
     families = QE_FAMILIES if quants.min() >= 0 else ("normal",)  # negative values: only the normal
     params, values = {}, {}
     for fam in families:
@@ -270,8 +306,18 @@ def qe_fit(*, median: float, n: int, q1: float | None = None, q3: float | None =
 def median_variance_qe(*, median: float, n: int, q1=None, q3=None, minimum=None, maximum=None) -> float:
     """Asymptotic variance of a sample median, 1 / (4 n f(m)^2), with f from `qe_fit`."""
     fit = qe_fit(median=median, n=n, q1=q1, q3=q3, minimum=minimum, maximum=maximum)
-    return 0.25 / (fit.density_at_median ** 2 * n)
+    return 0.25 / (fit.density_at_median**2 * n)
 
 
-__all__ = ["PooledMedian", "QEFit", "median_of_medians", "weighted_quantile", "quantile_type7",
-           "median_variance_from_ci", "median_variance_qe", "qe_fit", "APPROXIMATIONS", "QE_FAMILIES"]
+__all__ = [
+    "PooledMedian",
+    "QEFit",
+    "median_of_medians",
+    "weighted_quantile",
+    "quantile_type7",
+    "median_variance_from_ci",
+    "median_variance_qe",
+    "qe_fit",
+    "APPROXIMATIONS",
+    "QE_FAMILIES",
+]

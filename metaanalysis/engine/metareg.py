@@ -7,6 +7,7 @@ tau^2 comes from the same estimator as every other fit (`estimators.py`):
 metafor 3.8-1's Fisher scoring for REML/ML, with its start, stopping rule and
 tau^2 = 0 check, which is what makes the numbers agree with metafor to 1e-6.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from metaanalysis.engine.estimators import ConvergenceError, estimate_tau2
 
 # Kept as a name for callers; the estimator raises ConvergenceError.
 FisherScoringError = ConvergenceError
+
 
 @dataclass(frozen=True, slots=True)
 class MetaRegResult:
@@ -107,10 +109,25 @@ def rma_mods(yi, vi, X, *, method: str = "REML", test: str = "z", level: float =
     b0, _ = _hat(X, w0, y)
     QE = float(np.sum(w0 * (y - X @ b0) ** 2))
     return MetaRegResult(
-        method=method, test=test, level=level, k=k, p=p, beta=tuple(map(float, beta)),
-        se=tuple(map(float, se)), zval=tuple(map(float, zval)), pval=tuple(map(float, pval)),
-        ci_lb=tuple(map(float, beta - crit * se)), ci_ub=tuple(map(float, beta + crit * se)),
-        tau2=float(tau2), QM=QM, QM_df=m, QMp=QMp, QE=QE, QEp=float(stats.chi2.sf(QE, k - p)), df=df)
+        method=method,
+        test=test,
+        level=level,
+        k=k,
+        p=p,
+        beta=tuple(map(float, beta)),
+        se=tuple(map(float, se)),
+        zval=tuple(map(float, zval)),
+        pval=tuple(map(float, pval)),
+        ci_lb=tuple(map(float, beta - crit * se)),
+        ci_ub=tuple(map(float, beta + crit * se)),
+        tau2=float(tau2),
+        QM=QM,
+        QM_df=m,
+        QMp=QMp,
+        QE=QE,
+        QEp=float(stats.chi2.sf(QE, k - p)),
+        df=df,
+    )
 
 
 def factor_design(groups) -> tuple[np.ndarray, list[str]]:

@@ -13,6 +13,7 @@ with h_i = ||Q_i||^2 (the hat values) and D diagonal. Cost O(k p^2) and memory O
 where the dense P cost O(k^2) memory (74.5 GiB at k = 100,000). The sums are
 algebraically those of the dense formulas, so results agree to rounding.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,7 @@ class Projection:
         self.intercept_only = X.shape[1] == 1 and bool(np.all(X[:, 0] == 1.0))
         if self.intercept_only:
             self._wsum = float(w.sum())
-            self.s = self.Q = self._h = None      # h = w / sum(w), made when needed
+            self.s = self.Q = self._h = None  # h = w / sum(w), made when needed
         else:
             self.s = np.sqrt(w)
             self.Q = np.linalg.qr(self.s[:, None] * X, mode="reduced")[0]
@@ -67,7 +68,7 @@ class Projection:
         return float(np.sum(self.w * (1.0 - self.h) * d))
 
     def _qgq(self, g: np.ndarray) -> np.ndarray:
-        if self.intercept_only:        # Q = sqrt(w / sum w): Q'GQ = sum(g h)
+        if self.intercept_only:  # Q = sqrt(w / sum w): Q'GQ = sum(g h)
             return np.array([[float(np.sum(g * self.h))]])
         return (self.Q.T * g) @ self.Q
 
@@ -75,7 +76,7 @@ class Projection:
         """tr(P D P) = sum_ij P_ij^2 d_j for diagonal D (d = 1: tr(P^2) = sum(P * P))."""
         w = self.w
         g = w * d
-        cross = np.sum(self._qgq(g) * self._qgq(w))   # tr(Q'GQ Q'WQ), both symmetric
+        cross = np.sum(self._qgq(g) * self._qgq(w))  # tr(Q'GQ Q'WQ), both symmetric
         return float(np.sum(g * w) - 2.0 * np.sum(g * w * self.h) + cross)
 
     def trace_pdpd(self, d: np.ndarray | float = 1.0) -> float:

@@ -8,6 +8,7 @@ QE, QEp`) with `.` replaced by `_`, so a number here can be put next to
 Quantities on the back-transformed scale (proportions, ratios) carry a `bt_`
 prefix; `transform` names the back-transformation that produced them.
 """
+
 from __future__ import annotations
 
 import html
@@ -19,9 +20,30 @@ import pandas as pd
 
 # The fields of metafor_reference.json, in the order a reader expects them.
 REFERENCE_FIELDS = (
-    "k", "b", "se", "zval", "pval", "ci_lb", "ci_ub", "tau2", "se_tau2", "I2", "H2", "QE", "QEp",
-    "pi_lb", "pi_ub", "tau2_ci_lb", "tau2_ci_ub", "I2_ci_lb", "I2_ci_ub",
-    "bt_pred", "bt_ci_lb", "bt_ci_ub", "bt_pi_lb", "bt_pi_ub",
+    "k",
+    "b",
+    "se",
+    "zval",
+    "pval",
+    "ci_lb",
+    "ci_ub",
+    "tau2",
+    "se_tau2",
+    "I2",
+    "H2",
+    "QE",
+    "QEp",
+    "pi_lb",
+    "pi_ub",
+    "tau2_ci_lb",
+    "tau2_ci_ub",
+    "I2_ci_lb",
+    "I2_ci_ub",
+    "bt_pred",
+    "bt_ci_lb",
+    "bt_ci_ub",
+    "bt_pi_lb",
+    "bt_pi_ub",
 )
 
 
@@ -96,8 +118,16 @@ class MetaResult:
     def to_dict(self) -> dict[str, Any]:
         """The reference-named fields (those of metafor_reference.json) plus method info."""
         out = {name: getattr(self, name) for name in REFERENCE_FIELDS}
-        out.update(measure=self.measure, method=self.method, test=self.test, level=self.level,
-                   df=self.df, pi_method=self.pi_method, transform=self.transform, notes=list(self.notes))
+        out.update(
+            measure=self.measure,
+            method=self.method,
+            test=self.test,
+            level=self.level,
+            df=self.df,
+            pi_method=self.pi_method,
+            transform=self.transform,
+            notes=list(self.notes),
+        )
         return out
 
     @property
@@ -118,40 +148,66 @@ class MetaResult:
         if self.studies is not None:
             s = self.studies
             for i, name in enumerate(s.study):
-                rows.append(dict(study=name,
-                                 events=None if s.events is None else s.events[i],
-                                 n=None if s.n is None else s.n[i],
-                                 estimate=s.estimate[i], ci_lb=s.ci_lb[i], ci_ub=s.ci_ub[i],
-                                 weight=s.weight[i], kind="study"))
+                rows.append(
+                    dict(
+                        study=name,
+                        events=None if s.events is None else s.events[i],
+                        n=None if s.n is None else s.n[i],
+                        estimate=s.estimate[i],
+                        ci_lb=s.ci_lb[i],
+                        ci_ub=s.ci_ub[i],
+                        weight=s.weight[i],
+                        kind="study",
+                    )
+                )
         ci_lb, ci_ub, pi_lb, pi_ub = self.reporting_interval()
-        rows.append(dict(study=f"{self.method} model", events=None, n=None, estimate=self.estimate,
-                         ci_lb=ci_lb, ci_ub=ci_ub, weight=100.0 if self.studies is not None else None,
-                         kind="pooled"))
+        rows.append(
+            dict(
+                study=f"{self.method} model",
+                events=None,
+                n=None,
+                estimate=self.estimate,
+                ci_lb=ci_lb,
+                ci_ub=ci_ub,
+                weight=100.0 if self.studies is not None else None,
+                kind="pooled",
+            )
+        )
         return pd.DataFrame(rows)
 
     def summary(self) -> str:
         """A plain-text summary in the spirit of print(rma(...))."""
         pct = int(round(self.level * 100))
         test = {"z": "Wald z", "knha_adhoc": f"modified (ad hoc) Hartung-Knapp t({_fmt(self.df)})"}.get(
-            self.test, f"Hartung-Knapp-Sidik-Jonkman t({_fmt(self.df)})")
-        lines = [f"{'Random' if self.method not in ('FE', 'MH') else 'Common'}-effects model "
-                 f"(k = {self.k}; tau^2 estimator: {self.method}; measure: {self.measure}; CI: {test})", ""]
+            self.test, f"Hartung-Knapp-Sidik-Jonkman t({_fmt(self.df)})"
+        )
+        lines = [
+            f"{'Random' if self.method not in ('FE', 'MH') else 'Common'}-effects model "
+            f"(k = {self.k}; tau^2 estimator: {self.method}; measure: {self.measure}; CI: {test})",
+            "",
+        ]
         if self.tau2 is not None:
-            lines.append(f"tau^2 = {_fmt(self.tau2)} [{_fmt(self.tau2_ci_lb)}, {_fmt(self.tau2_ci_ub)}]   "
-                         f"I^2 = {_fmt(self.I2, 1)}% [{_fmt(self.I2_ci_lb, 1)}, {_fmt(self.I2_ci_ub, 1)}]   "
-                         f"H^2 = {_fmt(self.H2)}")
+            lines.append(
+                f"tau^2 = {_fmt(self.tau2)} [{_fmt(self.tau2_ci_lb)}, {_fmt(self.tau2_ci_ub)}]   "
+                f"I^2 = {_fmt(self.I2, 1)}% [{_fmt(self.I2_ci_lb, 1)}, {_fmt(self.I2_ci_ub, 1)}]   "
+                f"H^2 = {_fmt(self.H2)}"
+            )
         if self.QE is not None:
             lines.append(f"Q({self.k - 1}) = {_fmt(self.QE)}, p = {_fmt_p(self.QEp)}")
-        lines += ["", f"estimate = {_fmt(self.b)}  se = {_fmt(self.se)}  "
-                      f"{'z' if self.test == 'z' else 't'} = {_fmt(self.zval)}  p = {_fmt_p(self.pval)}  "
-                      f"{pct}% CI [{_fmt(self.ci_lb)}, {_fmt(self.ci_ub)}]"]
+        lines += [
+            "",
+            f"estimate = {_fmt(self.b)}  se = {_fmt(self.se)}  "
+            f"{'z' if self.test == 'z' else 't'} = {_fmt(self.zval)}  p = {_fmt_p(self.pval)}  "
+            f"{pct}% CI [{_fmt(self.ci_lb)}, {_fmt(self.ci_ub)}]",
+        ]
         if self.pi_lb is not None:
             lines.append(f"{pct}% prediction interval [{_fmt(self.pi_lb)}, {_fmt(self.pi_ub)}] ({self.pi_method})")
         if self.bt_pred is not None:
-            lines.append(f"back-transformed ({self.transform}): {_fmt(self.bt_pred)} "
-                         f"[{_fmt(self.bt_ci_lb)}, {_fmt(self.bt_ci_ub)}]"
-                         + (f", prediction [{_fmt(self.bt_pi_lb)}, {_fmt(self.bt_pi_ub)}]"
-                            if self.bt_pi_lb is not None else ""))
+            lines.append(
+                f"back-transformed ({self.transform}): {_fmt(self.bt_pred)} "
+                f"[{_fmt(self.bt_ci_lb)}, {_fmt(self.bt_ci_ub)}]"
+                + (f", prediction [{_fmt(self.bt_pi_lb)}, {_fmt(self.bt_pi_ub)}]" if self.bt_pi_lb is not None else "")
+            )
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -161,11 +217,16 @@ class MetaResult:
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>"
-            for k, v in self.to_dict().items() if v is not None and k != "notes")
+            for k, v in self.to_dict().items()
+            if v is not None and k != "notes"
+        )
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
-        return (f"<div><strong>{html.escape(self.method)} / {html.escape(self.measure)} / "
-                f"{html.escape(self.test)}</strong><table>{rows}</table>"
-                + (f"<ul>{notes}</ul>" if notes else "") + "</div>")
+        return (
+            f"<div><strong>{html.escape(self.method)} / {html.escape(self.measure)} / "
+            f"{html.escape(self.test)}</strong><table>{rows}</table>"
+            + (f"<ul>{notes}</ul>" if notes else "")
+            + "</div>"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,11 +262,15 @@ class SubgroupResult:
         for name, res in self.groups.items():
             out += [f"== {name} ==", res.summary(), ""]
         if self.Qbetween is not None:
-            out.append(f"Test for subgroup differences (separate tau^2): Q({self.Qbetween_df}) = "
-                       f"{_fmt(self.Qbetween)}, p = {_fmt_p(self.Qbetween_p)}")
+            out.append(
+                f"Test for subgroup differences (separate tau^2): Q({self.Qbetween_df}) = "
+                f"{_fmt(self.Qbetween)}, p = {_fmt_p(self.Qbetween_p)}"
+            )
         if self.QM_common_tau2 is not None:
-            out.append(f"Test for subgroup differences (common tau^2, meta-regression): QM = "
-                       f"{_fmt(self.QM_common_tau2)}, p = {_fmt_p(self.QMp_common_tau2)}")
+            out.append(
+                f"Test for subgroup differences (common tau^2, meta-regression): QM = "
+                f"{_fmt(self.QM_common_tau2)}, p = {_fmt_p(self.QMp_common_tau2)}"
+            )
         out += [f"note: {n}" for n in self.notes]
         return "\n".join(out)
 

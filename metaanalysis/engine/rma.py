@@ -23,6 +23,7 @@ H2 and the prediction interval None with a note. HKSJ with all estimates
 identical (residual Q = 0, hence se = 0) raises ValueError rather than report
 a zero-width interval.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,9 +46,21 @@ PI_METHODS = ("metafor", "higgins2009")
 _EPS = float(np.finfo(float).eps)
 
 
-def rma(yi, vi, *, method: str = "REML", test: str = "knha", level: float = 0.95, measure: str = "GEN",
-        studies=None, events=None, n=None, pi_method: str = "metafor", transform: str | None = None,
-        control: Control | None = None) -> MetaResult:
+def rma(
+    yi,
+    vi,
+    *,
+    method: str = "REML",
+    test: str = "knha",
+    level: float = 0.95,
+    measure: str = "GEN",
+    studies=None,
+    events=None,
+    n=None,
+    pi_method: str = "metafor",
+    transform: str | None = None,
+    control: Control | None = None,
+) -> MetaResult:
     """Fit an intercept-only meta-analysis of `yi` with sampling variances `vi`.
 
     method: tau^2 estimator, a key of `estimators.ESTIMATORS` (FE = common effect).
@@ -80,8 +93,7 @@ def rma(yi, vi, *, method: str = "REML", test: str = "knha", level: float = 0.95
     alpha = 1 - level
 
     if k == 1:
-        return _single_study(y, v, labels, ev, nn, method, test, level, measure, pi_method, transform,
-                             control)
+        return _single_study(y, v, labels, ev, nn, method, test, level, measure, pi_method, transform, control)
 
     tau_fit = estimate_tau2(method, y, v, control=control)
     notes += tau_fit.notes
@@ -92,15 +104,19 @@ def rma(yi, vi, *, method: str = "REML", test: str = "knha", level: float = 0.95
     df = k - 1
     if test in ("knha", "knha_adhoc"):
         if method == "FE":
-            notes.append("Hartung-Knapp adjustment applied to a common-effect (FE) model, which it is not "
-                         "meant for (metafor warns likewise)")
+            notes.append(
+                "Hartung-Knapp adjustment applied to a common-effect (FE) model, which it is not "
+                "meant for (metafor warns likewise)"
+            )
         rss = float(np.sum(w * (y - b) ** 2))
         s2w = 0.0 if rss <= _EPS else rss / df
         if test == "knha_adhoc":
             s2w = max(1.0, s2w)
         elif s2w == 0.0:
-            raise ValueError("Hartung-Knapp (test='knha') is undefined when all study estimates are identical "
-                             "(weighted residual sum of squares 0 gives se = 0); use test='knha_adhoc' or 'z'")
+            raise ValueError(
+                "Hartung-Knapp (test='knha') is undefined when all study estimates are identical "
+                "(weighted residual sum of squares 0 gives se = 0); use test='knha_adhoc' or 'z'"
+            )
         vb *= s2w
         crit = float(stats.t.isf(alpha / 2, df))
     else:
@@ -133,32 +149,76 @@ def rma(yi, vi, *, method: str = "REML", test: str = "knha", level: float = 0.95
     bt = _back_transformed(transform, nn, b, ci_lb, ci_ub, pi_lb, pi_ub)
     rows = _study_rows(y, v, w, labels, ev, nn, transform, level)
     return MetaResult(
-        measure=measure, method=method, test=test, level=level, k=k, b=b, se=se, zval=zval, pval=pval,
-        ci_lb=ci_lb, ci_ub=ci_ub, tau2=tau2, QE=q.QE, QEp=q.QEp, I2=I2, H2=H2, pi_lb=pi_lb, pi_ub=pi_ub,
-        df=df if test != "z" else None, se_tau2=tau_fit.se_tau2,
+        measure=measure,
+        method=method,
+        test=test,
+        level=level,
+        k=k,
+        b=b,
+        se=se,
+        zval=zval,
+        pval=pval,
+        ci_lb=ci_lb,
+        ci_ub=ci_ub,
+        tau2=tau2,
+        QE=q.QE,
+        QEp=q.QEp,
+        I2=I2,
+        H2=H2,
+        pi_lb=pi_lb,
+        pi_ub=pi_ub,
+        df=df if test != "z" else None,
+        se_tau2=tau_fit.se_tau2,
         tau2_ci_lb=None if tau2_ci is None else tau2_ci.tau2_ci_lb,
         tau2_ci_ub=None if tau2_ci is None else tau2_ci.tau2_ci_ub,
         I2_ci_lb=None if tau2_ci is None else tau2_ci.I2_ci_lb,
         I2_ci_ub=None if tau2_ci is None else tau2_ci.I2_ci_ub,
-        pi_method=pi_method if pi_lb is not None else None, transform=transform, **bt,
-        studies=rows, notes=tuple(notes),
-        provenance=_provenance(y, v, labels, ev, nn, method, test, level, measure, pi_method, transform,
-                               control, tau_fit.iterations))
+        pi_method=pi_method if pi_lb is not None else None,
+        transform=transform,
+        **bt,
+        studies=rows,
+        notes=tuple(notes),
+        provenance=_provenance(
+            y, v, labels, ev, nn, method, test, level, measure, pi_method, transform, control, tau_fit.iterations
+        ),
+    )
 
 
-def rma_effects(es: EffectSizes, *, method: str = "REML", test: str = "knha", level: float = 0.95,
-                pi_method: str = "metafor", transform: str | None = None,
-                control: Control | None = None) -> MetaResult:
+def rma_effects(
+    es: EffectSizes,
+    *,
+    method: str = "REML",
+    test: str = "knha",
+    level: float = 0.95,
+    pi_method: str = "metafor",
+    transform: str | None = None,
+    control: Control | None = None,
+) -> MetaResult:
     """`rma()` on the output of `escalc()`, carrying its measure, labels and counts along."""
-    return rma(es.yi, es.vi, method=method, test=test, level=level, measure=es.measure, studies=es.studies,
-               events=es.events, n=es.n, pi_method=pi_method, transform=transform, control=control)
+    return rma(
+        es.yi,
+        es.vi,
+        method=method,
+        test=test,
+        level=level,
+        measure=es.measure,
+        studies=es.studies,
+        events=es.events,
+        n=es.n,
+        pi_method=pi_method,
+        transform=transform,
+        control=control,
+    )
 
 
 # -- pieces ----------------------------------------------------------------------------
 
+
 def _single_study(y, v, labels, ev, nn, method, test, level, measure, pi_method, transform, control):
-    notes = ["heterogeneity not estimable with k = 1: tau^2, Q, I^2, H^2 and the prediction interval "
-             "are not reported; the estimate is the study's own"]
+    notes = [
+        "heterogeneity not estimable with k = 1: tau^2, Q, I^2, H^2 and the prediction interval "
+        "are not reported; the estimate is the study's own"
+    ]
     if test != "z":
         notes.append(f"test={test!r} needs k >= 2 (t with k - 1 df); Wald z interval used instead, as metafor does")
     b, se = float(y[0]), math.sqrt(float(v[0]))
@@ -168,12 +228,33 @@ def _single_study(y, v, labels, ev, nn, method, test, level, measure, pi_method,
     bt = _back_transformed(transform, nn, b, ci_lb, ci_ub, None, None)
     rows = _study_rows(y, v, 1.0 / v, labels, ev, nn, transform, level)
     return MetaResult(
-        measure=measure, method=method, test="z", level=level, k=1, b=b, se=se, zval=zval,
-        pval=float(2 * stats.norm.sf(abs(zval))), ci_lb=ci_lb, ci_ub=ci_ub, tau2=None, QE=None, QEp=None,
-        I2=None, H2=None, pi_lb=None, pi_ub=None, df=None, se_tau2=None, pi_method=None, transform=transform,
-        **bt, studies=rows, notes=tuple(notes),
-        provenance=_provenance(y, v, labels, ev, nn, method, test, level, measure, pi_method, transform,
-                               control, None))
+        measure=measure,
+        method=method,
+        test="z",
+        level=level,
+        k=1,
+        b=b,
+        se=se,
+        zval=zval,
+        pval=float(2 * stats.norm.sf(abs(zval))),
+        ci_lb=ci_lb,
+        ci_ub=ci_ub,
+        tau2=None,
+        QE=None,
+        QEp=None,
+        I2=None,
+        H2=None,
+        pi_lb=None,
+        pi_ub=None,
+        df=None,
+        se_tau2=None,
+        pi_method=None,
+        transform=transform,
+        **bt,
+        studies=rows,
+        notes=tuple(notes),
+        provenance=_provenance(y, v, labels, ev, nn, method, test, level, measure, pi_method, transform, control, None),
+    )
 
 
 def _back_transformed(transform, nn, b, ci_lb, ci_ub, pi_lb, pi_ub) -> dict:
@@ -197,12 +278,18 @@ def _study_rows(y, v, w, labels, ev, nn, transform, level) -> StudyRows:
     elif transform is not None:
         est, lo, hi = (np.asarray(apply_transform(transform, a), dtype=float) for a in (est, lo, hi))
     weight = 100 * w / np.sum(w)
-    floats = lambda a: tuple(np.asarray(a, dtype=float).tolist())   # noqa: E731  (fast for large k)
+    floats = lambda a: tuple(np.asarray(a, dtype=float).tolist())  # noqa: E731  (fast for large k)
     return StudyRows(
-        study=labels, yi=floats(y), vi=floats(v), weight=floats(weight),
-        estimate=floats(est), ci_lb=floats(np.minimum(lo, hi)), ci_ub=floats(np.maximum(lo, hi)),
+        study=labels,
+        yi=floats(y),
+        vi=floats(v),
+        weight=floats(weight),
+        estimate=floats(est),
+        ci_lb=floats(np.minimum(lo, hi)),
+        ci_ub=floats(np.maximum(lo, hi)),
         events=None if ev is None else tuple(int(e) for e in ev),
-        n=None if nn is None else tuple(int(x) for x in nn))
+        n=None if nn is None else tuple(int(x) for x in nn),
+    )
 
 
 def _choose_transform(measure, transform, nn) -> str | None:
@@ -240,7 +327,7 @@ def _validate(yi, vi, studies):
             return y, v, labels
         ys, vs = ys.tolist(), vs.tolist()
     y, v = np.empty(len(ys)), np.empty(len(ys))
-    for i, (a, c) in enumerate(zip(ys, vs)):
+    for i, (a, c) in enumerate(zip(ys, vs, strict=True)):
         for name, val, arr in (("yi", a, y), ("vi", c, v)):
             if not _is_number(val) or not math.isfinite(float(val)):
                 raise ValueError(f"study {labels[i]} (index {i}): '{name}' must be a finite number, got {val!r}")
@@ -278,8 +365,7 @@ def _is_number(val) -> bool:
     return isinstance(val, (int, float, np.integer, np.floating)) and not isinstance(val, bool)
 
 
-def _provenance(y, v, labels, ev, nn, method, test, level, measure, pi_method, transform, control,
-                iterations) -> dict:
+def _provenance(y, v, labels, ev, nn, method, test, level, measure, pi_method, transform, control, iterations) -> dict:
     # digest of the exact inputs: yi and vi as little-endian float64 bytes (repr of each
     # float took 0.3 s at k = 100,000), counts as int64 bytes, labels joined by NUL
     h = hashlib.sha256()
@@ -289,11 +375,23 @@ def _provenance(y, v, labels, ev, nn, method, test, level, measure, pi_method, t
         h.update(name.encode() + (b"-" if arr is None else np.asarray(arr, dtype="<i8").tobytes()))
     h.update("\x00".join(labels).encode())
     digest = h.hexdigest()
-    return dict(package="metaanalysis", version=__version__, function="rma", method=method, test=test,
-                level=level, measure=measure, pi_method=pi_method, transform=transform,
-                control=dataclasses.asdict(control), tau2_iterations=iterations, inputs_sha256=digest,
-                numpy=np.__version__, scipy=scipy.__version__,
-                algorithms="metafor 3.8-1 definitions (rma.uni, confint.rma.uni, predict.rma)")
+    return dict(
+        package="metaanalysis",
+        version=__version__,
+        function="rma",
+        method=method,
+        test=test,
+        level=level,
+        measure=measure,
+        pi_method=pi_method,
+        transform=transform,
+        control=dataclasses.asdict(control),
+        tau2_iterations=iterations,
+        inputs_sha256=digest,
+        numpy=np.__version__,
+        scipy=scipy.__version__,
+        algorithms="metafor 3.8-1 definitions (rma.uni, confint.rma.uni, predict.rma)",
+    )
 
 
 __all__ = ["rma", "rma_effects", "TESTS", "PI_METHODS"]

@@ -10,6 +10,7 @@ A group with one study is fitted and shown (rma's k = 1 answer: its own yi and
 sqrt(vi)) and it enters the separate-tau^2 test with that estimate and se, as it
 does in R meta and in metafor's rma(b_g, sei = se_g, method = "FE").
 """
+
 from __future__ import annotations
 
 import math
@@ -42,11 +43,22 @@ def subgroup_test(results: dict[str, MetaResult]) -> tuple[float, int, float]:
     return Q, df, float(stats.chi2.sf(Q, df))
 
 
-def subgroups(yi, vi, groups, *, method: str = "REML", test: str = "knha", level: float = 0.95,
-              measure: str = "GEN", studies=None, events=None, n=None) -> SubgroupResult:
+def subgroups(
+    yi,
+    vi,
+    groups,
+    *,
+    method: str = "REML",
+    test: str = "knha",
+    level: float = 0.95,
+    measure: str = "GEN",
+    studies=None,
+    events=None,
+    n=None,
+) -> SubgroupResult:
     """rma() per group (in order of first appearance), the overall rma(), Qbetween (separate
     tau^2) and QM_common_tau2 (one tau^2, Wald chi-square; REML or ML only, else None)."""
-    from metaanalysis.engine.rma import rma   # imported here: rma.py is developed alongside this module
+    from metaanalysis.engine.rma import rma  # imported here: rma.py is developed alongside this module
 
     y = np.asarray(yi, dtype=float)
     v = np.asarray(vi, dtype=float)
@@ -66,19 +78,29 @@ def subgroups(yi, vi, groups, *, method: str = "REML", test: str = "knha", level
     fits: dict[str, MetaResult] = {}
     for label in dict.fromkeys(g):
         idx = [i for i in range(k) if g[i] == label]
-        fits[label] = rma(y[idx], v[idx], method=method, test=test, level=level, measure=measure,
-                          studies=take(names, idx), events=take(events, idx), n=take(n, idx))
-    overall = rma(y, v, method=method, test=test, level=level, measure=measure,
-                  studies=names, events=events, n=n)
+        fits[label] = rma(
+            y[idx],
+            v[idx],
+            method=method,
+            test=test,
+            level=level,
+            measure=measure,
+            studies=take(names, idx),
+            events=take(events, idx),
+            n=take(n, idx),
+        )
+    overall = rma(y, v, method=method, test=test, level=level, measure=measure, studies=names, events=events, n=n)
     notes = []
     singles = [lab for lab, f in fits.items() if f.k == 1]
     if singles:
-        notes.append("group(s) with one study enter Qbetween with that study's own estimate and se: "
-                     + ", ".join(singles))
+        notes.append(
+            "group(s) with one study enter Qbetween with that study's own estimate and se: " + ", ".join(singles)
+        )
     if len(fits) < 2:
         notes.append(f"only {len(fits)} group: no test for subgroup differences")
-        return SubgroupResult(groups=fits, Qbetween=None, Qbetween_df=None, Qbetween_p=None,
-                              overall=overall, notes=tuple(notes))
+        return SubgroupResult(
+            groups=fits, Qbetween=None, Qbetween_df=None, Qbetween_p=None, overall=overall, notes=tuple(notes)
+        )
     Q, df, p = subgroup_test(fits)
     QM = QMp = None
     if method in ("REML", "ML"):
@@ -90,8 +112,16 @@ def subgroups(yi, vi, groups, *, method: str = "REML", test: str = "knha", level
             notes.append("common-tau^2 test not computed: no residual degrees of freedom (one study per group)")
     else:
         notes.append(f"common-tau^2 test is implemented for REML and ML; method {method} has none")
-    return SubgroupResult(groups=fits, Qbetween=Q, Qbetween_df=df, Qbetween_p=p,
-                          QM_common_tau2=QM, QMp_common_tau2=QMp, overall=overall, notes=tuple(notes))
+    return SubgroupResult(
+        groups=fits,
+        Qbetween=Q,
+        Qbetween_df=df,
+        Qbetween_p=p,
+        QM_common_tau2=QM,
+        QMp_common_tau2=QMp,
+        overall=overall,
+        notes=tuple(notes),
+    )
 
 
 __all__ = ["subgroups", "subgroup_test"]

@@ -6,6 +6,7 @@ they clip: metafor clips the inverse arcsine and inverse Freeman-Tukey to
 [0, 1] (a CI bound can fall outside the range the transformation can reach),
 but not the inverse logit (which cannot leave (0, 1)) nor exp.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -71,7 +72,7 @@ def ipft_hm(x: ArrayLike, ni: ArrayLike) -> ArrayLike:
     na = np.asarray(ni, dtype=float).ravel()
     if na.size == 0 or np.any(~np.isfinite(na)) or np.any(na <= 0):
         raise ValueError(f"ipft_hm: 'n' must be positive and finite sample sizes, got {ni!r}")
-    n_hm = 1.0 / np.mean(1.0 / na)
+    n_hm = 1.0 / float(np.mean(1.0 / na))
     return ipft(x, n_hm)
 
 
@@ -99,8 +100,14 @@ TRANSFORMS: dict[str, tuple[Callable[..., ArrayLike], bool]] = {
 # None: the measure is reported on its own scale (PR, RD, and GEN unless the
 # caller names a transformation).
 MEASURE_TRANSFORM: dict[str, str | None] = {
-    "PLO": "ilogit", "PFT": "ipft_hm", "PAS": "iarcsin", "PR": None,
-    "OR": "exp", "RR": "exp", "RD": None, "GEN": None,
+    "PLO": "ilogit",
+    "PFT": "ipft_hm",
+    "PAS": "iarcsin",
+    "PR": None,
+    "OR": "exp",
+    "RR": "exp",
+    "RD": None,
+    "GEN": None,
 }
 
 
@@ -111,8 +118,9 @@ def default_transform(measure: str) -> str | None:
     return MEASURE_TRANSFORM[measure]
 
 
-def back_transform(measure: str, x: ArrayLike, *, n: ArrayLike | None = None,
-                   transform: str | None = None) -> ArrayLike:
+def back_transform(
+    measure: str, x: ArrayLike, *, n: ArrayLike | None = None, transform: str | None = None
+) -> ArrayLike:
     """Back-transform `x` from the analysis scale of `measure` to its reporting scale.
 
     `transform` overrides the measure's default (e.g. "exp" for a GEN log
@@ -144,5 +152,17 @@ def _same_shape(x: ArrayLike, out: np.ndarray) -> ArrayLike:
     return out
 
 
-__all__ = ["ilogit", "iarcsin", "pft", "ipft", "ipft_hm", "exp", "iloglog", "TRANSFORMS", "MEASURE_TRANSFORM",
-           "default_transform", "back_transform", "apply_transform"]
+__all__ = [
+    "ilogit",
+    "iarcsin",
+    "pft",
+    "ipft",
+    "ipft_hm",
+    "exp",
+    "iloglog",
+    "TRANSFORMS",
+    "MEASURE_TRANSFORM",
+    "default_transform",
+    "back_transform",
+    "apply_transform",
+]

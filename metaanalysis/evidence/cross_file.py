@@ -1,12 +1,12 @@
 """Checks across files: duplicate ids, unknown relations, overlapping cohorts."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from metaanalysis.evidence.vocabulary import suggest
-from metaanalysis.evidence.problems import ERROR, ParsedFile, PathT, Problem, WARNING, format_path
+from metaanalysis.evidence.problems import ERROR, WARNING, ParsedFile, PathT, Problem, format_path
 from metaanalysis.evidence.readers import _list, _map, _str, _year_month
-
+from metaanalysis.evidence.vocabulary import suggest
 
 
 def _cross_file(parsed: list[ParsedFile]) -> list[Problem]:
@@ -33,7 +33,9 @@ def _cross_file(parsed: list[ParsedFile]) -> list[Problem]:
     def relations(p: ParsedFile) -> tuple[list[tuple[PathT, Any]], list[tuple[PathT, Any]]]:
         rel = _map(_map(p.data).get("relations"))
         sup = [(("relations", "supersedes", i), x) for i, x in enumerate(_list(rel.get("supersedes")))]
-        ovl = [(("relations", "overlaps", i, "id"), _map(x).get("id")) for i, x in enumerate(_list(rel.get("overlaps")))]
+        ovl = [
+            (("relations", "overlaps", i, "id"), _map(x).get("id")) for i, x in enumerate(_list(rel.get("overlaps")))
+        ]
         return sup, ovl
 
     related: set[frozenset] = set()
@@ -53,12 +55,16 @@ def _cross_file(parsed: list[ParsedFile]) -> list[Problem]:
             supersedes[rid] = {x for _, x in sup if isinstance(x, str)}
     # A supersedes cycle would leave every record in it superseded (nothing pooled).
     for rid in supersedes:
-        stack, seen = list(supersedes[rid] - {rid}), set()     # self-reference is reported on its own
+        stack, seen = list(supersedes[rid] - {rid}), set()  # self-reference is reported on its own
         while stack:
             cur = stack.pop()
             if cur == rid:
-                add(by_id[rid], ("relations", "supersedes"), ERROR, f"supersedes cycle: '{rid}' is (indirectly) "
-                    "superseded by a record it supersedes")
+                add(
+                    by_id[rid],
+                    ("relations", "supersedes"),
+                    ERROR,
+                    f"supersedes cycle: '{rid}' is (indirectly) superseded by a record it supersedes",
+                )
                 break
             if cur not in seen:
                 seen.add(cur)
@@ -83,14 +89,29 @@ def _cross_file(parsed: list[ParsedFile]) -> list[Problem]:
                 if pair in related or pair in reported:
                     continue
                 ea, eb = _map(_map(pa.data).get("enrolment")), _map(_map(pb.data).get("enrolment"))
-                sa, fa, sb, fb = (_year_month(ea.get("start")), _year_month(ea.get("end")),
-                                  _year_month(eb.get("start")), _year_month(eb.get("end")))
+                sa, fa, sb, fb = (
+                    _year_month(ea.get("start")),
+                    _year_month(ea.get("end")),
+                    _year_month(eb.get("start")),
+                    _year_month(eb.get("end")),
+                )
                 path = ("centres", ib, "name")
                 reported.add(pair)
-                if None in (sa, fa, sb, fb):
-                    add(pb, path, WARNING, f"shares a centre with '{ida}' ({pa.file}) and the enrolment dates "
-                        "needed to rule out overlapping patients are missing; declare relations.overlaps if they overlap")
+                if sa is None or fa is None or sb is None or fb is None:
+                    add(
+                        pb,
+                        path,
+                        WARNING,
+                        f"shares a centre with '{ida}' ({pa.file}) and the enrolment dates "
+                        "needed to rule out overlapping patients are missing; "
+                        "declare relations.overlaps if they overlap",
+                    )
                 elif sa <= fb and sb <= fa:
-                    add(pb, path, ERROR, f"shares a centre with '{ida}' ({pa.file}) and their enrolment windows "
-                        "overlap: declare relations.supersedes or relations.overlaps (in either record)")
+                    add(
+                        pb,
+                        path,
+                        ERROR,
+                        f"shares a centre with '{ida}' ({pa.file}) and their enrolment windows "
+                        "overlap: declare relations.supersedes or relations.overlaps (in either record)",
+                    )
     return problems

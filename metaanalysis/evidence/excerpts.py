@@ -6,10 +6,12 @@ instead, and every quote of such a record, and every quote that names its own `s
 must appear there word for word. Only runs of whitespace (line breaks, double spaces) are
 normalised: a changed word, number or punctuation mark is an error.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from metaanalysis.evidence.validation import ERROR, ParsedFile, Problem, format_path
 
@@ -35,7 +37,7 @@ def quote_problems(parsed: list[ParsedFile], excerpts_dir: str | Path) -> list[P
     problems: list[Problem] = []
     for p in parsed:
         data = p.data if isinstance(p.data, dict) else {}
-        citation = data.get("citation") if isinstance(data.get("citation"), dict) else {}
+        citation = data["citation"] if isinstance(data.get("citation"), dict) else {}
         read_at_url = "source_file" in citation and citation["source_file"] is None
         to_check = [(path, q) for path, q, has_url in quotes(data) if read_at_url or has_url]
         if not to_check:
@@ -43,15 +45,29 @@ def quote_problems(parsed: list[ParsedFile], excerpts_dir: str | Path) -> list[P
         excerpt = Path(excerpts_dir) / f"{p.stem}.txt"
         if not excerpt.is_file():
             path = ("citation", "source_file") if read_at_url else to_check[0][0]
-            problems.append(Problem(p.file, format_path(path), _line(p, path), ERROR,
-                                    f"quotes read at a URL need the text they were read from in {excerpt}"))
+            problems.append(
+                Problem(
+                    p.file,
+                    format_path(path),
+                    _line(p, path),
+                    ERROR,
+                    f"quotes read at a URL need the text they were read from in {excerpt}",
+                )
+            )
             continue
         text = normalise(excerpt.read_text(encoding="utf-8", errors="replace"))
         for path, quote in to_check:
             if normalise(quote) not in text:
-                problems.append(Problem(p.file, format_path(path), _line(p, path), ERROR,
-                                        f"this quote is not in {excerpt} word for word (only whitespace may "
-                                        "differ): copy it from the excerpt"))
+                problems.append(
+                    Problem(
+                        p.file,
+                        format_path(path),
+                        _line(p, path),
+                        ERROR,
+                        f"this quote is not in {excerpt} word for word (only whitespace may "
+                        "differ): copy it from the excerpt",
+                    )
+                )
     return problems
 
 

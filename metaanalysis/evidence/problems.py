@@ -1,9 +1,11 @@
 """Problems found in study files, and how a file is read into one (YAML with line numbers)."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from metaanalysis.evidence.reading import MAX_BYTES, read_yaml
 
@@ -67,9 +69,16 @@ def parse_file(path: str | Path) -> tuple[ParsedFile | None, list[Problem]]:
     file = str(path)
     try:
         size = Path(path).stat().st_size
-        if size > MAX_BYTES:      # refused before reading: a stray 50 MB file costs nothing
-            return None, [Problem(file, "", None, ERROR, f"the file is {size:,} bytes; a study record is at most "
-                                  f"{MAX_BYTES:,} (is this the right file?)")]
+        if size > MAX_BYTES:  # refused before reading: a stray 50 MB file costs nothing
+            return None, [
+                Problem(
+                    file,
+                    "",
+                    None,
+                    ERROR,
+                    f"the file is {size:,} bytes; a study record is at most {MAX_BYTES:,} (is this the right file?)",
+                )
+            ]
         text = Path(path).read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, [Problem(file, "", None, ERROR, f"not UTF-8 text (byte {exc.start}): save the file as UTF-8")]

@@ -1,4 +1,5 @@
 """Small readers that tolerate wrong types (the schema walk reports those), and percentages against counts."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +7,8 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-
 from metaanalysis.evidence.problems import EPS
+
 
 def _num(x: Any) -> float | None:
     if isinstance(x, bool) or not isinstance(x, (int, float)):

@@ -14,6 +14,7 @@ anything is built: the size of the text (MAX_BYTES) and the nesting depth (MAX_D
 the parser's event stream, which needs no recursion, so a 30,000-deep file is an error message
 and not a crash of the interpreter).
 """
+
 from __future__ import annotations
 
 import re
@@ -22,20 +23,26 @@ from typing import Any
 
 import yaml
 
-MAX_BYTES = 2_000_000        # the largest study record is ~25 kB
-MAX_DEPTH = 64               # the record format nests ~8 levels
-MAX_INT = 2 ** 53
+MAX_BYTES = 2_000_000  # the largest study record is ~25 kB
+MAX_DEPTH = 64  # the record format nests ~8 levels
+MAX_INT = 2**53
 
-_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 INT_TAG, FLOAT_TAG, STR_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:str"
 
 _STRICT_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
-_STRICT_FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+_STRICT_FLOAT = re.compile(
+    r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+)
 # What YAML 1.1 (PyYAML) or YAML 1.2 (core schema) would read as a number.
-_YAML11_INT = re.compile(r"[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+"
-                         r"|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+")
-_YAML11_FLOAT = re.compile(r"[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
-                           r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*")
+_YAML11_INT = re.compile(
+    r"[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+"
+    r"|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+"
+)
+_YAML11_FLOAT = re.compile(
+    r"[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
+    r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*"
+)
 _YAML12 = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -46,7 +53,8 @@ class _Loader(_Base):
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in (INT_TAG, FLOAT_TAG)]
-    for first, resolvers in _Base.yaml_implicit_resolvers.items()}
+    for first, resolvers in _Base.yaml_implicit_resolvers.items()
+}
 _Loader.add_implicit_resolver(INT_TAG, re.compile(rf"^(?:{_STRICT_INT.pattern})$"), list("-0123456789"))
 _Loader.add_implicit_resolver(FLOAT_TAG, re.compile(rf"^(?:{_STRICT_FLOAT.pattern})$"), list("-+.0123456789"))
 
@@ -62,15 +70,20 @@ class ReadError(Exception):
 @dataclass(slots=True)
 class YamlDocument:
     data: Any = None
-    lines: dict[tuple, int] = field(default_factory=dict)    # field path -> line
-    raw: dict[tuple, str] = field(default_factory=dict)      # field path -> the scalar as written
+    lines: dict[tuple, int] = field(default_factory=dict)  # field path -> line
+    raw: dict[tuple, str] = field(default_factory=dict)  # field path -> the scalar as written
 
 
 def read_yaml(text: str) -> tuple[YamlDocument | None, list[ReadError]]:
     """(the document, []) or (None, every problem found): fatal ones stop at the first."""
     if len(text) > MAX_BYTES:
-        return None, [ReadError(f"the file is {len(text):,} characters long; a study record is at most "
-                                f"{MAX_BYTES:,} (is this the right file?)", None)]
+        return None, [
+            ReadError(
+                f"the file is {len(text):,} characters long; a study record is at most "
+                f"{MAX_BYTES:,} (is this the right file?)",
+                None,
+            )
+        ]
     try:
         _check_depth(text)
         loader = _Loader(text)
@@ -112,7 +125,7 @@ def _check_depth(text: str) -> None:
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise ReadError(_TOO_DEEP, event.start_mark.line + 1)
+                    raise ReadError(_TOO_DEEP, event.start_mark.line + 1 if event.start_mark else None)
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
     except yaml.MarkedYAMLError as exc:
@@ -126,13 +139,16 @@ def _check_depth(text: str) -> None:
         raise ReadError(_TOO_DEEP, mark.line + 1 if mark else None) from None
 
 
-def _build(node: yaml.Node, path: tuple, loader: Any, doc: YamlDocument, seen: set[int],
-           found: list[ReadError]) -> Any:
+def _build(node: yaml.Node, path: tuple, loader: Any, doc: YamlDocument, seen: set[int], found: list[ReadError]) -> Any:
     if id(node) in seen:
         # An alias: the same node reached twice. Refused so that a record reads the same to a human
         # as to the tool (and a recursive alias cannot loop). The node's own mark is the anchor's.
-        raise ReadError("YAML anchors/aliases (&name, *name) are not supported: write the value out "
-                        f"(it repeats the value at line {node.start_mark.line + 1})", doc.lines.get(path), path)
+        raise ReadError(
+            "YAML anchors/aliases (&name, *name) are not supported: write the value out "
+            f"(it repeats the value at line {node.start_mark.line + 1})",
+            doc.lines.get(path),
+            path,
+        )
     seen.add(id(node))
     if isinstance(node, yaml.ScalarNode):
         doc.raw[path] = node.value
@@ -151,8 +167,12 @@ def _build(node: yaml.Node, path: tuple, loader: Any, doc: YamlDocument, seen: s
             raise ReadError("a mapping key must be a plain name", key_line, path)
         key = _scalar(key_node, path, loader, found)
         if key in out:
-            raise ReadError(f"key {key!r} appears twice (lines {doc.lines[path + (key,)]} and {key_line}); "
-                            "the second would silently replace the first", key_line, path + (key,))
+            raise ReadError(
+                f"key {key!r} appears twice (lines {doc.lines[path + (key,)]} and {key_line}); "
+                "the second would silently replace the first",
+                key_line,
+                path + (key,),
+            )
         doc.lines[path + (key,)] = key_line
         out[key] = _build(value_node, path + (key,), loader, doc, seen, found)
     return out
@@ -163,13 +183,19 @@ def _scalar(node: yaml.ScalarNode, path: tuple, loader: Any, found: list[ReadErr
     if node.tag == "tag:yaml.org,2002:merge":
         raise ReadError("merge keys (<<) are not supported: write the keys out", line, path)
     text = node.value
-    if not node.style and node.tag == STR_TAG and (problem := spelling_problem(text)):   # plain: "" (libyaml) or None
+    if not node.style and node.tag == STR_TAG and (problem := spelling_problem(text)):  # plain: "" (libyaml) or None
         found.append(ReadError(problem, line, path))
         return text
     # Length first: int() of a 5,000-digit literal is itself refused by Python.
     if node.tag == INT_TAG and (len(text.lstrip("-")) > 16 or abs(int(text)) > MAX_INT):
-        found.append(ReadError(f"{_shorten(text)} is too large: whole numbers up to {MAX_INT:,} (2^53) are held "
-                               "exactly; check the value", line, path))
+        found.append(
+            ReadError(
+                f"{_shorten(text)} is too large: whole numbers up to {MAX_INT:,} (2^53) are held "
+                "exactly; check the value",
+                line,
+                path,
+            )
+        )
         return text
     try:
         value = loader.construct_object(node, deep=True)
@@ -179,13 +205,20 @@ def _scalar(node: yaml.ScalarNode, path: tuple, loader: Any, found: list[ReadErr
     if isinstance(value, float) and node.tag == FLOAT_TAG and _STRICT_FLOAT.fullmatch(text) and "." != text[:1]:
         mantissa = re.split("[eE]", text)[0].strip("-+0.")
         if value in (float("inf"), float("-inf")) and "inf" not in text.lower():
-            found.append(ReadError(f"{_shorten(text)} is too large to be a number (it overflows to infinity)",
-                                   line, path))
+            found.append(
+                ReadError(f"{_shorten(text)} is too large to be a number (it overflows to infinity)", line, path)
+            )
         elif value == 0.0 and mantissa:
             found.append(ReadError(f"{_shorten(text)} is too small to be a number (it underflows to 0)", line, path))
     if isinstance(value, str) and (bad := _CONTROL.search(value)):
-        found.append(ReadError(f"contains the control character U+{ord(bad.group()):04X} (terminal escape "
-                               "sequences and invisible direction marks are not allowed): remove it", line, path))
+        found.append(
+            ReadError(
+                f"contains the control character U+{ord(bad.group()):04X} (terminal escape "
+                "sequences and invisible direction marks are not allowed): remove it",
+                line,
+                path,
+            )
+        )
     return value
 
 
@@ -203,7 +236,7 @@ def spelling_problem(text: str) -> str | None:
     plain = _plain_decimal(text)
     fix = f"write {plain}" if plain is not None else "write the number in plain decimal digits"
     why = (": " + ", ".join(readings)) if readings else ""
-    return (f"{text!r} is not a plain decimal number{why}; {fix} (or quote it, '{text}', if it is text)")
+    return f"{text!r} is not a plain decimal number{why}; {fix} (or quote it, '{text}', if it is text)"
 
 
 def _yaml11_value(text: str) -> int | float | None:

@@ -1,14 +1,15 @@
 """Checks that relate fields of one record to each other: counts against percentages, CR <= ORR,
 CIs, dates, strata, provenance."""
+
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from metaanalysis.evidence import schema
 from metaanalysis.evidence.problems import EPS, PathT
 from metaanalysis.evidence.readers import _describe, _int, _list, _map, _num, _str, _year_month, percent_matches
-
 from metaanalysis.evidence.schema_walk import SchemaWalker
 
 
@@ -31,24 +32,34 @@ class RecordChecker(SchemaWalker):
         if data.get("unit_of_analysis") == "treatment_courses":
             self.warn(("unit_of_analysis",), "counts are treatment courses, not patients")
             if "patients" not in population:
-                self.error(("population", "patients"), "unit_of_analysis is treatment_courses: give "
-                           "population.patients ({value, source}), the number of patients behind the courses")
+                self.error(
+                    ("population", "patients"),
+                    "unit_of_analysis is treatment_courses: give "
+                    "population.patients ({value, source}), the number of patients behind the courses",
+                )
         enrolment = _map(data.get("enrolment"))
         start, end = _year_month(enrolment.get("start")), _year_month(enrolment.get("end"))
         if start and end and start > end:
-            self.error(("enrolment", "start"), f"enrolment start {enrolment['start']} is after its end {enrolment['end']}")
+            self.error(
+                ("enrolment", "start"), f"enrolment start {enrolment['start']} is after its end {enrolment['end']}"
+            )
         follow_up = _map(data.get("follow_up"))
         self.median_in_range(follow_up.get("median_months"), follow_up.get("range"), ("follow_up",), "median_months")
         study_n = _int(_map(population.get("n")).get("value"))
         histology = _map(population.get("histology"))
-        counts = [_int(_map(v).get("value")) for v in histology.values()]
-        if study_n is not None and all(c is not None for c in counts) and sum(counts) > study_n:
-            self.error(("population", "histology"), f"histology counts add up to {sum(counts)}, more than "
-                       f"population.n = {study_n}")
+        read = [_int(_map(v).get("value")) for v in histology.values()]
+        counts = [c for c in read if c is not None]
+        if study_n is not None and len(counts) == len(read) and sum(counts) > study_n:
+            self.error(
+                ("population", "histology"),
+                f"histology counts add up to {sum(counts)}, more than population.n = {study_n}",
+            )
         patients = _int(_map(population.get("patients")).get("value"))
         if patients is not None and study_n is not None and patients > study_n:
-            self.error(("population", "patients", "value"), f"{patients} patients but only {study_n} "
-                       "treatment courses (population.n)")
+            self.error(
+                ("population", "patients", "value"),
+                f"{patients} patients but only {study_n} treatment courses (population.n)",
+            )
         self.baseline(data.get("baseline"), ("baseline",))
         relations = _map(data.get("relations"))
         for i, other in enumerate(_list(relations.get("supersedes"))):
@@ -64,8 +75,11 @@ class RecordChecker(SchemaWalker):
     def provenance_and_strata(self, data: dict) -> None:
         citation = _map(data.get("citation"))
         if "source_file" in citation and citation["source_file"] is None and citation.get("url") is None:
-            self.error(("citation", "source_file"), "give citation.url (where the record was read) or "
-                       "citation.source_file (the file under shared/): a record needs one of them")
+            self.error(
+                ("citation", "source_file"),
+                "give citation.url (where the record was read) or "
+                "citation.source_file (the file under shared/): a record needs one of them",
+            )
         for path, value in self.urls(data, ()):
             if isinstance(value, str) and not self.URL.fullmatch(value):
                 self.error(path, f"{_describe(value)} does not look like a URL (http://... or https://...)")
@@ -79,12 +93,18 @@ class RecordChecker(SchemaWalker):
                 if sub.get("stratified_by") == "regimen":
                     for key in ("regimen", "regimen_class"):
                         if key not in sub:
-                            self.error(path + (key,), f"a stratum with stratified_by: regimen needs '{key}' "
-                                       "(it is pooled as a cohort of that class)")
+                            self.error(
+                                path + (key,),
+                                f"a stratum with stratified_by: regimen needs '{key}' "
+                                "(it is pooled as a cohort of that class)",
+                            )
                 elif "regimen_class" in sub:
-                    self.error(path + ("regimen_class",), "regimen_class belongs to a stratum defined by regimen: "
-                               "add stratified_by: regimen, or remove regimen_class (a patient-characteristic "
-                               "stratum is never pooled as a regimen cohort)")
+                    self.error(
+                        path + ("regimen_class",),
+                        "regimen_class belongs to a stratum defined by regimen: "
+                        "add stratified_by: regimen, or remove regimen_class (a patient-characteristic "
+                        "stratum is never pooled as a regimen cohort)",
+                    )
 
     # A URL as a reader would open it: http(s), a host, no spaces.
     URL = re.compile(r"https?://[A-Za-z0-9.-]*[A-Za-z0-9](?::\d+)?(?:[/?#]\S*)?")
@@ -109,11 +129,16 @@ class RecordChecker(SchemaWalker):
                 continue
             fixed = entry.get("assessment") == "fixed_timepoint"
             if fixed and "timepoint_days" not in entry:
-                self.error(path + (name, "assessment"), "assessment: fixed_timepoint needs timepoint_days "
-                           "(e.g. 30 for a day-30 response)")
+                self.error(
+                    path + (name, "assessment"),
+                    "assessment: fixed_timepoint needs timepoint_days (e.g. 30 for a day-30 response)",
+                )
             if not fixed and "timepoint_days" in entry:
-                self.error(path + (name, "timepoint_days"), "timepoint_days applies only to assessment: "
-                           f"fixed_timepoint (assessment here: {entry.get('assessment', 'not_stated')})")
+                self.error(
+                    path + (name, "timepoint_days"),
+                    "timepoint_days applies only to assessment: "
+                    f"fixed_timepoint (assessment here: {entry.get('assessment', 'not_stated')})",
+                )
 
     def arms(self, arms: list, study_n: int | None) -> None:
         seen: dict[str, int] = {}
@@ -150,8 +175,10 @@ class RecordChecker(SchemaWalker):
         known = [n for _, n in sizes if n is not None]
         if study_n is not None and len(known) > 1 and sum(known) > study_n:
             parts = " + ".join(f"{name} {n}" for name, n in sizes if n is not None)
-            self.error(("arms",), f"treatment arm sizes add up to {sum(known)} ({parts}), more than the "
-                       f"study's population.n = {study_n}")
+            self.error(
+                ("arms",),
+                f"treatment arm sizes add up to {sum(known)} ({parts}), more than the study's population.n = {study_n}",
+            )
 
     def group(self, group: dict, path: PathT, group_n: int | None, what: str) -> None:
         binary = _map(group.get("binary"))
@@ -176,8 +203,11 @@ class RecordChecker(SchemaWalker):
             # A count printed with its percentage but no denominator ("8 patients (42%)") stays as printed.
             self.warn(path + ("percent",), "percentage without a denominator: shown, never pooled")
         if pooled and "percent" in entry and "n" in entry and "events" not in entry:
-            self.warn(path + ("events",), "percentage and n without a count: not pooled until the count is "
-                      "derived (derived: {from: percent, rule: ...})")
+            self.warn(
+                path + ("events",),
+                "percentage and n without a count: not pooled until the count is "
+                "derived (derived: {from: percent, rule: ...})",
+            )
         if events is not None and n is not None and events > n:
             self.error(path + ("events",), f"events = {events} is more than n = {n}")
             return
@@ -188,11 +218,17 @@ class RecordChecker(SchemaWalker):
             if not percent_matches(events, n, percent, raw):
                 exact = 100.0 * events / n
                 if derived_from == "percent":
-                    self.error(path + ("events",), f"derived count {events} is inconsistent with the percentage "
-                               f"it came from: {_fmt_num(percent, raw)}% of {n} = {percent * n / 100:.2f}")
+                    self.error(
+                        path + ("events",),
+                        f"derived count {events} is inconsistent with the percentage "
+                        f"it came from: {_fmt_num(percent, raw)}% of {n} = {percent * n / 100:.2f}",
+                    )
                 else:
-                    self.error(path + ("percent",), f"printed {_fmt_num(percent, raw)}% does not match "
-                               f"events/n = {events}/{n} = {exact:.2f}% under rounding or truncation")
+                    self.error(
+                        path + ("percent",),
+                        f"printed {_fmt_num(percent, raw)}% does not match "
+                        f"events/n = {events}/{n} = {exact:.2f}% under rounding or truncation",
+                    )
 
     def binary(self, entry: dict, path: PathT, group_n: int | None, what: str) -> None:
         self.counts(entry, path, pooled=True)
@@ -202,6 +238,7 @@ class RecordChecker(SchemaWalker):
 
     def responses(self, binary: dict, path: PathT) -> None:
         """CR <= ORR, CR + PR == ORR and graded <= any-grade toxicity within one arm or subgroup."""
+
         def counts(name):
             entry = _map(binary.get(name))
             return _int(entry.get("events")), _int(entry.get("n")), _num(entry.get("percent"))
@@ -214,16 +251,25 @@ class RecordChecker(SchemaWalker):
             p_cr, p_orr = _proportion(cr), _proportion(orr)
             if p_cr is not None and p_orr is not None and p_cr > p_orr + 0.005:
                 self.error(path + ("CR",), f"CR ({100 * p_cr:.1f}%) is more than ORR ({100 * p_orr:.1f}%)")
-        if (None not in (cr[0], pr[0], orr[0]) and cr[1] is not None and cr[1] == pr[1] == orr[1]
-                and cr[0] + pr[0] != orr[0]):
+        if (
+            None not in (cr[0], pr[0], orr[0])
+            and cr[1] is not None
+            and cr[1] == pr[1] == orr[1]
+            and cr[0] + pr[0] != orr[0]
+        ):
             self.error(path + ("ORR", "events"), f"CR + PR = {cr[0]} + {pr[0]} = {cr[0] + pr[0]} but ORR = {orr[0]}")
         # A graded toxicity is a subset of the same toxicity at any grade (CRS_grade3plus <= CRS_any).
         for name in binary:
             if isinstance(name, str) and "_grade" in name and not name.endswith("_any"):
                 whole = name.split("_grade")[0] + "_any"
                 part, total = counts(name), counts(whole)
-                if (part[0] is not None and total[0] is not None and part[1] is not None and part[1] == total[1]
-                        and part[0] > total[0]):
+                if (
+                    part[0] is not None
+                    and total[0] is not None
+                    and part[1] is not None
+                    and part[1] == total[1]
+                    and part[0] > total[0]
+                ):
                     self.error(path + (name, "events"), f"{name} events ({part[0]}) exceed {whole} events ({total[0]})")
 
     def time_to_event(self, entry: dict, path: PathT) -> None:
@@ -264,8 +310,10 @@ class RecordChecker(SchemaWalker):
             if lo is not None and hi is not None and lo > hi:
                 self.error(path + ("ci",), f"lower bound {lo:g} is above upper bound {hi:g}")
             elif value is not None and ((lo is not None and value < lo - EPS) or (hi is not None and value > hi + EPS)):
-                self.error(path + ("ci",), f"the CI [{_fmt_bound(lo)}, {_fmt_bound(hi)}] does not contain "
-                           f"its estimate {value:g}")
+                self.error(
+                    path + ("ci",),
+                    f"the CI [{_fmt_bound(lo)}, {_fmt_bound(hi)}] does not contain its estimate {value:g}",
+                )
 
     def median_in_range(self, median: Any, rng: Any, path: PathT, median_key: str) -> None:
         if not (isinstance(rng, list) and len(rng) == 2):
@@ -280,8 +328,11 @@ class RecordChecker(SchemaWalker):
         for name, entry in _map(baseline).items():
             if not isinstance(entry, dict):
                 continue
-            shapes = [("median" in entry or "range" in entry), ("events" in entry or "n" in entry or
-                                                                "percent" in entry), ("value" in entry)]
+            shapes = [
+                ("median" in entry or "range" in entry),
+                ("events" in entry or "n" in entry or "percent" in entry),
+                ("value" in entry),
+            ]
             if sum(shapes) != 1:
                 self.error(path + (name,), "give exactly one of {median, range}, {events, n, percent} or {value}")
             self.median_in_range(entry.get("median"), entry.get("range"), path + (name,), "median")

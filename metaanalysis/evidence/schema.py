@@ -16,10 +16,10 @@ Node types:
 `vocabulary` / `key_vocabulary` name a list read at run time from
 metaanalysis/data ("regimen_classes" or "outcomes").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 ID_PATTERN = r"[a-z0-9_]+"
 SNAKE_CASE = r"[a-z][a-z0-9_]*"
@@ -42,7 +42,7 @@ class Scalar:
 
 @dataclass(frozen=True)
 class Record:
-    fields: dict[str, "Spec"]
+    fields: dict[str, Spec]
     required: bool = False
     nullable: bool = False
     doc: str = ""
@@ -50,7 +50,7 @@ class Record:
 
 @dataclass(frozen=True)
 class ListOf:
-    item: "Spec"
+    item: Spec
     required: bool = False
     nullable: bool = False
     min_items: int = 0
@@ -60,7 +60,7 @@ class ListOf:
 
 @dataclass(frozen=True)
 class MapOf:
-    value: "Spec"
+    value: Spec
     required: bool = False
     nullable: bool = False
     key_pattern: str | None = None
@@ -68,7 +68,7 @@ class MapOf:
     doc: str = ""
 
 
-Spec = Union[Scalar, Record, ListOf, MapOf]
+Spec = Scalar | Record | ListOf | MapOf
 
 
 def text(required: bool = False, **kw) -> Scalar:
@@ -80,23 +80,33 @@ def choice(*values: str, required: bool = False, **kw) -> Scalar:
 
 
 # -- building blocks ------------------------------------------------------------
-SOURCE = Record({
-    "where": text(True, doc='section, table or figure: "Table 2", "Fig. 3B", "abstract, Results"'),
-    "quote": text(True, doc="the words the number was read from, verbatim"),
-    "url": text(doc="where the quote was read, when not the citation's url (e.g. a second report)"),
-}, required=True, doc="where a number was read")
+SOURCE = Record(
+    {
+        "where": text(True, doc='section, table or figure: "Table 2", "Fig. 3B", "abstract, Results"'),
+        "quote": text(True, doc="the words the number was read from, verbatim"),
+        "url": text(doc="where the quote was read, when not the citation's url (e.g. a second report)"),
+    },
+    required=True,
+    doc="where a number was read",
+)
 
 DERIVED_FROM = ("percent", "difference", "sum", "table", "other")
-DERIVED = Record({
-    "from": choice(*DERIVED_FROM, required=True),
-    "rule": text(True, doc="how the number was computed, e.g. 'round(43 % x 92) = 39.56 -> 40'"),
-}, doc="present only when the number was computed rather than printed")
+DERIVED = Record(
+    {
+        "from": choice(*DERIVED_FROM, required=True),
+        "rule": text(True, doc="how the number was computed, e.g. 'round(43 % x 92) = 39.56 -> 40'"),
+    },
+    doc="present only when the number was computed rather than printed",
+)
 
-COUNT = Record({
-    "value": Scalar("integer", required=True, minimum=0),
-    "source": SOURCE,
-    "derived": DERIVED,
-}, doc="{value, source}: a count of patients (or courses)")
+COUNT = Record(
+    {
+        "value": Scalar("integer", required=True, minimum=0),
+        "source": SOURCE,
+        "derived": DERIVED,
+    },
+    doc="{value, source}: a count of patients (or courses)",
+)
 
 PAIR = ListOf(Scalar("number"), length=2, doc="[lo, hi]")
 # A CI bound may be null: "not reached" / not estimable, as printed.
@@ -107,37 +117,44 @@ PERCENT = Scalar("number", minimum=0, maximum=100, doc="as printed, in percent")
 # Response read as best response over follow-up, or at one fixed time (e.g. day 30 after
 # CAR-T); a paper that does not say is "not_stated". Absent means not_stated.
 ASSESSMENTS = ("best", "fixed_timepoint", "not_stated")
-BINARY = Record({
-    "events": Scalar("integer", minimum=0),
-    "n": Scalar("integer", minimum=1),
-    "percent": PERCENT,
-    "source": SOURCE,
-    "derived": DERIVED,
-    "assessment": choice(*ASSESSMENTS, doc="response outcomes: best response or at a fixed time; default not_stated"),
-    "timepoint_days": Scalar("integer", minimum=1, doc="with assessment: fixed_timepoint, e.g. 30"),
-    "notes": text(),
-}, doc="one binary outcome: events/n and/or the printed percent")
+BINARY = Record(
+    {
+        "events": Scalar("integer", minimum=0),
+        "n": Scalar("integer", minimum=1),
+        "percent": PERCENT,
+        "source": SOURCE,
+        "derived": DERIVED,
+        "assessment": choice(
+            *ASSESSMENTS, doc="response outcomes: best response or at a fixed time; default not_stated"
+        ),
+        "timepoint_days": Scalar("integer", minimum=1, doc="with assessment: fixed_timepoint, e.g. 30"),
+        "notes": text(),
+    },
+    doc="one binary outcome: events/n and/or the printed percent",
+)
 
 ENDPOINTS = ("OS", "PFS", "EFS", "DOR", "PFS2", "OS2", "GRFS")
 TTE_KINDS = ("median", "landmark", "hazard_ratio")
-TIME_TO_EVENT = Record({
-    "endpoint": choice(*ENDPOINTS, required=True),
-    "kind": choice(*TTE_KINDS, required=True),
-    "source": SOURCE,
-    "start": text(doc='what the clock starts at, e.g. "CAR-T infusion"'),
-    "value": Scalar("number", doc="months for a median; the ratio for a hazard ratio"),
-    "not_reached": Scalar("boolean", doc="median not reached"),
-    "months": Scalar("number", minimum=0, doc="landmark time"),
-    "percent": PERCENT,
-    "ci": CI,
-    "ci_level": Scalar("number", minimum=0.5, maximum=0.999, doc="default 0.95"),
-    "range": PAIR,
-    "p": Scalar("p_value"),
-    "comparison": text(doc='for a hazard ratio, e.g. "late vs early relapse"'),
-    "model": choice("univariable", "multivariable"),
-    "derived": DERIVED,
-    "notes": text(),
-})
+TIME_TO_EVENT = Record(
+    {
+        "endpoint": choice(*ENDPOINTS, required=True),
+        "kind": choice(*TTE_KINDS, required=True),
+        "source": SOURCE,
+        "start": text(doc='what the clock starts at, e.g. "CAR-T infusion"'),
+        "value": Scalar("number", doc="months for a median; the ratio for a hazard ratio"),
+        "not_reached": Scalar("boolean", doc="median not reached"),
+        "months": Scalar("number", minimum=0, doc="landmark time"),
+        "percent": PERCENT,
+        "ci": CI,
+        "ci_level": Scalar("number", minimum=0.5, maximum=0.999, doc="default 0.95"),
+        "range": PAIR,
+        "p": Scalar("p_value"),
+        "comparison": text(doc='for a hazard ratio, e.g. "late vs early relapse"'),
+        "model": choice("univariable", "multivariable"),
+        "derived": DERIVED,
+        "notes": text(),
+    }
+)
 # Keys that only make sense for one kind (the others are always allowed).
 TTE_KIND_KEYS = {
     "median": {"value", "not_reached", "ci", "ci_level", "range"},
@@ -145,51 +162,58 @@ TTE_KIND_KEYS = {
     "hazard_ratio": {"value", "ci", "ci_level", "p", "comparison", "model"},
 }
 
-BASELINE_VALUE = Record({
-    "median": Scalar("number"),
-    "range": PAIR,
-    "events": Scalar("integer", minimum=0),
-    "n": Scalar("integer", minimum=1),
-    "percent": PERCENT,
-    "value": Scalar("number"),
-    "source": SOURCE,
-    "derived": DERIVED,
-    "notes": text(),
-}, doc="one of {median, range}, {events, n, percent} or {value}, each with source")
+BASELINE_VALUE = Record(
+    {
+        "median": Scalar("number"),
+        "range": PAIR,
+        "events": Scalar("integer", minimum=0),
+        "n": Scalar("integer", minimum=1),
+        "percent": PERCENT,
+        "value": Scalar("number"),
+        "source": SOURCE,
+        "derived": DERIVED,
+        "notes": text(),
+    },
+    doc="one of {median, range}, {events, n, percent} or {value}, each with source",
+)
 BASELINE = MapOf(BASELINE_VALUE, key_pattern=SNAKE_CASE)
 
 # A stratum defined by the regimen patients received inside a mixed arm is a regimen cohort
 # (poolable in its class); one defined by a patient characteristic is not.
 STRATIFIED_BY = ("patient_characteristic", "regimen")
-SUBGROUP = Record({
-    "id": text(True, pattern=ID_PATTERN),
-    "label": text(True),
-    "definition": text(),
-    "stratified_by": choice(*STRATIFIED_BY, doc="default patient_characteristic"),
-    "regimen": text(doc="with stratified_by: regimen"),
-    "regimen_class": text(vocabulary="regimen_classes", doc="with stratified_by: regimen"),
-    "n": COUNT,
-    "binary": MapOf(BINARY, key_vocabulary="outcomes"),
-    "time_to_event": ListOf(TIME_TO_EVENT),
-    "baseline": BASELINE,
-    "notes": text(),
-})
+SUBGROUP = Record(
+    {
+        "id": text(True, pattern=ID_PATTERN),
+        "label": text(True),
+        "definition": text(),
+        "stratified_by": choice(*STRATIFIED_BY, doc="default patient_characteristic"),
+        "regimen": text(doc="with stratified_by: regimen"),
+        "regimen_class": text(vocabulary="regimen_classes", doc="with stratified_by: regimen"),
+        "n": COUNT,
+        "binary": MapOf(BINARY, key_vocabulary="outcomes"),
+        "time_to_event": ListOf(TIME_TO_EVENT),
+        "baseline": BASELINE,
+        "notes": text(),
+    }
+)
 
 ROLES = ("treatment", "overall")
-ARM = Record({
-    "id": text(True, pattern=ID_PATTERN),
-    "label": text(True),
-    "role": choice(*ROLES, doc="default treatment; overall = whole-cohort numbers, never pooled as a regimen"),
-    "regimen": text(True),
-    "regimen_class": text(True, vocabulary="regimen_classes"),
-    # Optional: a paper may print a class's percentage without its size; no size is invented.
-    "n": COUNT,
-    "binary": MapOf(BINARY, key_vocabulary="outcomes"),
-    "time_to_event": ListOf(TIME_TO_EVENT),
-    "baseline": BASELINE,
-    "subgroups": ListOf(SUBGROUP),
-    "notes": text(),
-})
+ARM = Record(
+    {
+        "id": text(True, pattern=ID_PATTERN),
+        "label": text(True),
+        "role": choice(*ROLES, doc="default treatment; overall = whole-cohort numbers, never pooled as a regimen"),
+        "regimen": text(True),
+        "regimen_class": text(True, vocabulary="regimen_classes"),
+        # Optional: a paper may print a class's percentage without its size; no size is invented.
+        "n": COUNT,
+        "binary": MapOf(BINARY, key_vocabulary="outcomes"),
+        "time_to_event": ListOf(TIME_TO_EVENT),
+        "baseline": BASELINE,
+        "subgroups": ListOf(SUBGROUP),
+        "notes": text(),
+    }
+)
 
 SOURCE_TYPES = ("full_text", "abstract", "congress_abstract", "news_report", "summary", "preprint")
 # after_failure: the prior therapy failed and then this regimen was given (the question asked).
@@ -200,67 +224,131 @@ PRIOR_FAILURE = ("car_t", "bispecific")
 DISEASES = ("LBCL", "DLBCL", "B-NHL")
 UNITS = ("patients", "treatment_courses")
 
-STUDY = Record({
-    "id": text(True, pattern=ID_PATTERN, doc="equal to the file name without .yaml"),
-    "citation": Record({
-        "authors": ListOf(text(), required=True, min_items=1),
-        "title": text(True),
-        "journal": text(True, nullable=True),
-        "year": Scalar("integer", required=True, nullable=True, minimum=1990, maximum=2100,
-                       doc="null only when the source prints no year"),
-        "doi": text(True, nullable=True),
-        "source_type": choice(*SOURCE_TYPES, required=True),
-        "source_file": text(True, nullable=True,
-                            doc="path under shared/, e.g. seeds/004_....txt; null for a record read at citation.url"),
-        "url": text(nullable=True),
-        "confidence": choice(*CONFIDENCE, doc="default high"),
-    }, required=True),
-    "centres": ListOf(Record({
-        "name": text(True),
-        "country": text(True, nullable=True),
-        "n_sites": Scalar("integer", minimum=1, doc="where the paper gives only a count of sites"),
-    }), required=True, min_items=1),
-    "design": Record({
-        "type": choice("retrospective", "prospective", required=True),
-        "setting": choice("single_centre", "multi_centre", "registry", "trial_subgroup", required=True),
-    }, required=True),
-    "enrolment": Record({
-        "start": Scalar("year_month", required=True),
-        "end": Scalar("year_month", required=True),
-        "source": SOURCE,
-    }),
-    "population": Record({
-        "prior_failure": ListOf(choice(*PRIOR_FAILURE), required=True, min_items=1),
-        "selection": choice(*SELECTIONS, doc="after_failure (default) or prior_exposure"),
-        "disease": choice(*DISEASES, required=True),
-        "histology": MapOf(COUNT),
-        "description": text(True),
-        # Optional: a source may not say how many patients it studied. Such a record is
-        # kept (its numbers are shown) with a warning; nothing is ever imputed for it.
-        "n": Record(COUNT.fields, doc=COUNT.doc),
-        "patients": Record(COUNT.fields, doc="with treatment_courses: the number of patients behind the courses"),
-    }, required=True),
-    "unit_of_analysis": choice(*UNITS, required=True),
-    "relations": Record({
-        "supersedes": ListOf(text(pattern=ID_PATTERN)),
-        "overlaps": ListOf(Record({
-            "id": text(True, pattern=ID_PATTERN),
-            "reason": text(True),
-        })),
-    }),
-    "follow_up": Record({
-        "median_months": Scalar("number", minimum=0),
-        "range": PAIR,
-        "source": SOURCE,
-    }),
-    "arms": ListOf(ARM, required=True, min_items=1),
-    "baseline": BASELINE,
-    "notes": text(),
-}, required=True)
+STUDY = Record(
+    {
+        "id": text(True, pattern=ID_PATTERN, doc="equal to the file name without .yaml"),
+        "citation": Record(
+            {
+                "authors": ListOf(text(), required=True, min_items=1),
+                "title": text(True),
+                "journal": text(True, nullable=True),
+                "year": Scalar(
+                    "integer",
+                    required=True,
+                    nullable=True,
+                    minimum=1990,
+                    maximum=2100,
+                    doc="null only when the source prints no year",
+                ),
+                "doi": text(True, nullable=True),
+                "source_type": choice(*SOURCE_TYPES, required=True),
+                "source_file": text(
+                    True,
+                    nullable=True,
+                    doc="path under shared/, e.g. seeds/004_....txt; null for a record read at citation.url",
+                ),
+                "url": text(nullable=True),
+                "confidence": choice(*CONFIDENCE, doc="default high"),
+            },
+            required=True,
+        ),
+        "centres": ListOf(
+            Record(
+                {
+                    "name": text(True),
+                    "country": text(True, nullable=True),
+                    "n_sites": Scalar("integer", minimum=1, doc="where the paper gives only a count of sites"),
+                }
+            ),
+            required=True,
+            min_items=1,
+        ),
+        "design": Record(
+            {
+                "type": choice("retrospective", "prospective", required=True),
+                "setting": choice("single_centre", "multi_centre", "registry", "trial_subgroup", required=True),
+            },
+            required=True,
+        ),
+        "enrolment": Record(
+            {
+                "start": Scalar("year_month", required=True),
+                "end": Scalar("year_month", required=True),
+                "source": SOURCE,
+            }
+        ),
+        "population": Record(
+            {
+                "prior_failure": ListOf(choice(*PRIOR_FAILURE), required=True, min_items=1),
+                "selection": choice(*SELECTIONS, doc="after_failure (default) or prior_exposure"),
+                "disease": choice(*DISEASES, required=True),
+                "histology": MapOf(COUNT),
+                "description": text(True),
+                # Optional: a source may not say how many patients it studied. Such a record is
+                # kept (its numbers are shown) with a warning; nothing is ever imputed for it.
+                "n": Record(COUNT.fields, doc=COUNT.doc),
+                "patients": Record(
+                    COUNT.fields, doc="with treatment_courses: the number of patients behind the courses"
+                ),
+            },
+            required=True,
+        ),
+        "unit_of_analysis": choice(*UNITS, required=True),
+        "relations": Record(
+            {
+                "supersedes": ListOf(text(pattern=ID_PATTERN)),
+                "overlaps": ListOf(
+                    Record(
+                        {
+                            "id": text(True, pattern=ID_PATTERN),
+                            "reason": text(True),
+                        }
+                    )
+                ),
+            }
+        ),
+        "follow_up": Record(
+            {
+                "median_months": Scalar("number", minimum=0),
+                "range": PAIR,
+                "source": SOURCE,
+            }
+        ),
+        "arms": ListOf(ARM, required=True, min_items=1),
+        "baseline": BASELINE,
+        "notes": text(),
+    },
+    required=True,
+)
 
 __all__ = [
-    "Scalar", "Record", "ListOf", "MapOf", "Spec", "STUDY", "ARM", "SUBGROUP", "BINARY", "TIME_TO_EVENT",
-    "BASELINE_VALUE", "SOURCE", "DERIVED", "COUNT", "TTE_KIND_KEYS", "ID_PATTERN", "PLACEHOLDER_PREFIX",
-    "ENDPOINTS", "TTE_KINDS", "ROLES", "PRIOR_FAILURE", "DISEASES", "UNITS", "SOURCE_TYPES", "CONFIDENCE",
-    "DERIVED_FROM", "ASSESSMENTS", "STRATIFIED_BY", "SELECTIONS",
+    "Scalar",
+    "Record",
+    "ListOf",
+    "MapOf",
+    "Spec",
+    "STUDY",
+    "ARM",
+    "SUBGROUP",
+    "BINARY",
+    "TIME_TO_EVENT",
+    "BASELINE_VALUE",
+    "SOURCE",
+    "DERIVED",
+    "COUNT",
+    "TTE_KIND_KEYS",
+    "ID_PATTERN",
+    "PLACEHOLDER_PREFIX",
+    "ENDPOINTS",
+    "TTE_KINDS",
+    "ROLES",
+    "PRIOR_FAILURE",
+    "DISEASES",
+    "UNITS",
+    "SOURCE_TYPES",
+    "CONFIDENCE",
+    "DERIVED_FROM",
+    "ASSESSMENTS",
+    "STRATIFIED_BY",
+    "SELECTIONS",
 ]

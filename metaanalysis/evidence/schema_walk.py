@@ -1,4 +1,5 @@
 """The schema walk: every key, type and allowed value of a record against `schema.py`."""
+
 from __future__ import annotations
 
 import math
@@ -7,11 +8,10 @@ from datetime import date, datetime
 from typing import Any
 
 from metaanalysis.evidence import schema
+from metaanalysis.evidence.problems import ERROR, WARNING, ParsedFile, PathT, Problem, format_path
+from metaanalysis.evidence.readers import _describe, _int, _num, _year_month
 from metaanalysis.evidence.schema import ListOf, MapOf, Record, Scalar
 from metaanalysis.evidence.vocabulary import suggest, suggest_regimen_class
-from metaanalysis.evidence.problems import ERROR, ParsedFile, PathT, Problem, WARNING, format_path
-from metaanalysis.evidence.readers import _describe, _int, _num, _year_month
-
 
 
 class SchemaWalker:
@@ -43,8 +43,9 @@ class SchemaWalker:
             return
         if value is None:
             if not spec.nullable:
-                self.error(path, "is empty (null): give a value" + (" (required)" if spec.required else
-                                                                      " or remove the key"))
+                self.error(
+                    path, "is empty (null): give a value" + (" (required)" if spec.required else " or remove the key")
+                )
             return
         if isinstance(spec, Scalar):
             self.scalar(value, spec, path)
@@ -96,9 +97,12 @@ class SchemaWalker:
                 self.error(path + (key,), f"name '{key}' must be snake_case ({spec.key_pattern})")
             if spec.key_vocabulary == "outcomes" and key not in self.outcomes:
                 near = suggest(key, self.outcomes)
-                self.error(path + (key,), f"unknown outcome '{key}'"
-                           + (f"; did you mean '{near}'?" if near else "")
-                           + " (outcome names are listed in metaanalysis/data/outcomes.yaml)")
+                self.error(
+                    path + (key,),
+                    f"unknown outcome '{key}'"
+                    + (f"; did you mean '{near}'?" if near else "")
+                    + " (outcome names are listed in metaanalysis/data/outcomes.yaml)",
+                )
                 continue
             self.walk(item, spec.value, path + (key,))
 
@@ -111,8 +115,10 @@ class SchemaWalker:
                 if isinstance(value, float) and math.isfinite(value) and value.is_integer():
                     self.error(path, f"expected a whole number, got {value} (write {int(value)})")
                 else:
-                    self.error(path, f"expected a whole number (integer), got {_describe(value)}"
-                               + self._bool_hint(value, path))
+                    self.error(
+                        path,
+                        f"expected a whole number (integer), got {_describe(value)}" + self._bool_hint(value, path),
+                    )
                 return
             self.bounds(value, spec, path)
         elif kind == "number":
@@ -149,20 +155,28 @@ class SchemaWalker:
             return
         if spec.choices and value not in spec.choices:
             near = suggest(value, spec.choices)
-            self.error(path, f"'{value}' is not one of: {', '.join(spec.choices)}"
-                       + (f"; did you mean '{near}'?" if near else ""))
+            self.error(
+                path,
+                f"'{value}' is not one of: {', '.join(spec.choices)}" + (f"; did you mean '{near}'?" if near else ""),
+            )
         if spec.pattern and not re.fullmatch(spec.pattern, value):
             self.error(path, f"'{value}' must be lowercase letters, digits and _ only")
         if spec.vocabulary == "regimen_classes" and value not in self.regimen_classes:
             near = suggest_regimen_class(value, self.regimen_classes)
-            self.error(path, f"unknown regimen class '{value}'"
-                       + (f"; did you mean '{near}'?" if near else "")
-                       + " (classes are listed in metaanalysis/data/regimen_classes.yaml)")
+            self.error(
+                path,
+                f"unknown regimen class '{value}'"
+                + (f"; did you mean '{near}'?" if near else "")
+                + " (classes are listed in metaanalysis/data/regimen_classes.yaml)",
+            )
 
     def bounds(self, value: float, spec: Scalar, path: PathT) -> None:
         if spec.minimum is not None and value < spec.minimum:
-            self.error(path, f"{value} is below the minimum {spec.minimum:g}"
-                       + (" (counts are never negative)" if spec.kind == "integer" else ""))
+            self.error(
+                path,
+                f"{value} is below the minimum {spec.minimum:g}"
+                + (" (counts are never negative)" if spec.kind == "integer" else ""),
+            )
         if spec.maximum is not None and value > spec.maximum:
             self.error(path, f"{value} is above the maximum {spec.maximum:g}")
 

@@ -12,16 +12,18 @@ was already screened in another session (a living review finds old records again
 entries sharing a URL the one kept is the included one, else the furthest-assessed, else the
 earliest; the others are counted as duplicates removed before screening, whatever they say.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from metaanalysis.evidence.schema import ID_PATTERN, ListOf, Record, Scalar, choice, text
 from metaanalysis.evidence.excerpts import quote_problems
+from metaanalysis.evidence.schema import ID_PATTERN, ListOf, Record, Scalar, choice, text
 from metaanalysis.evidence.validation import ERROR, ParsedFile, Problem, _Checker, parse_file, study_files
 from metaanalysis.evidence.vocabulary import suggest
 
@@ -40,31 +42,44 @@ REASONS = {
     "not_retrievable": "Numbers not retrievable",
     "other": "Other",
 }
-SESSION = Record({
-    "session": text(True, doc="the file name without .yaml: <YYYY-MM-DD>-<topic>"),
-    "date": Scalar("date", required=True),
-    "searched": text(True, doc="where the search was run"),
-    "method": choice(*METHODS, required=True),
-    "queries": ListOf(Record({
-        "id": text(True, pattern=ID_PATTERN),
-        "text": text(True),
+SESSION = Record(
+    {
+        "session": text(True, doc="the file name without .yaml: <YYYY-MM-DD>-<topic>"),
         "date": Scalar("date", required=True),
-        "hits_examined": Scalar("integer", required=True, minimum=0),
+        "searched": text(True, doc="where the search was run"),
+        "method": choice(*METHODS, required=True),
+        "queries": ListOf(
+            Record(
+                {
+                    "id": text(True, pattern=ID_PATTERN),
+                    "text": text(True),
+                    "date": Scalar("date", required=True),
+                    "hits_examined": Scalar("integer", required=True, minimum=0),
+                    "notes": text(),
+                }
+            ),
+            required=True,
+        ),
+        "screened": ListOf(
+            Record(
+                {
+                    "id": text(True, pattern=ID_PATTERN),
+                    "citation": text(True),
+                    "url": text(nullable=True),
+                    "found_by": ListOf(text(), required=True, min_items=1),
+                    "stage": choice(*STAGES, required=True),
+                    "decision": choice(*DECISIONS, required=True),
+                    "reason": choice(*REASONS, nullable=True),
+                    "detail": text(nullable=True),
+                    "study_id": text(nullable=True, pattern=ID_PATTERN),
+                }
+            ),
+            required=True,
+        ),
         "notes": text(),
-    }), required=True),
-    "screened": ListOf(Record({
-        "id": text(True, pattern=ID_PATTERN),
-        "citation": text(True),
-        "url": text(nullable=True),
-        "found_by": ListOf(text(), required=True, min_items=1),
-        "stage": choice(*STAGES, required=True),
-        "decision": choice(*DECISIONS, required=True),
-        "reason": choice(*REASONS, nullable=True),
-        "detail": text(nullable=True),
-        "study_id": text(nullable=True, pattern=ID_PATTERN),
-    }), required=True),
-    "notes": text(),
-}, required=True)
+    },
+    required=True,
+)
 
 SESSION_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})-[a-z0-9][a-z0-9_-]*")
 
@@ -84,16 +99,16 @@ class Screened:
     reason: str | None
     study_id: str | None
     file: str
-    index: int                           # position in the session's `screened` list
+    index: int  # position in the session's `screened` list
     line: int | None
     study_id_line: int | None
 
 
 @dataclass(frozen=True, slots=True)
 class SearchLog:
-    sessions: tuple[str, ...]            # in date, then name, order
-    entries: tuple[Screened, ...]        # every entry of every session that parsed
-    queries: int                         # queries run (database sessions)
+    sessions: tuple[str, ...]  # in date, then name, order
+    entries: tuple[Screened, ...]  # every entry of every session that parsed
+    queries: int  # queries run (database sessions)
 
 
 class _LogChecker(_Checker):
@@ -131,14 +146,16 @@ def _session_rules(c: _LogChecker, data: dict, stem: str) -> None:
     m = SESSION_NAME.fullmatch(stem)
     if not m:
         c.error(("session",), f"the file name '{stem}.yaml' is not <YYYY-MM-DD>-<topic>.yaml")
-    elif _iso_date(data.get("date")) is not None and m.group(1) != _iso_date(data["date"]).isoformat():
-        c.error(("date",), f"date {_iso_date(data['date'])} differs from the date in the session name ({m.group(1)})")
+    elif (day := _iso_date(data.get("date"))) is not None and m.group(1) != day.isoformat():
+        c.error(("date",), f"date {day} differs from the date in the session name ({m.group(1)})")
     queries = [q for q in data.get("queries") or [] if isinstance(q, dict)]
     query_ids: dict[str, int] = {}
     for i, q in enumerate(queries):
         if isinstance(q.get("id"), str):
             if q["id"] in query_ids:
-                c.error(("queries", i, "id"), f"query id '{q['id']}' is used twice (also queries[{query_ids[q['id']]}])")
+                c.error(
+                    ("queries", i, "id"), f"query id '{q['id']}' is used twice (also queries[{query_ids[q['id']]}])"
+                )
             query_ids.setdefault(q["id"], i)
     database = data.get("method") == "database"
     if database and "queries" in data and not queries:
@@ -159,15 +176,20 @@ def _session_rules(c: _LogChecker, data: dict, stem: str) -> None:
                 c.error(path + ("url",), f"'{url}' does not look like a URL (http://... or https://...)")
             key = normalise_url(url)
             if key in seen_urls and e.get("decision") != "duplicate":
-                c.error(path + ("url",), f"the same URL as screened[{seen_urls[key]}]: screen a record once and "
-                        "list every query that found it in found_by")
+                c.error(
+                    path + ("url",),
+                    f"the same URL as screened[{seen_urls[key]}]: screen a record once and "
+                    "list every query that found it in found_by",
+                )
             seen_urls.setdefault(key, i)
         if database:
             for j, q in enumerate(e.get("found_by") or []):
                 if isinstance(q, str) and q not in query_ids:
                     near = suggest(q, query_ids)
-                    c.error(path + ("found_by", j), f"'{q}' is not a query of this session"
-                            + (f"; did you mean '{near}'?" if near else ""))
+                    c.error(
+                        path + ("found_by", j),
+                        f"'{q}' is not a query of this session" + (f"; did you mean '{near}'?" if near else ""),
+                    )
         decision, reason, study = e.get("decision"), e.get("reason"), e.get("study_id")
         if decision == "include":
             if reason is not None:
@@ -184,8 +206,11 @@ def _session_rules(c: _LogChecker, data: dict, stem: str) -> None:
             elif reason == "other" and not e.get("detail"):
                 c.error(path + ("detail",), "reason other: say what in detail")
         elif decision == "duplicate" and reason is not None:
-            c.error(path + ("reason",), "a duplicate record has no exclusion reason (reason: null); "
-                    "a second report of an included cohort is decision: exclude, reason: duplicate_report")
+            c.error(
+                path + ("reason",),
+                "a duplicate record has no exclusion reason (reason: null); "
+                "a second report of an included cohort is decision: exclude, reason: duplicate_report",
+            )
 
 
 def load_search_log(directory: str | Path) -> tuple[SearchLog, list[Problem]]:
@@ -194,8 +219,11 @@ def load_search_log(directory: str | Path) -> tuple[SearchLog, list[Problem]]:
     problems: list[Problem] = []
     if not d.is_dir():
         return SearchLog((), (), 0), [Problem(str(d), "", None, ERROR, "no such directory")]
-    problems += [Problem(str(p), "", None, ERROR, "session files must end in .yaml (this one is not read)")
-                 for p in sorted(d.iterdir()) if p.suffix.lower() in (".yml", ".yaml") and p.suffix != ".yaml"]
+    problems += [
+        Problem(str(p), "", None, ERROR, "session files must end in .yaml (this one is not read)")
+        for p in sorted(d.iterdir())
+        if p.suffix.lower() in (".yml", ".yaml") and p.suffix != ".yaml"
+    ]
     sessions: list[tuple[tuple, ParsedFile]] = []
     for f in sorted(d.glob("*.yaml")):
         parsed, parse_problems = parse_file(f)
@@ -213,19 +241,31 @@ def load_search_log(directory: str | Path) -> tuple[SearchLog, list[Problem]]:
     entries, n_queries = [], 0
     for (day, stem), parsed in sessions:
         data = parsed.data if isinstance(parsed.data, dict) else {}
-        method = data.get("method") if isinstance(data.get("method"), str) else ""
+        method = str(data["method"]) if isinstance(data.get("method"), str) else ""
         if method == "database":
             n_queries += len([q for q in data.get("queries") or [] if isinstance(q, dict)])
         for i, e in enumerate(data.get("screened") or []):
             if not isinstance(e, dict):
                 continue
             url = e.get("url") if isinstance(e.get("url"), str) else None
-            entries.append(Screened(stem, day if day != date.min else None, method, str(e.get("id")),
-                                    str(e.get("citation")), url, str(e.get("stage")), str(e.get("decision")),
-                                    e.get("reason") if isinstance(e.get("reason"), str) else None,
-                                    e.get("study_id") if isinstance(e.get("study_id"), str) else None,
-                                    parsed.file, i, parsed.lines.get(("screened", i)),
-                                    parsed.lines.get(("screened", i, "study_id"))))
+            entries.append(
+                Screened(
+                    stem,
+                    day if day != date.min else None,
+                    method,
+                    str(e.get("id")),
+                    str(e.get("citation")),
+                    url,
+                    str(e.get("stage")),
+                    str(e.get("decision")),
+                    e.get("reason") if isinstance(e.get("reason"), str) else None,
+                    e.get("study_id") if isinstance(e.get("study_id"), str) else None,
+                    parsed.file,
+                    i,
+                    parsed.lines.get(("screened", i)),
+                    parsed.lines.get(("screened", i, "study_id")),
+                )
+            )
     if not sessions:
         problems.append(Problem(str(d), "", None, ERROR, "no search sessions (*.yaml) in this directory"))
     return SearchLog(tuple(s for (_, s), _ in sessions), tuple(entries), n_queries), problems
@@ -238,24 +278,45 @@ def check_search_log(log: SearchLog, study_ids: Iterable[str], studies_dir: str 
     for e in log.entries:
         if e.study_id is not None and e.study_id not in known:
             near = suggest(e.study_id, known)
-            problems.append(Problem(e.file, f"screened[{e.index}].study_id", e.study_id_line or e.line, ERROR,
-                                    f"names no study file: {studies_dir}/{e.study_id}.yaml does not exist"
-                                    + (f"; did you mean '{near}'?" if near else "")))
+            problems.append(
+                Problem(
+                    e.file,
+                    f"screened[{e.index}].study_id",
+                    e.study_id_line or e.line,
+                    ERROR,
+                    f"names no study file: {studies_dir}/{e.study_id}.yaml does not exist"
+                    + (f"; did you mean '{near}'?" if near else ""),
+                )
+            )
     # One report included as two studies: its patients would be counted twice.
     first_include: dict[str, Screened] = {}
     for e in log.entries:
         if e.decision == "include" and e.url is not None and e.study_id is not None:
             other = first_include.setdefault(normalise_url(e.url), e)
             if other.study_id != e.study_id:
-                problems.append(Problem(e.file, f"screened[{e.index}].study_id", e.study_id_line or e.line, ERROR,
-                                        f"this URL is already included as study '{other.study_id}' ({other.file}, "
-                                        f"{other.id}): one report, one study record (merge the two records, or "
-                                        "exclude this entry as duplicate)"))
+                problems.append(
+                    Problem(
+                        e.file,
+                        f"screened[{e.index}].study_id",
+                        e.study_id_line or e.line,
+                        ERROR,
+                        f"this URL is already included as study '{other.study_id}' ({other.file}, "
+                        f"{other.id}): one report, one study record (merge the two records, or "
+                        "exclude this entry as duplicate)",
+                    )
+                )
     included = {e.study_id for e in log.entries if e.decision == "include"}
     for study in sorted(known - included):
-        problems.append(Problem(str(Path(studies_dir) / f"{study}.yaml"), "", None, ERROR,
-                                "no entry of review/search_log includes this study (decision: include, "
-                                f"study_id: {study}): log the search that found it"))
+        problems.append(
+            Problem(
+                str(Path(studies_dir) / f"{study}.yaml"),
+                "",
+                None,
+                ERROR,
+                "no entry of review/search_log includes this study (decision: include, "
+                f"study_id: {study}): log the search that found it",
+            )
+        )
     return problems
 
 
@@ -269,8 +330,9 @@ def duplicates(log: SearchLog) -> set[int]:
     for members in by_url.values():
         live = [i for i in members if i not in dup]
         if len(live) > 1:
-            keep = min(live, key=lambda i: (log.entries[i].decision != "include",
-                                            log.entries[i].stage != "eligibility", i))
+            keep = min(
+                live, key=lambda i: (log.entries[i].decision != "include", log.entries[i].stage != "eligibility", i)
+            )
             dup |= set(live) - {keep}
     return dup
 
@@ -281,8 +343,9 @@ def review_beside(studies_dir: str | Path) -> Path:
     return (path.parent if path.name else path.resolve().parent) / "review"
 
 
-def check_review(review_dir: str | Path, studies_dir: str | Path,
-                 parsed: list[ParsedFile]) -> tuple[SearchLog, list[Problem]]:
+def check_review(
+    review_dir: str | Path, studies_dir: str | Path, parsed: list[ParsedFile]
+) -> tuple[SearchLog, list[Problem]]:
     """Everything `metaanalysis validate` checks in review/: the log, the log against the study
     files (`parsed`: the records as `check_directory` read them), and the quotes of records read at
     a URL against review/excerpts/."""
@@ -307,25 +370,29 @@ class PrismaCounts:
     sought: int
     not_retrieved: int
     assessed: int
-    excluded_eligibility: dict[str, int]     # reason -> reports
+    excluded_eligibility: dict[str, int]  # reason -> reports
     reports_included: int
     studies_included: int
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per box (and per exclusion reason): stage, box, reason, n."""
-        out = [("identification", "sessions", None, self.sessions),
-               ("identification", "queries", None, self.queries),
-               ("identification", "records_identified_databases", None, self.identified_databases),
-               ("identification", "records_identified_other_methods", None, self.identified_other),
-               ("identification", "duplicates_removed", None, self.duplicates_removed),
-               ("screening", "records_screened", None, self.screened),
-               ("screening", "records_excluded", None, self.excluded_screening),
-               ("screening", "reports_sought", None, self.sought),
-               ("screening", "reports_not_retrieved", None, self.not_retrieved),
-               ("screening", "reports_assessed", None, self.assessed)]
+        out: list[tuple[str, str, str | None, int]] = [
+            ("identification", "sessions", None, self.sessions),
+            ("identification", "queries", None, self.queries),
+            ("identification", "records_identified_databases", None, self.identified_databases),
+            ("identification", "records_identified_other_methods", None, self.identified_other),
+            ("identification", "duplicates_removed", None, self.duplicates_removed),
+            ("screening", "records_screened", None, self.screened),
+            ("screening", "records_excluded", None, self.excluded_screening),
+            ("screening", "reports_sought", None, self.sought),
+            ("screening", "reports_not_retrieved", None, self.not_retrieved),
+            ("screening", "reports_assessed", None, self.assessed),
+        ]
         out += [("screening", "reports_excluded", r, n) for r, n in self.excluded_eligibility.items()]
-        out += [("included", "studies_included", None, self.studies_included),
-                ("included", "reports_included", None, self.reports_included)]
+        out += [
+            ("included", "studies_included", None, self.studies_included),
+            ("included", "reports_included", None, self.reports_included),
+        ]
         return [dict(stage=s, box=b, reason=r, n=n) for s, b, r, n in out]
 
 
@@ -337,7 +404,7 @@ def prisma_counts(log: SearchLog) -> PrismaCounts:
     not_retrieved = sum(e.reason == "not_retrievable" for e in at_eligibility)
     reasons: dict[str, int] = {}
     for e in at_eligibility:
-        if e.reason != "not_retrievable":
+        if e.reason is not None and e.reason != "not_retrievable":
             reasons[e.reason] = reasons.get(e.reason, 0) + 1
     order = list(REASONS)
     reasons = dict(sorted(reasons.items(), key=lambda kv: (-kv[1], order.index(kv[0]) if kv[0] in order else 99)))
@@ -345,14 +412,35 @@ def prisma_counts(log: SearchLog) -> PrismaCounts:
     screened = len(kept)
     sought = screened - excluded_screening
     return PrismaCounts(
-        sessions=len(log.sessions), queries=log.queries,
+        sessions=len(log.sessions),
+        queries=log.queries,
         identified_databases=sum(e.method == "database" for e in log.entries),
         identified_other=sum(e.method != "database" for e in log.entries),
-        duplicates_removed=len(dup), screened=screened, excluded_screening=excluded_screening,
-        sought=sought, not_retrieved=not_retrieved, assessed=sought - not_retrieved,
-        excluded_eligibility=reasons, reports_included=len(included),
-        studies_included=len({e.study_id for e in included}))
+        duplicates_removed=len(dup),
+        screened=screened,
+        excluded_screening=excluded_screening,
+        sought=sought,
+        not_retrieved=not_retrieved,
+        assessed=sought - not_retrieved,
+        excluded_eligibility=reasons,
+        reports_included=len(included),
+        studies_included=len({e.study_id for e in included}),
+    )
 
 
-__all__ = ["SESSION", "REASONS", "STAGES", "DECISIONS", "Screened", "SearchLog", "PrismaCounts",
-           "load_search_log", "check_search_log", "check_review", "review_beside", "duplicates", "prisma_counts", "normalise_url"]
+__all__ = [
+    "SESSION",
+    "REASONS",
+    "STAGES",
+    "DECISIONS",
+    "Screened",
+    "SearchLog",
+    "PrismaCounts",
+    "load_search_log",
+    "check_search_log",
+    "check_review",
+    "review_beside",
+    "duplicates",
+    "prisma_counts",
+    "normalise_url",
+]

@@ -36,10 +36,12 @@ count ("percentage without count") and a record another one supersedes
 filters on explicitly (a regimen-class analysis keeps `role == "treatment"`
 and `subgroup.isna()`; records listed in `overlaps` are never pooled together).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -49,47 +51,102 @@ from metaanalysis.evidence.vocabulary import regimen_classes as load_regimen_cla
 
 # Study-level context repeated on every outcome and time-to-event row.
 _CONTEXT = {
-    "study": "string", "arm": "string", "arm_label": "string", "role": "string",
-    "subgroup": "string", "subgroup_label": "string",
-    "regimen_class": "string", "regimen_class_label": "string", "regimen": "string",
-    "population": "string", "disease": "string", "unit_of_analysis": "string", "arm_n": "Int64",
-    "selection": "string", "stratified_by": "string",
+    "study": "string",
+    "arm": "string",
+    "arm_label": "string",
+    "role": "string",
+    "subgroup": "string",
+    "subgroup_label": "string",
+    "regimen_class": "string",
+    "regimen_class_label": "string",
+    "regimen": "string",
+    "population": "string",
+    "disease": "string",
+    "unit_of_analysis": "string",
+    "arm_n": "Int64",
+    "selection": "string",
+    "stratified_by": "string",
 }
 _PROVENANCE = {
-    "derived": "bool", "derived_from": "string", "derivation": "string",
-    "source_where": "string", "source_quote": "string",
-    "superseded_by": "string", "overlaps": "string", "confidence": "string",
-    "year": "Int64", "citation": "string", "source_type": "string",
+    "derived": "bool",
+    "derived_from": "string",
+    "derivation": "string",
+    "source_where": "string",
+    "source_quote": "string",
+    "superseded_by": "string",
+    "overlaps": "string",
+    "confidence": "string",
+    "year": "Int64",
+    "citation": "string",
+    "source_type": "string",
 }
 
 OUTCOME_COLUMNS: dict[str, str] = {
     **_CONTEXT,
-    "outcome": "string", "outcome_kind": "string", "outcome_label": "string",
-    "events": "Int64", "n": "Int64", "percent": "Float64",
-    "assessment": "string", "timepoint_days": "Int64",
-    "poolable": "bool", "not_poolable_reason": "string",
+    "outcome": "string",
+    "outcome_kind": "string",
+    "outcome_label": "string",
+    "events": "Int64",
+    "n": "Int64",
+    "percent": "Float64",
+    "assessment": "string",
+    "timepoint_days": "Int64",
+    "poolable": "bool",
+    "not_poolable_reason": "string",
     **_PROVENANCE,
 }
 
 TIME_TO_EVENT_COLUMNS: dict[str, str] = {
     **_CONTEXT,
-    "endpoint": "string", "kind": "string", "start": "string",
-    "value": "Float64", "not_reached": "boolean", "months": "Float64", "percent": "Float64",
-    "ci_lb": "Float64", "ci_ub": "Float64", "ci_level": "Float64",
-    "range_lb": "Float64", "range_ub": "Float64",
-    "p_value": "Float64", "p_printed": "string", "comparison": "string", "model": "string",
+    "endpoint": "string",
+    "kind": "string",
+    "start": "string",
+    "value": "Float64",
+    "not_reached": "boolean",
+    "months": "Float64",
+    "percent": "Float64",
+    "ci_lb": "Float64",
+    "ci_ub": "Float64",
+    "ci_level": "Float64",
+    "range_lb": "Float64",
+    "range_ub": "Float64",
+    "p_value": "Float64",
+    "p_printed": "string",
+    "comparison": "string",
+    "model": "string",
     **_PROVENANCE,
 }
 
 STUDY_COLUMNS: dict[str, str] = {
-    "study": "string", "citation": "string", "title": "string", "journal": "string", "year": "Int64",
-    "doi": "string", "source_type": "string", "confidence": "string",
-    "country": "string", "centres": "string", "n_sites": "Int64",
-    "design": "string", "setting": "string", "enrolment_start": "string", "enrolment_end": "string",
-    "population": "string", "selection": "string", "disease": "string", "unit_of_analysis": "string",
-    "n": "Int64", "patients": "Int64", "n_arms": "Int64", "response_assessment": "string",
-    "follow_up_months": "Float64", "follow_up_lb": "Float64", "follow_up_ub": "Float64",
-    "supersedes": "string", "superseded_by": "string", "overlaps": "string",
+    "study": "string",
+    "citation": "string",
+    "title": "string",
+    "journal": "string",
+    "year": "Int64",
+    "doi": "string",
+    "source_type": "string",
+    "confidence": "string",
+    "country": "string",
+    "centres": "string",
+    "n_sites": "Int64",
+    "design": "string",
+    "setting": "string",
+    "enrolment_start": "string",
+    "enrolment_end": "string",
+    "population": "string",
+    "selection": "string",
+    "disease": "string",
+    "unit_of_analysis": "string",
+    "n": "Int64",
+    "patients": "Int64",
+    "n_arms": "Int64",
+    "response_assessment": "string",
+    "follow_up_months": "Float64",
+    "follow_up_lb": "Float64",
+    "follow_up_ub": "Float64",
+    "supersedes": "string",
+    "superseded_by": "string",
+    "overlaps": "string",
 }
 
 
@@ -132,7 +189,7 @@ def load_time_to_event(directory: str | Path = "extracted_studies", *, validate:
 def outcome_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     outcome_vocab = load_outcomes()
     rows = []
-    for record, context, group, provenance in _groups(records):
+    for _record, context, group, provenance in _groups(records):
         for name, entry in (group.get("binary") or {}).items():
             events, n, percent = entry.get("events"), entry.get("n"), entry.get("percent")
             reasons = []
@@ -143,32 +200,55 @@ def outcome_table(records: list[dict[str, Any]]) -> pd.DataFrame:
             if provenance["superseded_by"]:
                 reasons.append(f"superseded by {provenance['superseded_by']}")
             vocab = outcome_vocab.get(name, {})
-            rows.append({**context, "outcome": name, "outcome_kind": vocab.get("kind"),
-                         "outcome_label": vocab.get("label"), "events": events, "n": n, "percent": percent,
-                         **_assessment(entry, vocab.get("kind")),
-                         "poolable": not reasons, "not_poolable_reason": "; ".join(reasons) or None,
-                         **provenance, **_provenance_of(entry)})
+            rows.append(
+                {
+                    **context,
+                    "outcome": name,
+                    "outcome_kind": vocab.get("kind"),
+                    "outcome_label": vocab.get("label"),
+                    "events": events,
+                    "n": n,
+                    "percent": percent,
+                    **_assessment(entry, vocab.get("kind")),
+                    "poolable": not reasons,
+                    "not_poolable_reason": "; ".join(reasons) or None,
+                    **provenance,
+                    **_provenance_of(entry),
+                }
+            )
     return _frame(rows, OUTCOME_COLUMNS)
 
 
 def time_to_event_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
-    for record, context, group, provenance in _groups(records):
+    for _record, context, group, provenance in _groups(records):
         for entry in group.get("time_to_event") or []:
             ci = entry.get("ci") or [None, None]
             rng = entry.get("range") or [None, None]
             p = entry.get("p")
-            rows.append({**context, "endpoint": entry.get("endpoint"), "kind": entry.get("kind"),
-                         "start": entry.get("start"), "value": entry.get("value"),
-                         "not_reached": entry.get("not_reached", False) if entry.get("kind") == "median" else None,
-                         "months": entry.get("months"), "percent": entry.get("percent"),
-                         "ci_lb": ci[0], "ci_ub": ci[1],
-                         "ci_level": entry.get("ci_level", 0.95) if "ci" in entry else None,
-                         "range_lb": rng[0], "range_ub": rng[1],
-                         "p_value": p if isinstance(p, (int, float)) else None,
-                         "p_printed": None if p is None else str(p),
-                         "comparison": entry.get("comparison"), "model": entry.get("model"),
-                         **provenance, **_provenance_of(entry)})
+            rows.append(
+                {
+                    **context,
+                    "endpoint": entry.get("endpoint"),
+                    "kind": entry.get("kind"),
+                    "start": entry.get("start"),
+                    "value": entry.get("value"),
+                    "not_reached": entry.get("not_reached", False) if entry.get("kind") == "median" else None,
+                    "months": entry.get("months"),
+                    "percent": entry.get("percent"),
+                    "ci_lb": ci[0],
+                    "ci_ub": ci[1],
+                    "ci_level": entry.get("ci_level", 0.95) if "ci" in entry else None,
+                    "range_lb": rng[0],
+                    "range_ub": rng[1],
+                    "p_value": p if isinstance(p, (int, float)) else None,
+                    "p_printed": None if p is None else str(p),
+                    "comparison": entry.get("comparison"),
+                    "model": entry.get("model"),
+                    **provenance,
+                    **_provenance_of(entry),
+                }
+            )
     return _frame(rows, TIME_TO_EVENT_COLUMNS)
 
 
@@ -182,29 +262,44 @@ def study_table(records: list[dict[str, Any]]) -> pd.DataFrame:
         centres = r.get("centres") or []
         sites = [c.get("n_sites") for c in centres if c.get("n_sites") is not None]
         fu_range = follow_up.get("range") or [None, None]
-        rows.append({
-            "study": r["id"], "citation": _short_citation(citation), "title": citation.get("title"),
-            "journal": citation.get("journal"), "year": citation.get("year"), "doi": citation.get("doi"),
-            "source_type": citation.get("source_type"), "confidence": citation.get("confidence", "high"),
-            "country": "; ".join(dict.fromkeys(c["country"] for c in centres if c.get("country"))) or None,
-            "centres": "; ".join(c["name"] for c in centres), "n_sites": sum(sites) if sites else None,
-            "design": design.get("type"), "setting": design.get("setting"),
-            "enrolment_start": enrolment.get("start"), "enrolment_end": enrolment.get("end"),
-            "population": population_label(r), "selection": _selection(r),
-            "disease": (r.get("population") or {}).get("disease"),
-            "unit_of_analysis": r.get("unit_of_analysis"), "n": ((r.get("population") or {}).get("n") or {}).get("value"),
-            "patients": ((r.get("population") or {}).get("patients") or {}).get("value"), "n_arms": len(r.get("arms") or []),
-            "response_assessment": _response_assessment(r),
-            "follow_up_months": follow_up.get("median_months"),
-            "follow_up_lb": fu_range[0], "follow_up_ub": fu_range[1],
-            "supersedes": "; ".join((r.get("relations") or {}).get("supersedes") or []) or None,
-            "superseded_by": superseded.get(r["id"]), "overlaps": overlaps.get(r["id"]),
-        })
+        rows.append(
+            {
+                "study": r["id"],
+                "citation": _short_citation(citation),
+                "title": citation.get("title"),
+                "journal": citation.get("journal"),
+                "year": citation.get("year"),
+                "doi": citation.get("doi"),
+                "source_type": citation.get("source_type"),
+                "confidence": citation.get("confidence", "high"),
+                "country": "; ".join(dict.fromkeys(c["country"] for c in centres if c.get("country"))) or None,
+                "centres": "; ".join(c["name"] for c in centres),
+                "n_sites": sum(sites) if sites else None,
+                "design": design.get("type"),
+                "setting": design.get("setting"),
+                "enrolment_start": enrolment.get("start"),
+                "enrolment_end": enrolment.get("end"),
+                "population": population_label(r),
+                "selection": _selection(r),
+                "disease": (r.get("population") or {}).get("disease"),
+                "unit_of_analysis": r.get("unit_of_analysis"),
+                "n": ((r.get("population") or {}).get("n") or {}).get("value"),
+                "patients": ((r.get("population") or {}).get("patients") or {}).get("value"),
+                "n_arms": len(r.get("arms") or []),
+                "response_assessment": _response_assessment(r),
+                "follow_up_months": follow_up.get("median_months"),
+                "follow_up_lb": fu_range[0],
+                "follow_up_ub": fu_range[1],
+                "supersedes": "; ".join((r.get("relations") or {}).get("supersedes") or []) or None,
+                "superseded_by": superseded.get(r["id"]),
+                "overlaps": overlaps.get(r["id"]),
+            }
+        )
     return _frame(rows, STUDY_COLUMNS)
 
 
 def population_label(record: dict[str, Any]) -> str:
-    """"after_car_t", "after_bispecific" or "after_car_t_and_bispecific"."""
+    """ "after_car_t", "after_bispecific" or "after_car_t_and_bispecific"."""
     failed = (record.get("population") or {}).get("prior_failure") or []
     return "after_" + "_and_".join(x for x in ("car_t", "bispecific") if x in failed)
 
@@ -216,27 +311,63 @@ def _groups(records: list[dict[str, Any]]) -> Iterable[tuple[dict, dict, dict, d
     superseded, overlaps = _relations(records)
     for r in records:
         citation = r.get("citation") or {}
-        study = {"study": r["id"], "population": population_label(r), "selection": _selection(r),
-                 "disease": (r.get("population") or {}).get("disease"), "unit_of_analysis": r.get("unit_of_analysis")}
-        provenance = {"superseded_by": superseded.get(r["id"]), "overlaps": overlaps.get(r["id"]),
-                      "confidence": citation.get("confidence", "high"), "year": citation.get("year"),
-                      "citation": _short_citation(citation), "source_type": citation.get("source_type")}
+        study = {
+            "study": r["id"],
+            "population": population_label(r),
+            "selection": _selection(r),
+            "disease": (r.get("population") or {}).get("disease"),
+            "unit_of_analysis": r.get("unit_of_analysis"),
+        }
+        provenance = {
+            "superseded_by": superseded.get(r["id"]),
+            "overlaps": overlaps.get(r["id"]),
+            "confidence": citation.get("confidence", "high"),
+            "year": citation.get("year"),
+            "citation": _short_citation(citation),
+            "source_type": citation.get("source_type"),
+        }
         for arm in r.get("arms") or []:
             arm_n = (arm.get("n") or {}).get("value")
-            context = {**study, "arm": arm["id"], "arm_label": arm.get("label"), "role": arm.get("role", "treatment"),
-                       "subgroup": None, "subgroup_label": None, "regimen_class": arm.get("regimen_class"),
-                       "regimen_class_label": classes.get(arm.get("regimen_class"), {}).get("label"),
-                       "regimen": arm.get("regimen"), "arm_n": arm_n, "stratified_by": None}
+            context = {
+                **study,
+                "arm": arm["id"],
+                "arm_label": arm.get("label"),
+                "role": arm.get("role", "treatment"),
+                "subgroup": None,
+                "subgroup_label": None,
+                "regimen_class": arm.get("regimen_class"),
+                "regimen_class_label": classes.get(arm.get("regimen_class"), {}).get("label"),
+                "regimen": arm.get("regimen"),
+                "arm_n": arm_n,
+                "stratified_by": None,
+            }
             yield r, context, arm, provenance
             for sub in arm.get("subgroups") or []:
                 sub_n = (sub.get("n") or {}).get("value")
                 by = sub.get("stratified_by", "patient_characteristic")
                 # a regimen stratum is a cohort of its own class (validation requires both keys)
-                regimen = ({"regimen_class": sub.get("regimen_class"), "regimen": sub.get("regimen"),
-                            "regimen_class_label": classes.get(sub.get("regimen_class"), {}).get("label")}
-                           if by == "regimen" else {})
-                yield r, {**context, "subgroup": sub["id"], "subgroup_label": sub.get("label"), "stratified_by": by,
-                          "arm_n": sub_n if sub_n is not None else arm_n, **regimen}, sub, provenance
+                regimen = (
+                    {
+                        "regimen_class": sub.get("regimen_class"),
+                        "regimen": sub.get("regimen"),
+                        "regimen_class_label": classes.get(sub.get("regimen_class"), {}).get("label"),
+                    }
+                    if by == "regimen"
+                    else {}
+                )
+                yield (
+                    r,
+                    {
+                        **context,
+                        "subgroup": sub["id"],
+                        "subgroup_label": sub.get("label"),
+                        "stratified_by": by,
+                        "arm_n": sub_n if sub_n is not None else arm_n,
+                        **regimen,
+                    },
+                    sub,
+                    provenance,
+                )
 
 
 def _selection(record: dict[str, Any]) -> str:
@@ -274,19 +405,23 @@ def _relations(records: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str,
         for entry in rel.get("overlaps") or []:
             overlaps.setdefault(r["id"], set()).add(entry["id"])
             overlaps.setdefault(entry["id"], set()).add(r["id"])
-    return ({k: "; ".join(v) for k, v in superseded.items()},
-            {k: "; ".join(sorted(v)) for k, v in overlaps.items()})
+    return ({k: "; ".join(v) for k, v in superseded.items()}, {k: "; ".join(sorted(v)) for k, v in overlaps.items()})
 
 
 def _provenance_of(entry: dict[str, Any]) -> dict[str, Any]:
     derived = entry.get("derived") or {}
     source = entry.get("source") or {}
-    return {"derived": bool(derived), "derived_from": derived.get("from"), "derivation": derived.get("rule"),
-            "source_where": source.get("where"), "source_quote": source.get("quote")}
+    return {
+        "derived": bool(derived),
+        "derived_from": derived.get("from"),
+        "derivation": derived.get("rule"),
+        "source_where": source.get("where"),
+        "source_quote": source.get("quote"),
+    }
 
 
 def _short_citation(citation: dict[str, Any]) -> str:
-    """"Di Blasi et al. 2022": the first author's surname (the name without its trailing
+    """ "Di Blasi et al. 2022": the first author's surname (the name without its trailing
     initials, so "Di Blasi R" and "Alarcon Tomas A" keep both words), then the year or "n.d."."""
     authors = citation.get("authors") or []
     words = str(authors[0]).split() if authors else []
@@ -302,6 +437,16 @@ def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
     return frame.astype(columns) if rows else pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
 
 
-__all__ = ["StudyValidationError", "load_records", "load_studies", "load_time_to_event", "outcome_table",
-           "time_to_event_table", "study_table", "population_label", "OUTCOME_COLUMNS",
-           "TIME_TO_EVENT_COLUMNS", "STUDY_COLUMNS"]
+__all__ = [
+    "StudyValidationError",
+    "load_records",
+    "load_studies",
+    "load_time_to_event",
+    "outcome_table",
+    "time_to_event_table",
+    "study_table",
+    "population_label",
+    "OUTCOME_COLUMNS",
+    "TIME_TO_EVENT_COLUMNS",
+    "STUDY_COLUMNS",
+]

@@ -13,27 +13,38 @@ Each finding is a `Problem(file, path, line, severity, message)` with a
 field path such as `arms[0].binary.CR.events`; all of them are returned at
 once so that a reviewer fixes a file in one pass.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from metaanalysis.evidence import schema
-from metaanalysis.evidence.vocabulary import outcomes as load_outcomes
-from metaanalysis.evidence.vocabulary import regimen_classes as load_regimen_classes
 from metaanalysis.evidence.cross_file import _cross_file
+
 # The entry points live here; the names below are re-exported so that callers need one import.
-from metaanalysis.evidence.problems import (ERROR, WARNING, ParsedFile, Problem, errors,  # noqa: F401
-                                            format_path, parse_file, parse_text)
+from metaanalysis.evidence.problems import (
+    ERROR,
+    WARNING,
+    ParsedFile,
+    Problem,
+    errors,  # noqa: F401
+    format_path,
+    parse_file,
+    parse_text,
+)
 from metaanalysis.evidence.readers import percent_matches, printed_decimals  # noqa: F401
 from metaanalysis.evidence.record_rules import RecordChecker
+from metaanalysis.evidence.vocabulary import outcomes as load_outcomes
+from metaanalysis.evidence.vocabulary import regimen_classes as load_regimen_classes
 
-_Checker = RecordChecker   # the name search_log.py subclasses
+_Checker = RecordChecker  # the name search_log.py subclasses
 
 
-def check_files(files: Iterable[str | Path], *, regimen_classes: dict | None = None,
-                outcomes: dict | None = None) -> tuple[list[ParsedFile], list[Problem]]:
+def check_files(
+    files: Iterable[str | Path], *, regimen_classes: dict | None = None, outcomes: dict | None = None
+) -> tuple[list[ParsedFile], list[Problem]]:
     """Parse and check the given files; return the parsed records and every problem."""
     regimen_classes = load_regimen_classes() if regimen_classes is None else regimen_classes
     outcomes = load_outcomes() if outcomes is None else outcomes
@@ -67,43 +78,58 @@ def study_files(directory: str | Path) -> tuple[list[Path], list[Problem]]:
             continue
         # Never read outside the studies folder, never skip a file without saying so.
         if p.is_symlink() and not p.exists():
-            problems.append(Problem(str(p), "", None, ERROR, "a symbolic link to nothing (its target is missing): "
-                                    "not read"))
+            problems.append(
+                Problem(str(p), "", None, ERROR, "a symbolic link to nothing (its target is missing): not read")
+            )
         elif p.is_symlink() and not p.resolve().is_relative_to(inside):
-            problems.append(Problem(str(p), "", None, ERROR, "a symbolic link to a file outside the studies "
-                                    "folder: not read (copy the record into the folder)"))
+            problems.append(
+                Problem(
+                    str(p),
+                    "",
+                    None,
+                    ERROR,
+                    "a symbolic link to a file outside the studies folder: not read (copy the record into the folder)",
+                )
+            )
         elif not p.is_file():
             problems.append(Problem(str(p), "", None, ERROR, "not a regular file: not read"))
         else:
             files.append(p)
-    problems += [Problem(str(p), "", None, ERROR, "study files must end in .yaml (this one is not read)")
-                 for p in sorted(d.iterdir()) if p.suffix.lower() in (".yml", ".yaml") and p.suffix != ".yaml"]
+    problems += [
+        Problem(str(p), "", None, ERROR, "study files must end in .yaml (this one is not read)")
+        for p in sorted(d.iterdir())
+        if p.suffix.lower() in (".yml", ".yaml") and p.suffix != ".yaml"
+    ]
     # Nothing is silently skipped: study files parked in a subfolder are named.
     # (os.walk does not follow symbolic links: a link to / is not searched.)
-    nested = sorted(Path(root) / f for root, _, names in os.walk(d) if Path(root) != d
-                    for f in names if f.endswith(".yaml"))
+    nested = sorted(
+        Path(root) / f for root, _, names in os.walk(d) if Path(root) != d for f in names if f.endswith(".yaml")
+    )
     problems += [Problem(str(p), "", None, WARNING, "in a subfolder: not read as a study record") for p in nested]
     if not files:
         problems.append(Problem(str(d), "", None, ERROR, "no study files (*.yaml) in this directory"))
     return files, problems
 
 
-def check_directory(directory: str | Path = "extracted_studies", *, regimen_classes: dict | None = None,
-                    outcomes: dict | None = None) -> tuple[list[ParsedFile], list[Problem]]:
+def check_directory(
+    directory: str | Path = "extracted_studies", *, regimen_classes: dict | None = None, outcomes: dict | None = None
+) -> tuple[list[ParsedFile], list[Problem]]:
     """Parse and check every study file of `directory`: (parsed records, every problem)."""
     files, problems = study_files(directory)
     parsed, file_problems = check_files(files, regimen_classes=regimen_classes, outcomes=outcomes)
     return parsed, problems + file_problems
 
 
-def validate_directory(directory: str | Path = "extracted_studies", *, regimen_classes: dict | None = None,
-                       outcomes: dict | None = None) -> list[Problem]:
+def validate_directory(
+    directory: str | Path = "extracted_studies", *, regimen_classes: dict | None = None, outcomes: dict | None = None
+) -> list[Problem]:
     """Every problem in every study file of `directory` (errors and warnings)."""
     return check_directory(directory, regimen_classes=regimen_classes, outcomes=outcomes)[1]
 
 
-def validate_text(text: str, file: str = "<string>.yaml", *, regimen_classes: dict | None = None,
-                  outcomes: dict | None = None) -> list[Problem]:
+def validate_text(
+    text: str, file: str = "<string>.yaml", *, regimen_classes: dict | None = None, outcomes: dict | None = None
+) -> list[Problem]:
     """Problems of one record given as text (the id is checked against `file`'s name).
 
     Checks that need the other records (duplicate ids, relations, shared centres) are left to
@@ -112,13 +138,30 @@ def validate_text(text: str, file: str = "<string>.yaml", *, regimen_classes: di
     parsed, problems = parse_text(text, file)
     if parsed is None:
         return problems
-    checker = _Checker(parsed, load_regimen_classes() if regimen_classes is None else regimen_classes,
-                       load_outcomes() if outcomes is None else outcomes)
+    checker = _Checker(
+        parsed,
+        load_regimen_classes() if regimen_classes is None else regimen_classes,
+        load_outcomes() if outcomes is None else outcomes,
+    )
     checker.walk(parsed.data, schema.STUDY, ())
     checker.record_rules()
     return sorted(checker.problems, key=lambda p: p.line or 0)
 
 
-__all__ = ["Problem", "ParsedFile", "ERROR", "WARNING", "parse_text", "parse_file", "check_files",
-           "check_directory", "validate_directory", "validate_text", "study_files", "errors",
-           "percent_matches", "printed_decimals", "format_path"]
+__all__ = [
+    "Problem",
+    "ParsedFile",
+    "ERROR",
+    "WARNING",
+    "parse_text",
+    "parse_file",
+    "check_files",
+    "check_directory",
+    "validate_directory",
+    "validate_text",
+    "study_files",
+    "errors",
+    "percent_matches",
+    "printed_decimals",
+    "format_path",
+]

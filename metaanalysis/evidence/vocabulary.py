@@ -5,13 +5,15 @@ Both live in `metaanalysis/data/*.yaml` and are read at call time (through
 extracting papers adds a class or an outcome by adding one entry there, and no
 code changes. `suggest` turns a misspelling into "did you mean ...".
 """
+
 from __future__ import annotations
 
 import copy
 import difflib
 import functools
+from collections.abc import Iterable
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 

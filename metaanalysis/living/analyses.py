@@ -3,6 +3,7 @@
 A declaration error names the file, the entry and the field, and every problem
 is reported at once, like the study-record validator.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -61,7 +62,7 @@ class Analysis:
     exclude_derived: bool = False
     exclude_overlapping: bool = False
     diseases: tuple[str, ...] | None = None
-    exclude: tuple[str, ...] = ()          # names from EXCLUSIONS
+    exclude: tuple[str, ...] = ()  # names from EXCLUSIONS
     variant: str = "primary"
     bayes: BayesSettings = BayesSettings()
 
@@ -90,7 +91,7 @@ class Landmark:
 class TimingStratum:
     id: str
     label: str
-    members: tuple[str, ...]           # "study/subgroup" ids, as each paper split its cohort
+    members: tuple[str, ...]  # "study/subgroup" ids, as each paper split its cohort
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,7 @@ class MedianAnalysis:
     label: str
     population: str
     endpoint: str
-    cohorts: str                       # one of MEDIAN_COHORTS
+    cohorts: str  # one of MEDIAN_COHORTS
     level: float
     inverse_variance: InverseVariance
     timing: tuple[TimingStratum, ...] = ()
@@ -114,7 +115,7 @@ class HazardRatioAnalysis:
     id: str
     label: str
     population: str
-    comparisons: tuple[str, ...]       # the comparison texts of the records that mean this
+    comparisons: tuple[str, ...]  # the comparison texts of the records that mean this
     level: float
     inverse_variance: InverseVariance
 
@@ -177,8 +178,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
     problems: list[str] = []
     if not isinstance(raw, dict):
         raise AnalysisDeclarationError(f"{path}: top level must be a mapping")
-    unknown = set(raw) - {"defaults", "analyses", "landmarks", "comparisons", "sensitivity",
-                         "medians", "hazard_ratios"}
+    unknown = set(raw) - {"defaults", "analyses", "landmarks", "comparisons", "sensitivity", "medians", "hazard_ratios"}
     problems += [f"{path}: unknown top-level key {k!r}" for k in sorted(unknown)]
 
     d = raw.get("defaults") or {}
@@ -195,6 +195,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
         problems.append(f"{path}: defaults.bayes.model: {bayes.model!r} is not binomial-normal or normal-normal")
     try:
         from metaanalysis.engine.bayes_priors import parse_tau_prior
+
         parse_tau_prior(bayes.tau_prior)
     except ValueError as exc:
         problems.append(f"{path}: defaults.bayes.tau_prior: {exc}")
@@ -227,10 +228,19 @@ def load_plan(path: str | Path | None = None) -> Plan:
             problems.append(f"{path}: analyses[{i}].population: {e.get('population')!r} is not one of {POPULATIONS}")
         if not e.get("outcome"):
             problems.append(f"{path}: analyses[{i}].outcome: missing")
-        analyses.append(Analysis(id=e["id"], population=e.get("population"), outcome=e.get("outcome"),
-                                 methods=ms, units=tuple(e.get("units", units)), level=level,
-                                 inverse_variance=iv, group_by=e.get("group_by", d.get("group_by", "regimen_class")),
-                                 bayes=bayes))
+        analyses.append(
+            Analysis(
+                id=e["id"],
+                population=e.get("population"),
+                outcome=e.get("outcome"),
+                methods=ms,
+                units=tuple(e.get("units", units)),
+                level=level,
+                inverse_variance=iv,
+                group_by=e.get("group_by", d.get("group_by", "regimen_class")),
+                bayes=bayes,
+            )
+        )
 
     landmarks = []
     for i, e in enumerate(raw.get("landmarks") or []):
@@ -239,8 +249,16 @@ def load_plan(path: str | Path | None = None) -> Plan:
         check_keys("landmarks", i, e, {"id", "population", "endpoint", "months"})
         if e.get("population") not in POPULATIONS:
             problems.append(f"{path}: landmarks[{i}].population: {e.get('population')!r} is not one of {POPULATIONS}")
-        landmarks.append(Landmark(id=e["id"], population=e.get("population"), endpoint=e.get("endpoint"),
-                                  months=float(e.get("months", 0)), level=level, inverse_variance=iv))
+        landmarks.append(
+            Landmark(
+                id=e["id"],
+                population=e.get("population"),
+                endpoint=e.get("endpoint"),
+                months=float(e.get("months", 0)),
+                level=level,
+                inverse_variance=iv,
+            )
+        )
 
     comparisons = []
     for i, e in enumerate(raw.get("comparisons") or []):
@@ -250,25 +268,43 @@ def load_plan(path: str | Path | None = None) -> Plan:
         bad = [m for m in e.get("measures", []) if m not in ("OR", "RR", "RD")]
         if bad:
             problems.append(f"{path}: comparisons[{i}].measures: unknown {bad} (known: OR, RR, RD)")
-        comparisons.append(Comparison(id=e["id"], label=e.get("label", e["id"]), study=e.get("study"), experimental=e.get("experimental"),
-                                      control=e.get("control"), outcomes=tuple(e.get("outcomes", ())),
-                                      measures=tuple(e.get("measures", ("OR", "RD"))), level=level))
+        comparisons.append(
+            Comparison(
+                id=e["id"],
+                label=e.get("label", e["id"]),
+                study=e.get("study"),
+                experimental=e.get("experimental"),
+                control=e.get("control"),
+                outcomes=tuple(e.get("outcomes", ())),
+                measures=tuple(e.get("measures", ("OR", "RD"))),
+                level=level,
+            )
+        )
 
     sensitivity = []
     for i, e in enumerate(raw.get("sensitivity") or []):
         if entry_id("sensitivity", i, e) is None:
             continue
-        check_keys("sensitivity", i, e, {"id", "label", "exclude_derived", "exclude_overlapping", "units", "diseases",
-                                         "exclude"})
+        check_keys(
+            "sensitivity",
+            i,
+            e,
+            {"id", "label", "exclude_derived", "exclude_overlapping", "units", "diseases", "exclude"},
+        )
         bad = [x for x in e.get("exclude", []) if x not in EXCLUSIONS]
         if bad:
             problems.append(f"{path}: sensitivity[{i}].exclude: unknown {bad} (known: {', '.join(EXCLUSIONS)})")
-        sensitivity.append(Sensitivity(id=e["id"], label=e.get("label", e["id"]),
-                                       exclude=tuple(x for x in e.get("exclude", []) if x in EXCLUSIONS),
-                                       exclude_derived=bool(e.get("exclude_derived", False)),
-                                       exclude_overlapping=bool(e.get("exclude_overlapping", False)),
-                                       units=tuple(e["units"]) if "units" in e else None,
-                                       diseases=tuple(e["diseases"]) if "diseases" in e else None))
+        sensitivity.append(
+            Sensitivity(
+                id=e["id"],
+                label=e.get("label", e["id"]),
+                exclude=tuple(x for x in e.get("exclude", []) if x in EXCLUSIONS),
+                exclude_derived=bool(e.get("exclude_derived", False)),
+                exclude_overlapping=bool(e.get("exclude_overlapping", False)),
+                units=tuple(e["units"]) if "units" in e else None,
+                diseases=tuple(e["diseases"]) if "diseases" in e else None,
+            )
+        )
     medians = []
     for i, e in enumerate(raw.get("medians") or []):
         if entry_id("medians", i, e) is None:
@@ -286,9 +322,18 @@ def load_plan(path: str | Path | None = None) -> Plan:
             timing.append(TimingStratum(sid, (t or {}).get("label", sid), members))
         if (e.get("cohorts") == "by_timing") != bool(timing):
             problems.append(f"{path}: medians[{i}].timing: required with cohorts: by_timing, and only then")
-        medians.append(MedianAnalysis(id=e["id"], label=e.get("label", e["id"]), population=e.get("population"),
-                                      endpoint=e.get("endpoint"), cohorts=e.get("cohorts"), level=level,
-                                      inverse_variance=iv, timing=tuple(timing)))
+        medians.append(
+            MedianAnalysis(
+                id=e["id"],
+                label=e.get("label", e["id"]),
+                population=e.get("population"),
+                endpoint=e.get("endpoint"),
+                cohorts=e.get("cohorts"),
+                level=level,
+                inverse_variance=iv,
+                timing=tuple(timing),
+            )
+        )
 
     hazard_ratios = []
     for i, e in enumerate(raw.get("hazard_ratios") or []):
@@ -296,14 +341,29 @@ def load_plan(path: str | Path | None = None) -> Plan:
             continue
         check_keys("hazard_ratios", i, e, {"id", "label", "population", "comparisons"})
         if e.get("population") not in POPULATIONS:
-            problems.append(f"{path}: hazard_ratios[{i}].population: {e.get('population')!r} is not one of {POPULATIONS}")
+            problems.append(
+                f"{path}: hazard_ratios[{i}].population: {e.get('population')!r} is not one of {POPULATIONS}"
+            )
         if not e.get("comparisons"):
             problems.append(f"{path}: hazard_ratios[{i}].comparisons: missing")
-        hazard_ratios.append(HazardRatioAnalysis(id=e["id"], label=e.get("label", e["id"]),
-                                                 population=e.get("population"),
-                                                 comparisons=tuple(e.get("comparisons") or ()), level=level,
-                                                 inverse_variance=iv))
+        hazard_ratios.append(
+            HazardRatioAnalysis(
+                id=e["id"],
+                label=e.get("label", e["id"]),
+                population=e.get("population"),
+                comparisons=tuple(e.get("comparisons") or ()),
+                level=level,
+                inverse_variance=iv,
+            )
+        )
     if problems:
         raise AnalysisDeclarationError("\n".join(problems))
-    return Plan(tuple(analyses), tuple(landmarks), tuple(comparisons), tuple(sensitivity), source=str(path),
-                medians=tuple(medians), hazard_ratios=tuple(hazard_ratios))
+    return Plan(
+        tuple(analyses),
+        tuple(landmarks),
+        tuple(comparisons),
+        tuple(sensitivity),
+        source=str(path),
+        medians=tuple(medians),
+        hazard_ratios=tuple(hazard_ratios),
+    )

@@ -8,6 +8,7 @@ whatever tables they are, so a table added to `run` is covered without further c
     compare(old_pooled, new_pooled, old_studies, new_studies)   pooled estimates only
     compare_runs(old_dir, new_dir, primary=..., previous=...)    every table and the evidence base
 """
+
 from __future__ import annotations
 
 import math
@@ -32,7 +33,7 @@ TABLE_KEYS = {
     "landmarks.csv": ["landmark", "regimen_class", "kind", "study"],
     "studies.csv": ["study"],
 }
-NOT_COMPARED = ("history", "report")   # folders whose files are not result tables
+NOT_COMPARED = ("history", "report")  # folders whose files are not result tables
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,12 @@ class TableDiff:
         return not (self.added or self.removed or self.edited or self.note)
 
     def summary(self) -> str:
-        parts = [f"{len(self.added)} row(s) added" if self.added else "",
-                 f"{len(self.removed)} removed" if self.removed else "",
-                 f"{len(self.edited)} edited" if self.edited else "", self.note]
+        parts = [
+            f"{len(self.added)} row(s) added" if self.added else "",
+            f"{len(self.removed)} removed" if self.removed else "",
+            f"{len(self.edited)} edited" if self.edited else "",
+            self.note,
+        ]
         return f"{self.name}: " + "; ".join(p for p in parts if p)
 
 
@@ -61,17 +65,22 @@ class ChangeReport:
     first_run: bool
     studies_added: tuple[str, ...]
     studies_removed: tuple[str, ...]
-    estimates: pd.DataFrame          # one row per pooled estimate that appeared, vanished or moved
+    estimates: pd.DataFrame  # one row per pooled estimate that appeared, vanished or moved
     studies_edited: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = ()
     tables: tuple[TableDiff, ...] = ()
-    primary: frozenset = frozenset()   # (analysis, method) pairs of the primary analyses
+    primary: frozenset = frozenset()  # (analysis, method) pairs of the primary analyses
     notes: tuple[str, ...] = ()
-    previous: str = ""                 # when the run compared against finished
-    unchanged: int = 0                 # pooled estimates that did not move
+    previous: str = ""  # when the run compared against finished
+    unchanged: int = 0  # pooled estimates that did not move
 
     def is_empty(self) -> bool:
-        return not (self.studies_added or self.studies_removed or self.studies_edited or len(self.estimates)
-                    or any(not t.is_empty() for t in self.tables))
+        return not (
+            self.studies_added
+            or self.studies_removed
+            or self.studies_edited
+            or len(self.estimates)
+            or any(not t.is_empty() for t in self.tables)
+        )
 
     def text(self) -> str:
         """The short version printed at the end of a run."""
@@ -85,9 +94,11 @@ class ChangeReport:
         if self.studies_removed:
             lines.append("Studies removed: " + ", ".join(self.studies_removed))
         for study, edits in self.studies_edited:
-            lines.append(f"Study edited: {study}: " + "; ".join(f"{f} {_short(o)} -> {_short(n)}"
-                                                               for f, o, n in edits[:8])
-                         + (f"; and {len(edits) - 8} more field(s)" if len(edits) > 8 else ""))
+            lines.append(
+                f"Study edited: {study}: "
+                + "; ".join(f"{f} {_short(o)} -> {_short(n)}" for f, o, n in edits[:8])
+                + (f"; and {len(edits) - 8} more field(s)" if len(edits) > 8 else "")
+            )
         for _, r in self.estimates.iterrows():
             where = f"{r.population} / {r.outcome} / {r.regimen_class} / {r.method}{self._star(r)}"
             if r.change == "new":
@@ -97,15 +108,20 @@ class ChangeReport:
             else:
                 delta = r.estimate_new - r.estimate_old
                 points = "" if pd.isna(delta) else f"{delta * 100:+.2f} points; "
-                lines.append(f"  moved    {where}: {_pct(r.estimate_old)} -> {_pct(r.estimate_new)} "
-                             f"({points}k {_k(r.k_old)} -> {_k(r.k_new)})")
+                lines.append(
+                    f"  moved    {where}: {_pct(r.estimate_old)} -> {_pct(r.estimate_new)} "
+                    f"({points}k {_k(r.k_old)} -> {_k(r.k_new)})"
+                )
         lines += ["Tables: " + t.summary() for t in self.tables if not t.is_empty()]
         return "\n".join(lines)
 
     def _star(self, r) -> str:
         analysis = getattr(r, "analysis", None)
-        return " (primary)" if (analysis, r.method) in self.primary or (
-            analysis is not None and str(r.method).startswith("not pooled")) else ""
+        return (
+            " (primary)"
+            if (analysis, r.method) in self.primary or (analysis is not None and str(r.method).startswith("not pooled"))
+            else ""
+        )
 
     def markdown(self) -> str:
         """The full version: this run's entry in the history and `changes.md`."""
@@ -123,12 +139,17 @@ class ChangeReport:
             out.append("- none added, removed or edited")
         out += ["", "### Pooled estimates that changed (★ primary method)", ""]
         if len(self.estimates):
-            out += ["| population / outcome / class | method | before: estimate (95% CI); k; τ²; I² "
-                    "| after: estimate (95% CI); k; τ²; I² |", "| --- | --- | --- | --- |"]
+            out += [
+                "| population / outcome / class | method | before: estimate (95% CI); k; τ²; I² "
+                "| after: estimate (95% CI); k; τ²; I² |",
+                "| --- | --- | --- | --- |",
+            ]
             for _, r in self.estimates.iterrows():
                 star = " ★" if self._star(r) else ""
-                out.append(f"| {r.population} / {r.outcome} / {r.regimen_class} | {r.method}{star} "
-                           f"| {_estimate(r, 'old')} | {_estimate(r, 'new')} |")
+                out.append(
+                    f"| {r.population} / {r.outcome} / {r.regimen_class} | {r.method}{star} "
+                    f"| {_estimate(r, 'old')} | {_estimate(r, 'new')} |"
+                )
         else:
             out.append("None.")
         out.append(f"\n{self.unchanged} pooled estimate(s) unchanged.")
@@ -139,8 +160,7 @@ class ChangeReport:
             out.append(f"- {t.summary()}")
             out += [f"  - added: {_key(k)}" for k in t.added] + [f"  - removed: {_key(k)}" for k in t.removed]
             for k, cells in t.edited:
-                out.append(f"  - edited {_key(k)}: " + "; ".join(f"{c} {_short(o)} → {_short(n)}"
-                                                                 for c, o, n in cells))
+                out.append(f"  - edited {_key(k)}: " + "; ".join(f"{c} {_short(o)} → {_short(n)}" for c, o, n in cells))
         if all(t.is_empty() for t in self.tables):
             out.append("No table changed.")
         return "\n".join(out).lstrip("\n") + "\n"
@@ -160,11 +180,13 @@ def _num(x, fmt: str) -> str:
 
 
 def _estimate(r, side: str) -> str:
-    get = lambda c: getattr(r, f"{c}_{side}", None)   # noqa: E731
+    get = lambda c: getattr(r, f"{c}_{side}", None)  # noqa: E731
     if get("estimate") is None or pd.isna(get("estimate")):
         return "—" if pd.isna(get("k")) else f"not estimable; k = {_k(get('k'))}"
-    return (f"{_pct(get('estimate'))} ({_pct(get('ci_lb'))} to {_pct(get('ci_ub'))}); k = {_k(get('k'))}; "
-            f"τ² = {_num(get('tau2'), '.4g')}; I² = {_num(get('I2'), '.1f')}%")
+    return (
+        f"{_pct(get('estimate'))} ({_pct(get('ci_lb'))} to {_pct(get('ci_ub'))}); k = {_k(get('k'))}; "
+        f"τ² = {_num(get('tau2'), '.4g')}; I² = {_num(get('I2'), '.1f')}%"
+    )
 
 
 def _short(value, width: int = 60) -> str:
@@ -176,7 +198,7 @@ def _short(value, width: int = 60) -> str:
     except ValueError:
         pass
     text = " ".join(text.split()).replace("|", "/")
-    return text if len(text) <= width else text[:width - 3] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _key(k: tuple) -> str:
@@ -184,8 +206,13 @@ def _key(k: tuple) -> str:
 
 
 # -- pooled estimates ---------------------------------------------------------------------
-def compare(old_pooled: pd.DataFrame | None, new_pooled: pd.DataFrame,
-            old_studies: set[str] | None, new_studies: set[str], **extra) -> ChangeReport:
+def compare(
+    old_pooled: pd.DataFrame | None,
+    new_pooled: pd.DataFrame,
+    old_studies: set[str] | None,
+    new_studies: set[str],
+    **extra,
+) -> ChangeReport:
     """Pooled estimates that appeared, vanished or moved, and studies added or removed."""
     if old_pooled is None or old_studies is None:
         return ChangeReport(True, (), (), pd.DataFrame(), **extra)
@@ -205,8 +232,14 @@ def compare(old_pooled: pd.DataFrame | None, new_pooled: pd.DataFrame,
             if f"{c}_{side}" not in merged:
                 merged[f"{c}_{side}"] = np.nan
     changes = merged[moved].drop(columns="_merge").sort_values(key).reset_index(drop=True)
-    return ChangeReport(False, tuple(sorted(new_studies - old_studies)), tuple(sorted(old_studies - new_studies)),
-                        changes, unchanged=int((~moved).sum()), **extra)
+    return ChangeReport(
+        False,
+        tuple(sorted(new_studies - old_studies)),
+        tuple(sorted(old_studies - new_studies)),
+        changes,
+        unchanged=int((~moved).sum()),
+        **extra,
+    )
 
 
 # -- every table ----------------------------------------------------------------------------
@@ -250,7 +283,7 @@ def table_key(name: str, old: pd.DataFrame, new: pd.DataFrame) -> list[str]:
     if declared:
         return declared
     key = []
-    for c in common:      # leading text columns: the labels of a row
+    for c in common:  # leading text columns: the labels of a row
         if any(_is_number(v) for v in new[c] if v != "") or any(_is_number(v) for v in old[c] if v != ""):
             break
         key.append(c)
@@ -262,7 +295,7 @@ def _keyed(frame: pd.DataFrame, key: list[str]) -> dict[tuple, dict]:
     for record in frame.to_dict("records"):
         k = tuple(record.get(c, "") for c in key)
         n = 1
-        while k + ((f"#{n}",) if n > 1 else ()) in out:       # duplicate labels: numbered in order
+        while k + ((f"#{n}",) if n > 1 else ()) in out:  # duplicate labels: numbered in order
             n += 1
         out[k + ((f"#{n}",) if n > 1 else ())] = record
     return out
@@ -286,8 +319,14 @@ def diff_table(name: str, old: pd.DataFrame | None, new: pd.DataFrame | None) ->
         cells = tuple((c, a[k][c], b[k][c]) for c in common if not _same(a[k][c], b[k][c]))
         if cells:
             edited.append((k, cells))
-    return TableDiff(name, tuple(key), tuple(sorted(set(b) - set(a))), tuple(sorted(set(a) - set(b))),
-                     tuple(edited), "; ".join(notes))
+    return TableDiff(
+        name,
+        tuple(key),
+        tuple(sorted(set(b) - set(a))),
+        tuple(sorted(set(a) - set(b))),
+        tuple(edited),
+        "; ".join(notes),
+    )
 
 
 def _floats(frame: pd.DataFrame) -> pd.DataFrame:
@@ -298,24 +337,41 @@ def _floats(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def compare_runs(old_dir: Path | None, new_dir: Path, *, primary: frozenset = frozenset(),
-                 previous: str = "", notes: tuple[str, ...] = ()) -> ChangeReport:
+def compare_runs(
+    old_dir: Path | None,
+    new_dir: Path,
+    *,
+    primary: frozenset = frozenset(),
+    previous: str = "",
+    notes: tuple[str, ...] = (),
+) -> ChangeReport:
     """The full report: `old_dir` is the last complete run (None on a first run)."""
     new_tables = read_tables(new_dir)
     if old_dir is None:
         return ChangeReport(True, (), (), pd.DataFrame(), primary=primary, notes=notes)
     old_tables = read_tables(old_dir)
-    tables = tuple(diff_table(n, old_tables.get(n), new_tables.get(n)) for n in sorted(set(old_tables) | set(new_tables)))
+    tables = tuple(
+        diff_table(n, old_tables.get(n), new_tables.get(n)) for n in sorted(set(old_tables) | set(new_tables))
+    )
     old_ev, new_ev = read_evidence(old_dir), read_evidence(new_dir)
     if old_ev is not None and new_ev is not None:
         added, removed, edited = diff_evidence(old_ev, new_ev)
         old_ids, new_ids = set(old_ev), set(new_ev)
-    else:   # a run from before evidence snapshots: study ids from studies.csv
-        ids = lambda t: set(t["study"]) if t is not None and "study" in t else set()   # noqa: E731
+    else:  # a run from before evidence snapshots: study ids from studies.csv
+        ids = lambda t: set(t["study"]) if t is not None and "study" in t else set()  # noqa: E731
         old_ids, new_ids = ids(old_tables.get("studies.csv")), ids(new_tables.get("studies.csv"))
         edited = ()
     pooled_old, pooled_new = old_tables.get("pooled.csv"), new_tables.get("pooled.csv")
     if pooled_old is None or pooled_new is None or not len(pooled_new.columns) or not set(KEY) <= set(pooled_old):
         pooled_old = pooled_new = pd.DataFrame(columns=KEY + ESTIMATE_COLUMNS)
-    return compare(_floats(pooled_old), _floats(pooled_new), old_ids, new_ids, studies_edited=tuple(edited),
-                   tables=tables, primary=primary, previous=previous, notes=notes)
+    return compare(
+        _floats(pooled_old),
+        _floats(pooled_new),
+        old_ids,
+        new_ids,
+        studies_edited=tuple(edited),
+        tables=tables,
+        primary=primary,
+        previous=previous,
+        notes=notes,
+    )

@@ -10,6 +10,7 @@ results folder is not in git, so a fresh clone starts with an empty history; cop
 `evidence.json` holds every field of every study record as it was read (`{study: {field: value}}`),
 so the next run can say which study and which field changed (`arms[0].binary.ORR.events: 20 -> 21`).
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,10 @@ def evidence_snapshot(records: list[dict]) -> dict[str, dict[str, Any]]:
 
 def write_evidence(folder: Path, records: list[dict]) -> Path:
     path = Path(folder) / EVIDENCE
-    path.write_text(json.dumps(evidence_snapshot(records), indent=1, sort_keys=True, ensure_ascii=False,
-                               allow_nan=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(evidence_snapshot(records), indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -71,8 +74,11 @@ def diff_evidence(old: dict, new: dict) -> tuple[tuple[str, ...], tuple[str, ...
     edited = []
     for study in sorted(set(old) & set(new)):
         a, b = old[study], new[study]
-        fields = tuple((f, _shown(a.get(f)), _shown(b.get(f))) for f in sorted(set(a) | set(b))
-                       if f not in a or f not in b or a[f] != b[f] or type(a[f]) is not type(b[f]))
+        fields = tuple(
+            (f, _shown(a.get(f)), _shown(b.get(f)))
+            for f in sorted(set(a) | set(b))
+            if f not in a or f not in b or a[f] != b[f] or type(a[f]) is not type(b[f])
+        )
         if fields:
             edited.append((study, fields))
     return tuple(sorted(set(new) - set(old))), tuple(sorted(set(old) - set(new))), edited
@@ -109,14 +115,27 @@ def add_entry(stage: Path, when: datetime, text: str) -> Path:
     with open(entry, "x", encoding="utf-8") as handle:
         handle.write(text.rstrip("\n") + "\n")
     entries = sorted(folder.glob("*.md"), reverse=True)
-    index = ["# Run history (newest first)", "",
-             f"{len(entries)} complete run(s). Each entry is also a file in `{HISTORY_DIR}/`; this page is "
-             "rebuilt from them by every run.", ""]
+    index = [
+        "# Run history (newest first)",
+        "",
+        f"{len(entries)} complete run(s). Each entry is also a file in `{HISTORY_DIR}/`; this page is "
+        "rebuilt from them by every run.",
+        "",
+    ]
     for path in entries:
         index += [path.read_text(encoding="utf-8").rstrip("\n"), "", "---", ""]
     (Path(stage) / HISTORY_INDEX).write_text("\n".join(index), encoding="utf-8")
     return entry
 
 
-__all__ = ["evidence_snapshot", "write_evidence", "read_evidence", "diff_evidence", "carry_history", "add_entry",
-           "EVIDENCE", "HISTORY_DIR", "HISTORY_INDEX"]
+__all__ = [
+    "evidence_snapshot",
+    "write_evidence",
+    "read_evidence",
+    "diff_evidence",
+    "carry_history",
+    "add_entry",
+    "EVIDENCE",
+    "HISTORY_DIR",
+    "HISTORY_INDEX",
+]

@@ -18,6 +18,7 @@ A rate with neither is listed with that reason; no variance is ever invented.
 Whole-cohort rows and strata (subgroups) are not regimen classes and are listed
 as such; superseded reports and overlapping cohorts follow `pooling`'s rules.
 """
+
 from __future__ import annotations
 
 import math
@@ -84,14 +85,36 @@ def _precision(row, level: float) -> tuple[float | None, str | None, str | None]
 def _fit(rows: pd.DataFrame, spec: Landmark, base: dict, variant: str) -> dict:
     iv = spec.inverse_variance
     yi = [loglog(p / 100) for p in rows["percent"].astype(float)]
-    res = rma(yi, rows["vi"].to_numpy(float), method=iv.method, test=iv.test, level=spec.level, measure="GEN",
-              transform="iloglog", studies=tuple(rows["study"]), pi_method=iv.pi_method)
+    res = rma(
+        yi,
+        rows["vi"].to_numpy(float),
+        method=iv.method,
+        test=iv.test,
+        level=spec.level,
+        measure="GEN",
+        transform="iloglog",
+        studies=tuple(rows["study"]),
+        pi_method=iv.pi_method,
+    )
     ci_lb, ci_ub, pi_lb, pi_ub = res.reporting_interval()
     pct = lambda v: None if v is None else 100 * v  # noqa: E731
-    return dict(base, kind="pooled", variant=variant, study=";".join(rows["study"]), k=res.k,
-                percent=pct(res.estimate), ci_lb=pct(ci_lb), ci_ub=pct(ci_ub), pi_lb=pct(pi_lb),
-                pi_ub=pct(pi_ub), tau2=res.tau2, I2=res.I2, method=f"{iv.method}, {iv.test}, cloglog",
-                variance_from="; ".join(sorted(set(rows["variance_from"].str.split(",").str[0]))), reason=None)
+    return dict(
+        base,
+        kind="pooled",
+        variant=variant,
+        study=";".join(rows["study"]),
+        k=res.k,
+        percent=pct(res.estimate),
+        ci_lb=pct(ci_lb),
+        ci_ub=pct(ci_ub),
+        pi_lb=pct(pi_lb),
+        pi_ub=pct(pi_ub),
+        tau2=res.tau2,
+        I2=res.I2,
+        method=f"{iv.method}, {iv.test}, cloglog",
+        variance_from="; ".join(sorted(set(rows["variance_from"].str.split(",").str[0]))),
+        reason=None,
+    )
 
 
 def pool_landmarks(tte: pd.DataFrame, landmarks: tuple[Landmark, ...]) -> pd.DataFrame:
@@ -104,11 +127,23 @@ def pool_landmarks(tte: pd.DataFrame, landmarks: tuple[Landmark, ...]) -> pd.Dat
     out = []
     rates = tte[tte["kind"] == "landmark"] if len(tte) else tte
     for spec in landmarks:
-        sel = rates[(rates["population"] == spec.population) & (rates["endpoint"] == spec.endpoint)
-                    & (rates["months"].astype(float) == spec.months)] if len(rates) else rates
+        sel = (
+            rates[
+                (rates["population"] == spec.population)
+                & (rates["endpoint"] == spec.endpoint)
+                & (rates["months"].astype(float) == spec.months)
+            ]
+            if len(rates)
+            else rates
+        )
         for cls, rows in sel.groupby("regimen_class", sort=True):
-            base = dict(landmark=spec.id, population=spec.population, endpoint=spec.endpoint,
-                        months=spec.months, regimen_class=cls)
+            base = dict(
+                landmark=spec.id,
+                population=spec.population,
+                endpoint=spec.endpoint,
+                months=spec.months,
+                regimen_class=cls,
+            )
             reasons = pd.Series(None, index=rows.index, dtype=object)
             reasons[rows["role"].fillna("treatment") != "treatment"] = "whole-cohort row, not a regimen class"
             reasons[reasons.isna() & rows["subgroup"].notna()] = "stratum of an arm (subgroup), not an arm"
@@ -119,8 +154,17 @@ def pool_landmarks(tte: pd.DataFrame, landmarks: tuple[Landmark, ...]) -> pd.Dat
                 reasons[reasons.isna() & (rows["study"] == study)] = why
             entered = []
             for idx, r in rows.iterrows():
-                row = dict(base, kind="study", variant="primary", study=r["study"], arm=r["arm"],
-                           percent=r["percent"], ci_lb=r["ci_lb"], ci_ub=r["ci_ub"], n=r.get("group_n"))
+                row = dict(
+                    base,
+                    kind="study",
+                    variant="primary",
+                    study=r["study"],
+                    arm=r["arm"],
+                    percent=r["percent"],
+                    ci_lb=r["ci_lb"],
+                    ci_ub=r["ci_ub"],
+                    n=r.get("group_n"),
+                )
                 if pd.isna(reasons[idx]):
                     vi, source, why = _precision(r, spec.level)
                     reasons[idx] = why
@@ -136,6 +180,13 @@ def pool_landmarks(tte: pd.DataFrame, landmarks: tuple[Landmark, ...]) -> pd.Dat
                     if len(printed) >= 2:
                         out.append(_fit(printed, spec, base, "printed CIs only"))
                     else:
-                        out.append(dict(base, kind="pooled", variant="printed CIs only", k=len(printed),
-                                        reason="fewer than two rates with a printed CI"))
+                        out.append(
+                            dict(
+                                base,
+                                kind="pooled",
+                                variant="printed CIs only",
+                                k=len(printed),
+                                reason="fewer than two rates with a printed CI",
+                            )
+                        )
     return pd.DataFrame(out)

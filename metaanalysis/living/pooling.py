@@ -4,6 +4,7 @@ This module decides WHICH rows enter a model (and records why every other row
 does not); the statistics live in the engine (`effects`, `rma`, `glmm`,
 `subgroups`). The only input is the tidy frame of `studies.load_studies()`.
 """
+
 from __future__ import annotations
 
 import re
@@ -12,13 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from metaanalysis.living.analyses import EXCLUSIONS, Analysis
 from metaanalysis.engine.effects import escalc
 from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.engine.results import MetaResult, SubgroupResult
 from metaanalysis.engine.rma import rma_effects
-from metaanalysis.living.single_study import single_proportion
 from metaanalysis.engine.subgroups import subgroup_test
+from metaanalysis.living.analyses import EXCLUSIONS, Analysis
+from metaanalysis.living.single_study import single_proportion
 
 # Why a row was not pooled. One phrase per reason so tables can be filtered.
 WHOLE_COHORT = "whole-cohort row (arm role: overall), not a regimen class"
@@ -32,12 +33,18 @@ COMBINED = "combined with {others} into one cohort of this class (same study; se
 STRATUM_IN_POOLED_ARM = "regimen stratum of an arm pooled in the same class (its patients are in the arm)"
 # Sensitivity exclusions named in data/analyses.yaml (`exclude: [...]`): which rows, and why.
 ROW_EXCLUSIONS = {
-    "prior_exposure": (lambda c: c["selection"] == "prior_exposure",
-                       "prior-exposure cohort, not after failure (excluded in this sensitivity analysis)"),
-    "low_confidence": (lambda c: c["confidence"] == "low",
-                       "low-confidence record (excluded in this sensitivity analysis)"),
-    "congress_abstracts": (lambda c: c["source_type"] == "congress_abstract",
-                           "congress abstract (excluded in this sensitivity analysis)"),
+    "prior_exposure": (
+        lambda c: c["selection"] == "prior_exposure",
+        "prior-exposure cohort, not after failure (excluded in this sensitivity analysis)",
+    ),
+    "low_confidence": (
+        lambda c: c["confidence"] == "low",
+        "low-confidence record (excluded in this sensitivity analysis)",
+    ),
+    "congress_abstracts": (
+        lambda c: c["source_type"] == "congress_abstract",
+        "congress abstract (excluded in this sensitivity analysis)",
+    ),
 }
 assert set(ROW_EXCLUSIONS) == set(EXCLUSIONS)
 
@@ -49,9 +56,9 @@ class ClassFit:
     """One regimen class in one analysis under one method."""
 
     regimen_class: str
-    rows: pd.DataFrame                 # the study rows that entered (STUDY_LEVEL_COLUMNS and more)
-    result: MetaResult | None          # None when the fit failed (see `error`)
-    pooled: bool                       # False for a single study (shown, not pooled)
+    rows: pd.DataFrame  # the study rows that entered (STUDY_LEVEL_COLUMNS and more)
+    result: MetaResult | None  # None when the fit failed (see `error`)
+    pooled: bool  # False for a single study (shown, not pooled)
     error: str | None = None
 
 
@@ -77,12 +84,17 @@ def overlap_reasons(live: pd.DataFrame, *, exclude_overlapping: bool = False) ->
     (columns study, overlaps, n, year). Overlapping cohorts are never pooled together: the
     primary analysis keeps the larger cohort (a cohort of unknown size counts as smallest;
     then the later, then the id); the sensitivity analysis drops both."""
-    declared = {(a, b) for a, v in zip(live["study"], live["overlaps"]) for b in _as_list(v)}
-    partners = {s: {b for a, b in declared if a == s} | {a for a, b in declared if b == s}
-                for s in set(live["study"])}
+    declared = {(a, b) for a, v in zip(live["study"], live["overlaps"], strict=True) for b in _as_list(v)}
+    partners = {s: {b for a, b in declared if a == s} | {a for a, b in declared if b == s} for s in set(live["study"])}
     size = live.groupby("study").agg(n=("n", "max"), year=("year", "max"))
-    rank = {s: (-1 if pd.isna(size.at[s, "n"]) else int(size.at[s, "n"]),
-                0 if pd.isna(size.at[s, "year"]) else int(size.at[s, "year"]), s) for s in size.index}
+    rank = {
+        s: (
+            -1 if pd.isna(size.at[s, "n"]) else int(size.at[s, "n"]),
+            0 if pd.isna(size.at[s, "year"]) else int(size.at[s, "year"]),
+            s,
+        )
+        for s in size.index
+    }
     out = {}
     for study, others in sorted(partners.items()):
         others &= set(live["study"])
@@ -117,17 +129,23 @@ def select_rows(frame: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, 
     # Best response (or unstated) and response at a fixed day are different outcomes.
     if not re.search(r"_day\d+$", analysis.outcome):
         days = cand["timepoint_days"].astype("Int64").astype(str)
-        mark(cand["assessment"].fillna("") == "fixed_timepoint",
-             pd.Series([TIMING.format(days=d, outcome=analysis.outcome) for d in days], index=cand.index))
+        mark(
+            cand["assessment"].fillna("") == "fixed_timepoint",
+            pd.Series([TIMING.format(days=d, outcome=analysis.outcome) for d in days], index=cand.index),
+        )
     # The loader already knows which numbers cannot be a proportion (no denominator,
     # no count, superseded report); its reason is carried over verbatim.
     mark(~cand["poolable"].astype(bool), cand["not_poolable_reason"].astype(object))
     mark(cand["events"].isna() | cand["n"].isna(), NO_DENOMINATOR)
-    mark(~cand["unit_of_analysis"].isin(analysis.units),
-         "different unit of analysis (" + cand["unit_of_analysis"].astype(str) + ")")
+    mark(
+        ~cand["unit_of_analysis"].isin(analysis.units),
+        "different unit of analysis (" + cand["unit_of_analysis"].astype(str) + ")",
+    )
     if analysis.diseases is not None:
-        mark(~cand["disease"].isin(analysis.diseases),
-             "population outside this sensitivity analysis (" + cand["disease"].astype(str) + ")")
+        mark(
+            ~cand["disease"].isin(analysis.diseases),
+            "population outside this sensitivity analysis (" + cand["disease"].astype(str) + ")",
+        )
     if analysis.exclude_derived:
         mark(cand["derived"].astype(bool), DERIVED)
     for name in analysis.exclude:
@@ -165,7 +183,7 @@ def combine_arms(rows: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, 
             keep.append(group)
             continue
         parts = group["subgroup"].fillna(group["arm"]).tolist()
-        counts = [f"{p} {int(e)}/{int(n)}" for p, e, n in zip(parts, group["events"], group["n"])]
+        counts = [f"{p} {int(e)}/{int(n)}" for p, e, n in zip(parts, group["events"], group["n"], strict=True)]
         row = group.iloc[[0]].copy()
         row["arm"] = "+".join(parts)
         row["subgroup"] = pd.NA
@@ -174,18 +192,21 @@ def combine_arms(rows: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, 
         row["arm_n"] = group["arm_n"].sum() if group["arm_n"].notna().all() else pd.NA
         row["derived"], row["combined"] = True, True
         row["derived_from"] = "sum"
-        row["note"] = row["derivation"] = (f"{' + '.join(counts)} combined: one cohort of this class "
-                                           "(same study), pooled once")
-        if analysis.exclude_derived:     # the summed count is derived like any other sum
+        row["note"] = row["derivation"] = (
+            f"{' + '.join(counts)} combined: one cohort of this class (same study), pooled once"
+        )
+        if analysis.exclude_derived:  # the summed count is derived like any other sum
             merged.append(group.assign(reason=DERIVED))
             continue
         keep.append(row)
-        for i, part in zip(group.index, parts):
+        for i, part in zip(group.index, parts, strict=True):
             others = ", ".join(p for p in parts if p != part)
             merged.append(group.loc[[i]].assign(reason=COMBINED.format(others=others)))
     merged = [m for m in merged if len(m)]
-    return (pd.concat(keep) if keep else rows.iloc[:0],
-            pd.concat(merged) if merged else rows.iloc[:0].assign(reason=pd.Series(dtype=object)))
+    return (
+        pd.concat(keep) if keep else rows.iloc[:0],
+        pd.concat(merged) if merged else rows.iloc[:0].assign(reason=pd.Series(dtype=object)),
+    )
 
 
 def _fit(method: str, rows: pd.DataFrame, analysis: Analysis) -> MetaResult:
@@ -196,12 +217,15 @@ def _fit(method: str, rows: pd.DataFrame, analysis: Analysis) -> MetaResult:
         return rma_glmm(events, n, studies=labels, level=analysis.level, nAGQ=7)
     if method == "BAYES" and analysis.bayes.model == "normal-normal":
         from metaanalysis.engine.bayes import rma_bayes_effects
+
         es = escalc("PLO", events=events, n=n, add=None, to="only0", studies=labels)
         return rma_bayes_effects(es, tau_prior=analysis.bayes.tau_prior, level=analysis.level)
     if method == "BAYES":
         from metaanalysis.engine.bayes_binomial import rma_bayes_binomial
-        return rma_bayes_binomial(events, n, studies=labels, level=analysis.level,
-                                  tau_prior=analysis.bayes.tau_prior, shortest=False)
+
+        return rma_bayes_binomial(
+            events, n, studies=labels, level=analysis.level, tau_prior=analysis.bayes.tau_prior, shortest=False
+        )
     iv = analysis.inverse_variance
     # add=None: metafor's default (1/2 for PLO, no correction for PFT/PAS)
     es = escalc(method, events=events, n=n, add=None, to="only0", studies=labels)
@@ -224,7 +248,7 @@ def pool(frame: pd.DataFrame, analysis: Analysis, method: str) -> PooledAnalysis
     classes: dict[str, ClassFit] = {}
     for cls, rows in included.groupby(analysis.group_by, sort=True):
         if method == "BAYES" and len(rows) > analysis.bayes.max_k:
-            continue    # the Bayesian model is the small-k method (docs/methods-small-k.md)
+            continue  # the Bayesian model is the small-k method (docs/methods-small-k.md)
         try:
             if len(rows) == 1:
                 classes[cls] = ClassFit(cls, rows, _single(rows, analysis), pooled=False)
@@ -256,14 +280,28 @@ def pooled_rows(pa: PooledAnalysis) -> list[dict]:
         if not fit.pooled and fit.error is None and pa.method != pa.analysis.primary_method:
             continue  # a single study is the same under every method: one row, under the primary
         res = fit.result
-        row = dict(analysis=pa.analysis.id, variant=pa.analysis.variant, population=pa.analysis.population,
-                   outcome=pa.analysis.outcome, regimen_class=cls,
-                   method=pa.method if fit.pooled or fit.error else "not pooled (k = 1)",
-                   primary=pa.method == pa.analysis.primary_for(len(fit.rows)),
-                   k=len(fit.rows), n_total=int(fit.rows["n"].sum()),
-                   estimate=None, ci_lb=None, ci_ub=None, pi_lb=None, pi_ub=None, tau2=None, I2=None,
-                   Qbetween=pa.subgroups.Qbetween, Qbetween_p=pa.subgroups.Qbetween_p,
-                   studies=";".join(fit.rows["label"]), error=fit.error)
+        row = dict(
+            analysis=pa.analysis.id,
+            variant=pa.analysis.variant,
+            population=pa.analysis.population,
+            outcome=pa.analysis.outcome,
+            regimen_class=cls,
+            method=pa.method if fit.pooled or fit.error else "not pooled (k = 1)",
+            primary=pa.method == pa.analysis.primary_for(len(fit.rows)),
+            k=len(fit.rows),
+            n_total=int(fit.rows["n"].sum()),
+            estimate=None,
+            ci_lb=None,
+            ci_ub=None,
+            pi_lb=None,
+            pi_ub=None,
+            tau2=None,
+            I2=None,
+            Qbetween=pa.subgroups.Qbetween,
+            Qbetween_p=pa.subgroups.Qbetween_p,
+            studies=";".join(fit.rows["label"]),
+            error=fit.error,
+        )
         if res is not None:
             ci_lb, ci_ub, pi_lb, pi_ub = res.reporting_interval()
             row.update(estimate=res.estimate, ci_lb=ci_lb, ci_ub=ci_ub, tau2=res.tau2, I2=res.I2)
@@ -274,17 +312,38 @@ def pooled_rows(pa: PooledAnalysis) -> list[dict]:
 
 
 def study_level_rows(pa: PooledAnalysis) -> pd.DataFrame:
-    cols = STUDY_LEVEL_COLUMNS + ["combined", "note", "subgroup", "assessment", "selection", "unit_of_analysis",
-                                  "disease", "label"]
-    return pa.included[cols].assign(derived=pa.included["derived"].astype(bool), analysis=pa.analysis.id,
-                                    variant=pa.analysis.variant)
+    cols = STUDY_LEVEL_COLUMNS + [
+        "combined",
+        "note",
+        "subgroup",
+        "assessment",
+        "selection",
+        "unit_of_analysis",
+        "disease",
+        "label",
+    ]
+    return pa.included[cols].assign(
+        derived=pa.included["derived"].astype(bool), analysis=pa.analysis.id, variant=pa.analysis.variant
+    )
 
 
 def excluded_rows(pa: PooledAnalysis) -> pd.DataFrame:
-    cols = ["study", "arm", "subgroup", "population", "outcome", "regimen_class", "events", "n", "percent",
-            "assessment", "reason"]
-    return pa.excluded[[c for c in cols if c in pa.excluded]].assign(analysis=pa.analysis.id,
-                                                                    variant=pa.analysis.variant)
+    cols = [
+        "study",
+        "arm",
+        "subgroup",
+        "population",
+        "outcome",
+        "regimen_class",
+        "events",
+        "n",
+        "percent",
+        "assessment",
+        "reason",
+    ]
+    return pa.excluded[[c for c in cols if c in pa.excluded]].assign(
+        analysis=pa.analysis.id, variant=pa.analysis.variant
+    )
 
 
 def pooled_table(frame: pd.DataFrame, analyses, *, primary_only: bool = False) -> pd.DataFrame:

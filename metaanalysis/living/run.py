@@ -21,12 +21,13 @@ Everything is written into a staging folder beside `results/`; tables and figure
 into the `out_dir` that `_write_results` receives, so a new table needs no special handling:
 its rows are compared with the previous run's and its cells made spreadsheet-safe.
 """
+
 from __future__ import annotations
 
 import os
 import signal
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib
@@ -36,33 +37,34 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from metaanalysis import __version__  # noqa: E402
+from metaanalysis.evidence.search_log import check_review, prisma_counts, review_beside  # noqa: E402
+from metaanalysis.evidence.studies import StudyValidationError, outcome_table, study_table  # noqa: E402
+from metaanalysis.evidence.validation import check_directory, errors  # noqa: E402
 from metaanalysis.living import analyses as analyses_mod  # noqa: E402
 from metaanalysis.living.changes import compare_runs  # noqa: E402
 from metaanalysis.living.comparisons import compare_arms  # noqa: E402
 from metaanalysis.living.history import add_entry, carry_history, write_evidence  # noqa: E402
+from metaanalysis.living.landmarks import pool_landmarks  # noqa: E402
+from metaanalysis.living.pooling import excluded_rows, pool, pooled_rows, pooled_table, study_level_rows  # noqa: E402
 from metaanalysis.living.staging import OutputError, StagedOutput, altered_files, read_manifest  # noqa: E402
+from metaanalysis.living.survival import survival_frame, write_survival  # noqa: E402
 from metaanalysis.presentation.figures import analysis_forest, comparison_forests  # noqa: E402
 from metaanalysis.presentation.forest import save_forest  # noqa: E402
 from metaanalysis.presentation.labels import arm_labels, citation_labels  # noqa: E402
-from metaanalysis.living.landmarks import pool_landmarks  # noqa: E402
-from metaanalysis.living.survival import survival_frame, write_survival  # noqa: E402
+from metaanalysis.presentation.prisma import save_prisma  # noqa: E402
 from metaanalysis.presentation.report import NotebookError, write_report  # noqa: E402
 from metaanalysis.presentation.safe_text import neutralise_csv, printable, write_csv  # noqa: E402
-from metaanalysis.living.pooling import excluded_rows, pool, pooled_rows, pooled_table, study_level_rows  # noqa: E402
-from metaanalysis.evidence.studies import StudyValidationError, outcome_table, study_table  # noqa: E402
-from metaanalysis.evidence.validation import check_directory, errors  # noqa: E402
-from metaanalysis.evidence.search_log import check_review, prisma_counts, review_beside  # noqa: E402
-from metaanalysis.presentation.prisma import save_prisma  # noqa: E402
 
-PROJECT_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"   # beside the package in a clone
+PROJECT_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # beside the package in a clone
 
 
 class RunInterrupted(BaseException):
     """SIGTERM (or SIGINT) arrived: like KeyboardInterrupt, not an error of the run itself."""
 
 
-def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
-        notebooks_dir: Path | None = None, log=print) -> dict:
+def run(
+    studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *, notebooks_dir: Path | None = None, log=print
+) -> dict:
     """Validate, pool, draw and report into a staging folder, then replace `out_dir` in one step."""
     parsed, problems = check_directory(studies_dir)
     review = review_beside(studies_dir)
@@ -71,41 +73,62 @@ def run(studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *,
     if errors(problems):
         raise StudyValidationError(problems)
     warnings = [p for p in problems if p not in errors(problems)]
-    log(f"Validated {len(parsed)} study records: 0 errors, {len(warnings)} warnings "
-        f"(`metaanalysis validate {studies_dir}` lists them).")
+    log(
+        f"Validated {len(parsed)} study records: 0 errors, {len(warnings)} warnings "
+        f"(`metaanalysis validate {studies_dir}` lists them)."
+    )
     records = [p.data for p in parsed]
     plan = analyses_mod.load_plan(plan_path)
     target = Path(out_dir)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     with StagedOutput(target) as stage:
         previous = read_manifest(stage.target)
         notes = []
         if previous is None and stage.target.is_dir() and any(stage.target.iterdir()):
-            notes.append(f"Note: {target}/ has no manifest.json (written by an older version or by hand): "
-                         "not compared.")
+            notes.append(
+                f"Note: {target}/ has no manifest.json (written by an older version or by hand): not compared."
+            )
         if previous is not None and (altered := altered_files(stage.target, previous)):
-            notes.append(f"Note: {len(altered)} file(s) of the previous results were changed by hand after that "
-                         f"run ({', '.join(altered[:3])}{', ...' if len(altered) > 3 else ''}); compared as found.")
+            notes.append(
+                f"Note: {len(altered)} file(s) of the previous results were changed by hand after that "
+                f"run ({', '.join(altered[:3])}{', ...' if len(altered) > 3 else ''}); compared as found."
+            )
         if stage.removed_extra:
-            notes.append(f"Note: files no run wrote were in {target}/ and are not kept: "
-                         + ", ".join(stage.removed_extra[:5]) + (", ..." if len(stage.removed_extra) > 5 else ""))
+            notes.append(
+                f"Note: files no run wrote were in {target}/ and are not kept: "
+                + ", ".join(stage.removed_extra[:5])
+                + (", ..." if len(stage.removed_extra) > 5 else "")
+            )
         out = _write_results(records, plan, stage.path, log, search_log=log_)
         write_evidence(stage.path, records)
         primary = frozenset((a.id, a.primary_method) for a in plan.analyses)
-        report = compare_runs(stage.target if previous else None, stage.path, primary=primary,
-                              previous=previous.get("finished", "") if previous else "", notes=tuple(notes))
+        report = compare_runs(
+            stage.target if previous else None,
+            stage.path,
+            primary=primary,
+            previous=previous.get("finished", "") if previous else "",
+            notes=tuple(notes),
+        )
         entry = _history_entry(started, len(records), notebooks_dir is not None, report)
         carry_history(stage.target if previous else None, stage.path)
         add_entry(stage.path, started, entry)
         (stage.path / "changes.md").write_text(entry, encoding="utf-8")
         html = _report(stage.path, studies_dir, notebooks_dir, started)
-        for csv_path in stage.path.rglob("*.csv"):      # whoever wrote it: no spreadsheet formulas
+        for csv_path in stage.path.rglob("*.csv"):  # whoever wrote it: no spreadsheet formulas
             neutralise_csv(csv_path)
-        stage.commit({"started": started.isoformat(timespec="seconds"), "toolkit_version": __version__,
-                      "studies": len(records), "notebooks_executed": notebooks_dir is not None})
+        stage.commit(
+            {
+                "started": started.isoformat(timespec="seconds"),
+                "toolkit_version": __version__,
+                "studies": len(records),
+                "notebooks_executed": notebooks_dir is not None,
+            }
+        )
     figures, html = _moved(out["figures"], stage.path, target), _moved(html, stage.path, target)
-    log(f"Pooled {len(plan.analyses)} analyses x methods into {len(out['tables']['pooled.csv'])} rows; "
-        f"{len(figures)} figure files; {len(html)} report pages; results in {target}/ (complete run)")
+    log(
+        f"Pooled {len(plan.analyses)} analyses x methods into {len(out['tables']['pooled.csv'])} rows; "
+        f"{len(figures)} figure files; {len(html)} report pages; results in {target}/ (complete run)"
+    )
     log(report.text())
     return dict(tables=out["tables"], figures=figures, report=report, html=html)
 
@@ -131,8 +154,7 @@ def _write_results(records: list[dict], plan, out_dir: Path, log=print, search_l
         # the Bayesian estimate is drawn beside the primary one for the classes it covers (small k)
         bayes = fits.get("BAYES") if analysis.primary_method != "BAYES" else None
         beside = {c: f.result for c, f in bayes.classes.items() if f.pooled} if bayes else None
-        label = (f"Bayesian model (primary, k ≤ {analysis.bayes.max_k})"
-                 if bayes and analysis.bayes.primary else None)
+        label = f"Bayesian model (primary, k ≤ {analysis.bayes.max_k})" if bayes and analysis.bayes.primary else None
         fig = analysis_forest(pa, citation_labels(records), arm_labels(records), beside=beside, beside_label=label)
         if fig is not None:
             figures += save_forest(fig, out_dir / "figures" / analysis.id)
@@ -147,14 +169,16 @@ def _write_results(records: list[dict], plan, out_dir: Path, log=print, search_l
     landmarks = pool_landmarks(survival_frame(records), plan.landmarks)
     figures += write_survival(records, plan, out_dir)
     if search_log is not None:
-        figures += save_prisma(prisma_counts(search_log), out_dir)[:2]   # and prisma.csv
+        figures += save_prisma(prisma_counts(search_log), out_dir)[:2]  # and prisma.csv
 
     tables = {
         "pooled.csv": pd.DataFrame(pooled),
         "sensitivity.csv": sensitivity,
         "study_level.csv": pd.concat(level_rows, ignore_index=True) if level_rows else pd.DataFrame(),
         "excluded.csv": pd.concat(excluded, ignore_index=True) if excluded else pd.DataFrame(),
-        "comparisons.csv": pd.concat([c.table for c in comparisons], ignore_index=True) if comparisons else pd.DataFrame(),
+        "comparisons.csv": pd.concat([c.table for c in comparisons], ignore_index=True)
+        if comparisons
+        else pd.DataFrame(),
         "landmarks.csv": landmarks,
         "studies.csv": study_table(records),
     }
@@ -164,10 +188,12 @@ def _write_results(records: list[dict], plan, out_dir: Path, log=print, search_l
 
 
 def _history_entry(started: datetime, n_studies: int, notebooks: bool, report) -> str:
-    head = (f"## Run of {started:%Y-%m-%d %H:%M:%S} UTC\n\n"
-            f"Toolkit {__version__}; {n_studies} study records; "
-            + ("notebooks executed" if notebooks else "notebooks not executed (--skip-notebooks): no HTML report")
-            + ".\n\n")
+    head = (
+        f"## Run of {started:%Y-%m-%d %H:%M:%S} UTC\n\n"
+        f"Toolkit {__version__}; {n_studies} study records; "
+        + ("notebooks executed" if notebooks else "notebooks not executed (--skip-notebooks): no HTML report")
+        + ".\n\n"
+    )
     return head + report.markdown()
 
 
@@ -180,15 +206,19 @@ def _report(out_dir: Path, studies_dir: Path, notebooks_dir: Path | None, starte
             f"<h1>No report for the run of {started:%Y-%m-%d %H:%M} UTC</h1>"
             "<p>That run used <code>--skip-notebooks</code>: the tables and figures beside this folder are "
             "current; no notebook was executed. Run <code>metaanalysis run</code> without it to build the "
-            "report.</p>", encoding="utf-8")
+            "report.</p>",
+            encoding="utf-8",
+        )
         return []
     notebooks = sorted(Path(notebooks_dir).glob("*.py"))
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
     try:
-        return write_report(notebooks, out_dir / "report",
-                            {"STUDIES_DIR": str(Path(studies_dir).resolve()),
-                             "RESULTS_DIR": str(Path(out_dir).resolve())},
-                            cwd=Path(notebooks_dir).resolve())
+        return write_report(
+            notebooks,
+            out_dir / "report",
+            {"STUDIES_DIR": str(Path(studies_dir).resolve()), "RESULTS_DIR": str(Path(out_dir).resolve())},
+            cwd=Path(notebooks_dir).resolve(),
+        )
     finally:
         # nbclient replaces SIGINT/SIGTERM handlers while a kernel runs and leaves the defaults behind.
         for s, handler in handlers.items():
@@ -207,8 +237,9 @@ def find_notebooks(given: str | None, studies_dir: Path) -> Path:
         if folder.is_dir() and any(folder.glob("*.py")):
             return folder
     where = ", ".join(dict.fromkeys(str(c) for c in candidates))
-    raise OutputError(f"no notebooks (*.py) found in {where}: pass --notebooks DIR, or --skip-notebooks "
-                      "to pool and plot only")
+    raise OutputError(
+        f"no notebooks (*.py) found in {where}: pass --notebooks DIR, or --skip-notebooks to pool and plot only"
+    )
 
 
 def _describe_previous(target: Path) -> str:
@@ -218,14 +249,14 @@ def _describe_previous(target: Path) -> str:
     return f"{target}/ still holds the complete run finished {manifest.get('finished', '?')}"
 
 
-_received: list[str] = []   # signals that arrived during this run
+_received: list[str] = []  # signals that arrived during this run
 
 
 def _on_signal(signum, frame):
     name = signal.Signals(signum).name
     _received.append(name)
     if len(_received) > 1:
-        return          # a second Ctrl-C while the staging folder is being removed: let that finish
+        return  # a second Ctrl-C while the staging folder is being removed: let that finish
     raise KeyboardInterrupt(name) if signum == signal.SIGINT else RunInterrupted(name)
 
 
@@ -250,8 +281,9 @@ def _main(args, target: Path) -> int:
     except (KeyboardInterrupt, RunInterrupted):
         return _interrupted(target)
     except StudyValidationError as exc:
-        return _fail(f"The evidence base does not validate; nothing was pooled and {_describe_previous(target)}.",
-                     str(exc))
+        return _fail(
+            f"The evidence base does not validate; nothing was pooled and {_describe_previous(target)}.", str(exc)
+        )
     except NotebookError as exc:
         if _received or "KeyboardInterrupt" in str(exc) or _kernel_stopped_by_signal(exc):
             _received.append("SIGINT")
@@ -263,13 +295,15 @@ def _main(args, target: Path) -> int:
         return _fail(f"Cannot write the results: {exc}")
     except OSError as exc:
         return _fail(f"Run failed: {exc.strerror or exc} ({exc.filename}); {_describe_previous(target)}.")
-    except Exception as exc:   # a bug: one line here, the traceback on request
+    except Exception as exc:  # a bug: one line here, the traceback on request
         if _received:
             return _interrupted(target)
         if os.environ.get("METAANALYSIS_TRACEBACK"):
             raise
-        return _fail(f"Run failed: {type(exc).__name__}: {_one_line(exc)}; {_describe_previous(target)}. "
-                     "(METAANALYSIS_TRACEBACK=1 shows the traceback)")
+        return _fail(
+            f"Run failed: {type(exc).__name__}: {_one_line(exc)}; {_describe_previous(target)}. "
+            "(METAANALYSIS_TRACEBACK=1 shows the traceback)"
+        )
     return 0
 
 
@@ -284,6 +318,7 @@ def _kernel_stopped_by_signal(exc: BaseException) -> bool:
     shuts the kernel down and the notebook fails with an unrelated error. Its client then holds
     `_async_cleanup_kernel_future` (nbclient 0.10-0.11); without it we say "a notebook failed"."""
     import traceback
+
     for error in (exc, exc.__cause__, exc.__context__):
         for frame, _ in traceback.walk_tb(getattr(error, "__traceback__", None)):
             if getattr(frame.f_locals.get("self"), "_async_cleanup_kernel_future", None) is not None:
@@ -293,6 +328,7 @@ def _kernel_stopped_by_signal(exc: BaseException) -> bool:
 
 def _main_thread() -> bool:
     import threading
+
     return threading.current_thread() is threading.main_thread()
 
 

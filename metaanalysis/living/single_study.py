@@ -6,6 +6,7 @@ estimate: a continuity-corrected logit would show 12/12 as 96 %, which no
 reader would recognise from the paper. statsmodels computes the exact
 interval (`method="beta"`).
 """
+
 from __future__ import annotations
 
 import math
@@ -23,12 +24,40 @@ def single_proportion(events: int, n: int, *, study: str, level: float = 0.95) -
         raise ValueError(f"study {study!r}: events = {events} and n = {n} are not a proportion")
     p = events / n
     lb, ub = proportion_confint(events, n, alpha=1 - level, method="beta")
-    rows = StudyRows(study=(study,), yi=(p,), vi=(p * (1 - p) / n,), weight=(100.0,), estimate=(p,),
-                     ci_lb=(float(lb),), ci_ub=(float(ub),), events=(events,), n=(n,))
+    rows = StudyRows(
+        study=(study,),
+        yi=(p,),
+        vi=(p * (1 - p) / n,),
+        weight=(100.0,),
+        estimate=(p,),
+        ci_lb=(float(lb),),
+        ci_ub=(float(ub),),
+        events=(events,),
+        n=(n,),
+    )
     return MetaResult(
-        measure="PR", method=METHOD, test="exact", level=level, k=1, b=p, se=math.sqrt(p * (1 - p) / n),
-        zval=None, pval=None, ci_lb=float(lb), ci_ub=float(ub), tau2=None, QE=None, QEp=None, I2=None,
-        H2=None, pi_lb=None, pi_ub=None, studies=rows,
-        notes=("k = 1: the study's own proportion with the Clopper-Pearson exact interval; not pooled, "
-               "heterogeneity not estimable",),
-        provenance=dict(ci="statsmodels.stats.proportion.proportion_confint(method='beta')"))
+        measure="PR",
+        method=METHOD,
+        test="exact",
+        level=level,
+        k=1,
+        b=p,
+        se=math.sqrt(p * (1 - p) / n),
+        zval=None,
+        pval=None,
+        ci_lb=float(lb),
+        ci_ub=float(ub),
+        tau2=None,
+        QE=None,
+        QEp=None,
+        I2=None,
+        H2=None,
+        pi_lb=None,
+        pi_ub=None,
+        studies=rows,
+        notes=(
+            "k = 1: the study's own proportion with the Clopper-Pearson exact interval; not pooled, "
+            "heterogeneity not estimable",
+        ),
+        provenance=dict(ci="statsmodels.stats.proportion.proportion_confint(method='beta')"),
+    )

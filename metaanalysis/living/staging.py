@@ -13,6 +13,7 @@ run removes. A lock file stops two runs from writing the same folder at once.
         write everything under stage.path
         stage.commit(extra_manifest)       # manifest, then the swap
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -24,7 +25,7 @@ import shutil
 import signal
 import tempfile
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 MANIFEST = "manifest.json"
@@ -109,7 +110,7 @@ class _SignalsDeferred:
 
     def __exit__(self, *exc):
         if self.blocked:
-            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)   # a held signal is delivered now
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)  # a held signal is delivered now
 
 
 class StagedOutput:
@@ -121,11 +122,11 @@ class StagedOutput:
         self.target = target.resolve() if target.is_symlink() else target
         self.path: Path | None = None
         self.committed = False
-        self.removed_extra: list[str] = []   # files in the old folder that no run wrote
+        self.removed_extra: list[str] = []  # files in the old folder that no run wrote
         self._lock = None
 
     # -- checks, lock, recovery --------------------------------------------------------
-    def __enter__(self) -> "StagedOutput":
+    def __enter__(self) -> StagedOutput:
         target = self.target
         if target.exists() and not target.is_dir():
             raise OutputError(f"--out {target} is a file, not a folder: give a folder name (e.g. results)")
@@ -151,7 +152,7 @@ class StagedOutput:
     def _take_lock(self, parent: Path) -> None:
         try:
             import fcntl
-        except ImportError:        # not POSIX: no lock, the staging names still never collide
+        except ImportError:  # not POSIX: no lock, the staging names still never collide
             return
         try:
             handle = open(parent / f".{self.target.name}.lock", "a+")
@@ -161,8 +162,9 @@ class StagedOutput:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
-            raise OutputError(f"another `metaanalysis run` is writing {self.target} right now; "
-                              "wait for it to finish") from None
+            raise OutputError(
+                f"another `metaanalysis run` is writing {self.target} right now; wait for it to finish"
+            ) from None
         self._lock = handle
 
     def _release_lock(self) -> None:
@@ -187,22 +189,34 @@ class StagedOutput:
         manifest = read_manifest(target)
         if manifest is not None:
             known = set(manifest.get("files") or {}) | {MANIFEST}
-            self.removed_extra = sorted(str(p.relative_to(target)) for p in target.rglob("*")
-                                        if p.is_file() and str(p.relative_to(target)) not in known)
+            self.removed_extra = sorted(
+                str(p.relative_to(target))
+                for p in target.rglob("*")
+                if p.is_file() and str(p.relative_to(target)) not in known
+            )
             return
         if names and not LEGACY_MARKS <= names:
             shown = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
-            raise OutputError(f"--out {target} holds files no run wrote ({shown}); `run` replaces its output "
-                              "folder whole, so choose a new or empty folder")
+            raise OutputError(
+                f"--out {target} holds files no run wrote ({shown}); `run` replaces its output "
+                "folder whole, so choose a new or empty folder"
+            )
 
     # -- the swap ----------------------------------------------------------------------
     def commit(self, manifest_extra: dict | None = None) -> dict:
         """Write the manifest (last), then swap the staging folder into place."""
         assert self.path is not None and not self.committed
-        files = {str(p.relative_to(self.path)): sha256(p) for p in sorted(self.path.rglob("*"))
-                 if p.is_file() and p.name != MANIFEST}
-        manifest = {"complete": True, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    **(manifest_extra or {}), "files": files}
+        files = {
+            str(p.relative_to(self.path)): sha256(p)
+            for p in sorted(self.path.rglob("*"))
+            if p.is_file() and p.name != MANIFEST
+        }
+        manifest = {
+            "complete": True,
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            **(manifest_extra or {}),
+            "files": files,
+        }
         tmp = self.path / (MANIFEST + ".tmp")
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=1, sort_keys=True)
@@ -211,13 +225,13 @@ class StagedOutput:
             os.fsync(handle.fileno())
         os.replace(tmp, self.path / MANIFEST)
         _fsync_dir(self.path)
-        os.chmod(self.path, 0o755)       # mkdtemp makes it private; results are for reading
+        os.chmod(self.path, 0o755)  # mkdtemp makes it private; results are for reading
         with _SignalsDeferred():
             if not self.target.exists():
                 os.rename(self.path, self.target)
                 old = None
             elif _exchange(self.path, self.target):
-                old = self.path                      # now holds the previous results
+                old = self.path  # now holds the previous results
             else:
                 old = self.path.with_name(self.path.name.replace(".staging-", ".previous-"))
                 os.rename(self.target, old)

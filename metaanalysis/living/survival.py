@@ -18,6 +18,7 @@ median of a group that has one is biased towards shorter survival (said in `note
 Hazard ratios: log HR with its SE from the printed CI, pooled by generic inverse
 variance (REML + HKSJ) where k >= 2, otherwise shown as single studies.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,8 +36,10 @@ from metaanalysis.evidence.studies import time_to_event_table
 from metaanalysis.living.analyses import HazardRatioAnalysis, MedianAnalysis, Plan
 from metaanalysis.living.pooling import overlap_reasons
 
-NOT_REACHED = ("median not reached: no value, so MM, WM and IV cannot use it "
-               "(the pooled median of this group is biased towards shorter survival)")
+NOT_REACHED = (
+    "median not reached: no value, so MM, WM and IV cannot use it "
+    "(the pooled median of this group is biased towards shorter survival)"
+)
 NR_NOTE = "a cohort whose median was not reached could not enter: biased towards shorter survival"
 NO_SIZE = "cohort size not printed: not in WM"
 NO_CI = "no CI printed: not in IV"
@@ -58,7 +61,9 @@ def survival_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """`time_to_event_table` plus `group_n` (the row's own cohort size, <NA> if not printed)."""
     tte = time_to_event_table(records)
     sizes = group_sizes(records)
-    keys = zip(tte["study"], tte["arm"], tte["subgroup"].astype(object).where(tte["subgroup"].notna(), None))
+    keys = zip(
+        tte["study"], tte["arm"], tte["subgroup"].astype(object).where(tte["subgroup"].notna(), None), strict=True
+    )
     return tte.assign(group_n=pd.array([sizes.get(k) for k in keys], dtype="Int64"))
 
 
@@ -75,8 +80,9 @@ def _superseded_or_overlapping(rows: pd.DataFrame) -> pd.Series:
 
 
 def _label(r) -> str:
-    return r["study"] + (f" ({r['subgroup']})" if pd.notna(r["subgroup"]) else
-                         f" ({r['arm']})" if r["role"] == "treatment" else "")
+    return r["study"] + (
+        f" ({r['subgroup']})" if pd.notna(r["subgroup"]) else f" ({r['arm']})" if r["role"] == "treatment" else ""
+    )
 
 
 def _groups(tte: pd.DataFrame, spec: MedianAnalysis) -> tuple[list[tuple[str, str, pd.DataFrame]], pd.DataFrame]:
@@ -92,13 +98,21 @@ def _groups(tte: pd.DataFrame, spec: MedianAnalysis) -> tuple[list[tuple[str, st
     key = subs["study"] + "/" + subs["subgroup"]
     groups = [(t.id, t.label, subs[key.isin(t.members)]) for t in spec.timing]
     placed = key.isin([m for t in spec.timing for m in t.members])
-    other = subs[~placed].assign(reason="stratum not split by time to failure, or at a cut-off no declared stratum uses")
+    other = subs[~placed].assign(
+        reason="stratum not split by time to failure, or at a cut-off no declared stratum uses"
+    )
     return groups, other
 
 
 def _median_rows(spec: MedianAnalysis, gid: str, glabel: str, rows: pd.DataFrame) -> list[dict]:
-    base = dict(analysis=spec.id, label=spec.label, population=spec.population, endpoint=spec.endpoint,
-                group=gid, group_label=glabel)
+    base = dict(
+        analysis=spec.id,
+        label=spec.label,
+        population=spec.population,
+        endpoint=spec.endpoint,
+        group=gid,
+        group_label=glabel,
+    )
     rows = rows.sort_values(["year", "study", "arm"]).assign(cohort=lambda f: f.apply(_label, axis=1))
     reasons = _superseded_or_overlapping(rows)
     reasons[reasons.isna() & rows["not_reached"].fillna(False).astype(bool)] = NOT_REACHED
@@ -109,18 +123,41 @@ def _median_rows(spec: MedianAnalysis, gid: str, glabel: str, rows: pd.DataFrame
     for idx, r in rows.iterrows():
         methods = [m for m, part in (("MM", use), ("WM", with_n), ("IV", with_ci)) if idx in part.index]
         why = None if pd.isna(reasons[idx]) else reasons[idx]
-        why = why or "; ".join(w for w, part in ((NO_SIZE, with_n), (NO_CI, with_ci))
-                                        if idx not in part.index) or None
-        out.append(dict(base, kind="study" if methods else "excluded", method=";".join(methods) or None,
-                        study=r["study"], cohort=r["cohort"], start=r["start"], n=r["group_n"], median=r["value"],
-                        not_reached=bool(r["not_reached"]) if pd.notna(r["not_reached"]) else None,
-                        median_ci_lb=r["ci_lb"], median_ci_ub=r["ci_ub"], range_lb=r["range_lb"],
-                        range_ub=r["range_ub"], reason=why))
+        why = why or "; ".join(w for w, part in ((NO_SIZE, with_n), (NO_CI, with_ci)) if idx not in part.index) or None
+        out.append(
+            dict(
+                base,
+                kind="study" if methods else "excluded",
+                method=";".join(methods) or None,
+                study=r["study"],
+                cohort=r["cohort"],
+                start=r["start"],
+                n=r["group_n"],
+                median=r["value"],
+                not_reached=bool(r["not_reached"]) if pd.notna(r["not_reached"]) else None,
+                median_ci_lb=r["ci_lb"],
+                median_ci_ub=r["ci_ub"],
+                range_lb=r["range_lb"],
+                range_ub=r["range_ub"],
+                reason=why,
+            )
+        )
     note = NR_NOTE if reasons.eq(NOT_REACHED).any() else None
     if len(use) == 1:
         r = use.iloc[0]
-        out.append(dict(base, kind="single study", method="not pooled (k = 1)", k=1, estimate=r["value"],
-                        ci_lb=r["ci_lb"], ci_ub=r["ci_ub"], studies=r["cohort"], note=note))
+        out.append(
+            dict(
+                base,
+                kind="single study",
+                method="not pooled (k = 1)",
+                k=1,
+                estimate=r["value"],
+                ci_lb=r["ci_lb"],
+                ci_ub=r["ci_ub"],
+                studies=r["cohort"],
+                note=note,
+            )
+        )
     if len(use) < 2:
         return out
     for method, part in (("MM", use), ("WM", with_n)):
@@ -128,24 +165,65 @@ def _median_rows(spec: MedianAnalysis, gid: str, glabel: str, rows: pd.DataFrame
         if len(part) < 2:
             out.append(dict(row, reason="fewer than two cohorts with a printed size"))
             continue
-        pm = median_of_medians(part["value"].astype(float), weights=None if method == "MM" else
-                               part["group_n"].astype(float), level=spec.level, studies=part["cohort"])
-        small = (f"k = {pm.k}: the interval is (close to) the range of the medians, which covers the "
-                 f"true median with probability {1 - 2.0 ** (1 - pm.k):.3f} (sign test)") if pm.k < 6 else None
-        out.append(dict(row, estimate=pm.estimate, ci_lb=pm.ci_lb, ci_ub=pm.ci_ub, coverage=pm.coverage,
-                        note="; ".join(x for x in (note, small) if x) or None))
+        pm = median_of_medians(
+            part["value"].astype(float),
+            weights=None if method == "MM" else part["group_n"].astype(float),
+            level=spec.level,
+            studies=part["cohort"],
+        )
+        small = (
+            (
+                f"k = {pm.k}: the interval is (close to) the range of the medians, which covers the "
+                f"true median with probability {1 - 2.0 ** (1 - pm.k):.3f} (sign test)"
+            )
+            if pm.k < 6
+            else None
+        )
+        out.append(
+            dict(
+                row,
+                estimate=pm.estimate,
+                ci_lb=pm.ci_lb,
+                ci_ub=pm.ci_ub,
+                coverage=pm.coverage,
+                note="; ".join(x for x in (note, small) if x) or None,
+            )
+        )
     row = dict(base, kind="pooled", method="IV", k=len(with_ci), studies=";".join(with_ci["cohort"]), note=note)
     if len(with_ci) < 2:
         return out + [dict(row, reason="fewer than two medians with a printed CI")]
-    vi = [median_variance_from_ci(float(r["value"]), float(r["ci_lb"]),
-                                  None if pd.isna(r["ci_ub"]) else float(r["ci_ub"]),
-                                  level=float(r["ci_level"]) if pd.notna(r["ci_level"]) else spec.level)
-          for _, r in with_ci.iterrows()]
+    vi = [
+        median_variance_from_ci(
+            float(r["value"]),
+            float(r["ci_lb"]),
+            None if pd.isna(r["ci_ub"]) else float(r["ci_ub"]),
+            level=float(r["ci_level"]) if pd.notna(r["ci_level"]) else spec.level,
+        )
+        for _, r in with_ci.iterrows()
+    ]
     iv = spec.inverse_variance
-    res = rma(with_ci["value"].astype(float).to_numpy(), vi, method=iv.method, test=iv.test, level=spec.level,
-              studies=tuple(with_ci["cohort"]), pi_method=iv.pi_method)
-    return out + [dict(row, method=f"IV ({iv.method}, {iv.test})", estimate=res.b, ci_lb=res.ci_lb,
-                       ci_ub=res.ci_ub, pi_lb=res.pi_lb, pi_ub=res.pi_ub, tau2=res.tau2, I2=res.I2)]
+    res = rma(
+        with_ci["value"].astype(float).to_numpy(),
+        vi,
+        method=iv.method,
+        test=iv.test,
+        level=spec.level,
+        studies=tuple(with_ci["cohort"]),
+        pi_method=iv.pi_method,
+    )
+    return out + [
+        dict(
+            row,
+            method=f"IV ({iv.method}, {iv.test})",
+            estimate=res.b,
+            ci_lb=res.ci_lb,
+            ci_ub=res.ci_ub,
+            pi_lb=res.pi_lb,
+            pi_ub=res.pi_ub,
+            tau2=res.tau2,
+            I2=res.I2,
+        )
+    ]
 
 
 def pool_medians(tte: pd.DataFrame, specs: tuple[MedianAnalysis, ...]) -> pd.DataFrame:
@@ -156,31 +234,61 @@ def pool_medians(tte: pd.DataFrame, specs: tuple[MedianAnalysis, ...]) -> pd.Dat
         for gid, glabel, rows in groups:
             out += _median_rows(spec, gid, glabel, rows)
         for _, r in other.iterrows():
-            out.append(dict(analysis=spec.id, label=spec.label, population=spec.population, endpoint=spec.endpoint,
-                            kind="excluded", study=r["study"], cohort=_label(r), start=r["start"], n=r["group_n"],
-                            median=r["value"], not_reached=r["not_reached"], median_ci_lb=r["ci_lb"],
-                            median_ci_ub=r["ci_ub"], reason=r["reason"]))
+            out.append(
+                dict(
+                    analysis=spec.id,
+                    label=spec.label,
+                    population=spec.population,
+                    endpoint=spec.endpoint,
+                    kind="excluded",
+                    study=r["study"],
+                    cohort=_label(r),
+                    start=r["start"],
+                    n=r["group_n"],
+                    median=r["value"],
+                    not_reached=r["not_reached"],
+                    median_ci_lb=r["ci_lb"],
+                    median_ci_ub=r["ci_ub"],
+                    reason=r["reason"],
+                )
+            )
     # The leading columns even when nothing is recorded, so readers can group and filter.
     return pd.DataFrame(out, columns=None if out else ["analysis", "label", "population", "endpoint", "kind"])
 
 
 # -- hazard ratios -----------------------------------------------------------------------------
 
-def _hr_group(spec_id: str, label: str, endpoint: str, rows: pd.DataFrame, spec: HazardRatioAnalysis | None,
-              level: float) -> tuple[list[dict], Any]:
+
+def _hr_group(
+    spec_id: str, label: str, endpoint: str, rows: pd.DataFrame, spec: HazardRatioAnalysis | None, level: float
+) -> tuple[list[dict], Any]:
     base = dict(analysis=spec_id, label=label, endpoint=endpoint)
     rows = rows.sort_values(["year", "study"]).assign(cohort=lambda f: f.apply(_label, axis=1))
     reasons = _superseded_or_overlapping(rows)
     reasons[reasons.isna() & (rows["ci_lb"].isna() | rows["ci_ub"].isna())] = NO_HR_CI
     out, yi, vi, names = [], [], [], []
     for idx, r in rows.iterrows():
-        row = dict(base, kind="study", study=r["study"], cohort=r["cohort"], comparison=r["comparison"],
-                   model=r["model"], hr=r["value"], hr_ci_lb=r["ci_lb"], hr_ci_ub=r["ci_ub"], p=r["p_printed"])
+        row = dict(
+            base,
+            kind="study",
+            study=r["study"],
+            cohort=r["cohort"],
+            comparison=r["comparison"],
+            model=r["model"],
+            hr=r["value"],
+            hr_ci_lb=r["ci_lb"],
+            hr_ci_ub=r["ci_ub"],
+            p=r["p_printed"],
+        )
         if pd.isna(reasons[idx]):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", AsymmetricIntervalWarning)
-                y, v = log_ratio_from_ci(float(r["value"]), float(r["ci_lb"]), float(r["ci_ub"]),
-                                         level=float(r["ci_level"]) if pd.notna(r["ci_level"]) else level)
+                y, v = log_ratio_from_ci(
+                    float(r["value"]),
+                    float(r["ci_lb"]),
+                    float(r["ci_ub"]),
+                    level=float(r["ci_level"]) if pd.notna(r["ci_level"]) else level,
+                )
             yi.append(y), vi.append(v), names.append(r["cohort"])
             row.update(log_hr=y, se=math.sqrt(v), note="; ".join(str(w.message) for w in caught) or None)
         else:
@@ -190,24 +298,45 @@ def _hr_group(spec_id: str, label: str, endpoint: str, rows: pd.DataFrame, spec:
         return out, None
     iv = spec.inverse_variance if spec is not None else None
     method, test, pi = (iv.method, iv.test, iv.pi_method) if iv else ("REML", "knha", "metafor")
-    res = rma(np.array(yi), np.array(vi), method=method, test=test, level=level, studies=tuple(names),
-              transform="exp", pi_method=pi)
+    res = rma(
+        np.array(yi),
+        np.array(vi),
+        method=method,
+        test=test,
+        level=level,
+        studies=tuple(names),
+        transform="exp",
+        pi_method=pi,
+    )
     ci_lb, ci_ub, pi_lb, pi_ub = res.reporting_interval()
     models = sorted(set(rows["model"].dropna()))
     note = "univariable and multivariable HRs pooled together" if len(models) > 1 else None
     if res.k == 1:  # shown as printed, not as the Wald interval rebuilt from it
         one = rows[reasons.isna()].iloc[0]
         ci_lb, ci_ub = float(one["ci_lb"]), float(one["ci_ub"])
-    out.append(dict(base, kind="pooled" if res.k >= 2 else "single study",
-                    method=f"generic inverse variance ({method}, {test})" if res.k >= 2 else "not pooled (k = 1)",
-                    k=res.k, hr=res.estimate, hr_ci_lb=ci_lb, hr_ci_ub=ci_ub,
-                    pi_lb=pi_lb if res.k >= 2 else None, pi_ub=pi_ub if res.k >= 2 else None,
-                    tau2=res.tau2, I2=res.I2, studies=";".join(names), note=note))
+    out.append(
+        dict(
+            base,
+            kind="pooled" if res.k >= 2 else "single study",
+            method=f"generic inverse variance ({method}, {test})" if res.k >= 2 else "not pooled (k = 1)",
+            k=res.k,
+            hr=res.estimate,
+            hr_ci_lb=ci_lb,
+            hr_ci_ub=ci_ub,
+            pi_lb=pi_lb if res.k >= 2 else None,
+            pi_ub=pi_ub if res.k >= 2 else None,
+            tau2=res.tau2,
+            I2=res.I2,
+            studies=";".join(names),
+            note=note,
+        )
+    )
     return out, res
 
 
-def pool_hazard_ratios(tte: pd.DataFrame, specs: tuple[HazardRatioAnalysis, ...], level: float = 0.95
-                       ) -> tuple[pd.DataFrame, dict[str, Any]]:
+def pool_hazard_ratios(
+    tte: pd.DataFrame, specs: tuple[HazardRatioAnalysis, ...], level: float = 0.95
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """results/survival_hazard_ratios.csv and the fits ("analysis | endpoint" -> MetaResult) for plots.
 
     A hazard ratio no declaration claims is shown as a single study under its own comparison text.
@@ -238,8 +367,12 @@ def survival_tables(records: list[dict[str, Any]], plan: Plan) -> dict[str, Any]
     tte = survival_frame(records)
     level = plan.analyses[0].level if plan.analyses else 0.95
     hr, fits = pool_hazard_ratios(tte, plan.hazard_ratios, level)
-    return {"survival_medians.csv": pool_medians(tte, plan.medians), "survival_hazard_ratios.csv": hr,
-            "landmarks.csv": pool_landmarks(tte, plan.landmarks), "hazard_ratio_fits": fits}
+    return {
+        "survival_medians.csv": pool_medians(tte, plan.medians),
+        "survival_hazard_ratios.csv": hr,
+        "landmarks.csv": pool_landmarks(tte, plan.landmarks),
+        "hazard_ratio_fits": fits,
+    }
 
 
 def write_survival(records: list[dict[str, Any]], plan: Plan, out_dir: Path) -> list[Path]:

@@ -6,6 +6,7 @@ printed (solid) or its range (dotted), a median not reached as an arrow from the
 last value we know nothing beyond, and each pooled median (MM, WM, IV) as a
 diamond spanning its interval. Hazard ratios go through `forest_plot`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,9 @@ def median_plot(table: pd.DataFrame, title: str) -> Figure:
     lines = []  # (label, kind, estimate, lb, ub, style)
     for group, rows in table.groupby("group_label", sort=False, dropna=False):
         if group != "all cohorts":
-            lines.append((str(group) if pd.notna(group) else "not in a declared stratum", "header",
-                          None, None, None, None))
+            lines.append(
+                (str(group) if pd.notna(group) else "not in a declared stratum", "header", None, None, None, None)
+            )
         for _, r in rows.iterrows():
             if r["kind"] in ("study", "excluded"):
                 nr = bool(r.get("not_reached")) if pd.notna(r.get("not_reached")) else False
@@ -33,10 +35,20 @@ def median_plot(table: pd.DataFrame, title: str) -> Figure:
                 ub = r["median_ci_ub"] if has_ci else r.get("range_ub")
                 tag = "" if r["kind"] == "study" else "  [not pooled]"
                 n = f", n = {int(r['n'])}" if pd.notna(r.get("n")) else ""
-                lines.append((f"{r['cohort']}{n}{tag}", "nr" if nr else "study",
-                              None if nr else r["median"], lb, ub, "-" if has_ci else ":"))
+                lines.append(
+                    (
+                        f"{r['cohort']}{n}{tag}",
+                        "nr" if nr else "study",
+                        None if nr else r["median"],
+                        lb,
+                        ub,
+                        "-" if has_ci else ":",
+                    )
+                )
             elif r["kind"] in ("pooled", "single study") and pd.notna(r.get("estimate")):
-                lines.append((f"{r['method']} (k = {int(r['k'])})", "pooled", r["estimate"], r["ci_lb"], r["ci_ub"], "-"))
+                lines.append(
+                    (f"{r['method']} (k = {int(r['k'])})", "pooled", r["estimate"], r["ci_lb"], r["ci_ub"], "-")
+                )
     height = 0.9 + 0.24 * len(lines)
     fig = Figure(figsize=(8.0, height))
     ax = fig.add_axes([0.48, 0.9 / height * 0.6, 0.5, 1 - 0.9 / height])
@@ -45,8 +57,9 @@ def median_plot(table: pd.DataFrame, title: str) -> Figure:
     for i, (label, kind, est, lb, ub, style) in enumerate(lines):
         y = len(lines) - i
         weight = "bold" if kind in ("header", "pooled") else "normal"
-        ax.text(-0.02, y, label, transform=ax.get_yaxis_transform(), ha="right", va="center", fontsize=8,
-                fontweight=weight)
+        ax.text(
+            -0.02, y, label, transform=ax.get_yaxis_transform(), ha="right", va="center", fontsize=8, fontweight=weight
+        )
         if kind == "header":
             continue
         if pd.notna(lb) and pd.notna(ub):
@@ -80,16 +93,25 @@ def draw_survival(tables: dict, figures_dir: Path) -> list[Path]:
         plt.close(fig)
     fits = tables.get("hazard_ratio_fits") or {}
     if fits:
-        sub = SubgroupResult(groups=fits, Qbetween=None, Qbetween_df=None, Qbetween_p=None,
-                             notes=("different comparisons: no test for subgroup differences",))
-        fig = forest_plot(sub, title="Hazard ratios after CAR-T failure (as printed; pooled where k >= 2)",
-                          xlabel="Hazard ratio (log scale)")
+        sub = SubgroupResult(
+            groups=fits,
+            Qbetween=None,
+            Qbetween_df=None,
+            Qbetween_p=None,
+            notes=("different comparisons: no test for subgroup differences",),
+        )
+        fig = forest_plot(
+            sub,
+            title="Hazard ratios after CAR-T failure (as printed; pooled where k >= 2)",
+            xlabel="Hazard ratio (log scale)",
+        )
         written += save_forest(fig, Path(figures_dir) / "survival_hazard_ratios")
         plt.close(fig)
     return written
 
 
 # -- reader-facing tables -------------------------------------------------------------------
+
 
 def _interval(lb, ub, decimals: int = 1) -> str:
     if pd.isna(lb):
@@ -114,21 +136,34 @@ def readable_medians(table: pd.DataFrame):
     for _, r in table.iterrows():
         if r["kind"] in ("pooled", "single study"):
             value = "" if pd.isna(r.get("estimate")) else f"{r['estimate']:.1f}"
-            rows.append({"Endpoint": r["endpoint"], "Median (months)": value,
-                         "95% interval": _interval(r.get("ci_lb"), r.get("ci_ub")),
-                         "Method": r["method"], "k": int(r["k"]) if pd.notna(r.get("k")) else "",
-                         "Group": r.get("group_label"), "Cohorts": r.get("studies"),
-                         "Note": "; ".join(str(x) for x in (r.get("reason"), r.get("note")) if pd.notna(x))})
+            rows.append(
+                {
+                    "Endpoint": r["endpoint"],
+                    "Median (months)": value,
+                    "95% interval": _interval(r.get("ci_lb"), r.get("ci_ub")),
+                    "Method": r["method"],
+                    "k": int(r["k"]) if pd.notna(r.get("k")) else "",
+                    "Group": r.get("group_label"),
+                    "Cohorts": r.get("studies"),
+                    "Note": "; ".join(str(x) for x in (r.get("reason"), r.get("note")) if pd.notna(x)),
+                }
+            )
         else:
             nr = pd.notna(r.get("not_reached")) and bool(r.get("not_reached"))
             ci = _interval(r.get("median_ci_lb"), r.get("median_ci_ub"))
             rng = _interval(r.get("range_lb"), r.get("range_ub"))
-            rows.append({"Endpoint": r["endpoint"], "Median (months)": "not reached" if nr else f"{r['median']:.1f}",
-                         "95% interval": f"CI {ci}" if ci else (f"range {rng}" if rng else ""),
-                         "Method": "cohort" + (f" (in {r['method']})" if pd.notna(r.get("method")) else " (not pooled)"),
-                         "k": "", "Group": r.get("group_label"),
-                         "Cohorts": r["cohort"] + (f", n = {int(r['n'])}" if pd.notna(r.get("n")) else ""),
-                         "Note": r.get("reason") if pd.notna(r.get("reason")) else ""})
+            rows.append(
+                {
+                    "Endpoint": r["endpoint"],
+                    "Median (months)": "not reached" if nr else f"{r['median']:.1f}",
+                    "95% interval": f"CI {ci}" if ci else (f"range {rng}" if rng else ""),
+                    "Method": "cohort" + (f" (in {r['method']})" if pd.notna(r.get("method")) else " (not pooled)"),
+                    "k": "",
+                    "Group": r.get("group_label"),
+                    "Cohorts": r["cohort"] + (f", n = {int(r['n'])}" if pd.notna(r.get("n")) else ""),
+                    "Note": r.get("reason") if pd.notna(r.get("reason")) else "",
+                }
+            )
     return _as_printed(rows)
 
 
@@ -137,11 +172,17 @@ def readable_hazard_ratios(table: pd.DataFrame):
     rows = []
     for _, r in table.iterrows():
         pooled = r["kind"] in ("pooled", "single study")
-        rows.append({"Endpoint": r["endpoint"], "HR": f"{r['hr']:.2f}",
-                     "95% CI": _interval(r.get("hr_ci_lb"), r.get("hr_ci_ub"), 2),
-                     "Comparison": r["label"], "Row": r["method"] if pooled else r["cohort"],
-                     "k": int(r["k"]) if pooled else "", "Note": "; ".join(
-                         str(x) for x in (r.get("reason"), r.get("note"), r.get("model")) if pd.notna(x))})
+        rows.append(
+            {
+                "Endpoint": r["endpoint"],
+                "HR": f"{r['hr']:.2f}",
+                "95% CI": _interval(r.get("hr_ci_lb"), r.get("hr_ci_ub"), 2),
+                "Comparison": r["label"],
+                "Row": r["method"] if pooled else r["cohort"],
+                "k": int(r["k"]) if pooled else "",
+                "Note": "; ".join(str(x) for x in (r.get("reason"), r.get("note"), r.get("model")) if pd.notna(x)),
+            }
+        )
     return _as_printed(rows)
 
 
@@ -150,9 +191,15 @@ def readable_landmarks(table: pd.DataFrame):
     rows = []
     for _, r in table.iterrows():
         pct = "" if pd.isna(r.get("percent")) else f"{r['percent']:.1f}"
-        rows.append({"Endpoint": f"{r['endpoint']} at {r['months']:g} months", "Rate (%)": pct,
-                     "95% CI": _interval(r.get("ci_lb"), r.get("ci_ub")), "Class": r["regimen_class"],
-                     "Row": r["study"] if r["kind"] == "study" else f"pooled ({r.get('variant')}, k = {r.get('k')})",
-                     "Variance from": r.get("variance_from") if pd.notna(r.get("variance_from")) else "",
-                     "Not pooled because": r.get("reason") if pd.notna(r.get("reason")) else ""})
+        rows.append(
+            {
+                "Endpoint": f"{r['endpoint']} at {r['months']:g} months",
+                "Rate (%)": pct,
+                "95% CI": _interval(r.get("ci_lb"), r.get("ci_ub")),
+                "Class": r["regimen_class"],
+                "Row": r["study"] if r["kind"] == "study" else f"pooled ({r.get('variant')}, k = {r.get('k')})",
+                "Variance from": r.get("variance_from") if pd.notna(r.get("variance_from")) else "",
+                "Not pooled because": r.get("reason") if pd.notna(r.get("reason")) else "",
+            }
+        )
     return _as_printed(rows)

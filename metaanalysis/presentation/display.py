@@ -6,19 +6,20 @@ started with MPLBACKEND=Agg (where `display(fig)` prints only `<Figure size ...>
 `results/figures/` (no second drawing of the same plot) and draws the figure only when that
 file is missing or older than the evidence it was drawn from.
 """
+
 from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from IPython.display import Image, display
 from matplotlib.figure import Figure
 
 # CSS pixels per inch of figure: 8-pt text then shows at about 11 px, readable without zooming.
 DISPLAY_PX_PER_INCH = 100
-RENDER_DPI = 200   # sharp on high-density screens; the page scales it to DISPLAY_PX_PER_INCH
+RENDER_DPI = 200  # sharp on high-density screens; the page scales it to DISPLAY_PX_PER_INCH
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -58,8 +59,9 @@ def _newest_input(inputs) -> float:
     return max(times, default=0.0)
 
 
-def show_saved_figure(results_dir, name: str, draw: Callable[[], Figure | None], *, inputs=(),
-                      alt: str | None = None) -> str:
+def show_saved_figure(
+    results_dir, name: str, draw: Callable[[], Figure | None], *, inputs=(), alt: str | None = None
+) -> str:
     """Show `<results_dir>/figures/<name>.png` if it is newer than every file in `inputs`
     (study folder, analyses file); otherwise call `draw()` and show its figure (`draw` returns
     None when there is nothing to plot). Returns "saved", "drawn" or "nothing", so a caller

@@ -1,5 +1,6 @@
 """The project's forest plots, drawn the same way by `run` and by the notebooks: studies cited
 ("Thieblemont 2023"), classes and outcomes by label, two-arm comparisons with counts per arm."""
+
 from __future__ import annotations
 
 import re
@@ -20,21 +21,30 @@ def short_arm(label: str) -> str:
 
 
 def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:] if text[1:2].islower() else text   # "Second CAR-T" -> "second CAR-T"
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text  # "Second CAR-T" -> "second CAR-T"
 
 
 def _study_labels(result, citations, arms) -> dict[str, str]:
     short = {key: short_arm(v) for key, v in (arms or {}).items()}
-    return {s: cite(s, citations or {}, short) for res in result.groups.values() if res.studies is not None
-            for s in res.studies.study}
+    return {
+        s: cite(s, citations or {}, short)
+        for res in result.groups.values()
+        if res.studies is not None
+        for s in res.studies.study
+    }
 
 
 def analysis_forest(pa, citations: dict[str, str] | None = None, arms=None, **options) -> Figure | None:
     """The forest plot of one pooled analysis (living.pooling.PooledAnalysis); None if no class has a study."""
     if not pa.subgroups.groups:
         return None
-    return forest_plot(pa.subgroups, title=analysis_title(pa.analysis), group_labels=regimen_labels(),
-                       study_labels=_study_labels(pa.subgroups, citations, arms), **options)
+    return forest_plot(
+        pa.subgroups,
+        title=analysis_title(pa.analysis),
+        group_labels=regimen_labels(),
+        study_labels=_study_labels(pa.subgroups, citations, arms),
+        **options,
+    )
 
 
 def comparison_forests(comparison, citations: dict[str, str] | None = None, arms=None) -> dict[str, Figure]:
@@ -50,11 +60,15 @@ def comparison_forests(comparison, citations: dict[str, str] | None = None, arms
         title = f"{comparison.title}: {MEASURE_NAMES.get(measure, measure)}"
         # outcomes of benefit and of harm share one plot: say where events were more frequent,
         # not which arm is "favoured"
-        out[measure] = forest_plot(sub, title=title, group_labels=outcome_labels(),
-                                   study_labels=_study_labels(sub, citations, arms),
-                                   arm_names=(names["exp"], names["ctrl"]), arm_counts=counts,
-                                   favours=(f"more often with {_lower_first(names['ctrl'])}",
-                                            f"more often with {_lower_first(names['exp'])}"))
+        out[measure] = forest_plot(
+            sub,
+            title=title,
+            group_labels=outcome_labels(),
+            study_labels=_study_labels(sub, citations, arms),
+            arm_names=(names["exp"], names["ctrl"]),
+            arm_counts=counts,
+            favours=(f"more often with {_lower_first(names['ctrl'])}", f"more often with {_lower_first(names['exp'])}"),
+        )
     return out
 
 

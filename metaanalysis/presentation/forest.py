@@ -9,11 +9,12 @@ result; nothing is estimated here. The work is split by responsibility:
 - `forest_text`: model names, heterogeneity, subgroup test, the method footnote;
 - `forest_draw`: forestplot's table plus diamonds, prediction bars, rules, labels, layout.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Mapping
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -25,22 +26,44 @@ from matplotlib.transforms import blended_transform_factory, offset_copy
 from metaanalysis.engine.results import MetaResult, SubgroupResult
 from metaanalysis.presentation import forest_draw as draw
 from metaanalysis.presentation.forest_draw import fp  # noqa: F401  (forestplot, imported with its side effects undone)
-from metaanalysis.presentation.forest_rows import (NBSP, SORT_KEYS, Row, absolute_weights, beside_row, check_study_labels,
-                                                   fit_rows, frame_of, group_fits, square_areas, table_columns)
-from metaanalysis.presentation.forest_scale import (PROPORTION_MEASURES, RATIO_MEASURES, axis, check_fit,
-                                                    scale_of)
+from metaanalysis.presentation.forest_rows import (
+    NBSP,
+    SORT_KEYS,
+    Row,
+    absolute_weights,
+    beside_row,
+    check_study_labels,
+    fit_rows,
+    frame_of,
+    group_fits,
+    square_areas,
+    table_columns,
+)
+from metaanalysis.presentation.forest_scale import PROPORTION_MEASURES, RATIO_MEASURES, axis, check_fit, scale_of
 from metaanalysis.presentation.forest_text import footnote, subgroup_lines, wrap
 
 __all__ = ["forest_plot", "save_forest", "PROPORTION_MEASURES", "RATIO_MEASURES", "SORT_KEYS", "NBSP"]
 
 
-def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None,
-                percent: bool | None = None, xlabel: str | None = None, show_prediction: bool = True,
-                group_labels: Mapping[str, str] | None = None, study_labels: Mapping[str, str] | None = None,
-                sort_by: str | None = None, xlim: tuple[float, float] | None = None,
-                columns: tuple[str, ...] | None = None, arm_names: tuple[str, str] | None = None,
-                arm_counts: Mapping | None = None, favours: tuple[str, str] | None = None,
-                beside: Mapping | None = None, beside_label: str | None = None, ax=None) -> Figure:
+def forest_plot(
+    result: MetaResult | SubgroupResult,
+    *,
+    title: str | None = None,
+    percent: bool | None = None,
+    xlabel: str | None = None,
+    show_prediction: bool = True,
+    group_labels: Mapping[str, str] | None = None,
+    study_labels: Mapping[str, str] | None = None,
+    sort_by: str | None = None,
+    xlim: tuple[float, float] | None = None,
+    columns: tuple[str, ...] | None = None,
+    arm_names: tuple[str, str] | None = None,
+    arm_counts: Mapping | None = None,
+    favours: tuple[str, str] | None = None,
+    beside: Mapping | None = None,
+    beside_label: str | None = None,
+    ax=None,
+) -> Figure:
     """A forest plot of `result`: studies, class subtotals, heterogeneity, subgroup test.
 
     - `percent` defaults to True for proportions and risk differences (percentage points);
@@ -95,7 +118,7 @@ def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None
         rows += [replace(r, indent=grouped) for r in group_rows]
         if grouped and n_fit < len(fits) - 1:
             rows.append(Row("blank", group=label))
-    if all(res.k < 2 for _, _, res in fits):   # nothing pooled anywhere: the footnote says so once
+    if all(res.k < 2 for _, _, res in fits):  # nothing pooled anywhere: the footnote says so once
         rows = [r for r in rows if not (r.kind == "text" and r.text == "k = 1: not pooled")]
     closing_lines = subgroup_lines(sub) if sub is not None and len(fits) > 1 else []
     if sub is not None and (sub.overall is not None or closing_lines):
@@ -105,25 +128,54 @@ def forest_plot(result: MetaResult | SubgroupResult, *, title: str | None = None
         rows.append(Row("blank", group=closing))
         if sub.overall is not None:
             closing = "Overall"
-            no_areas = [float("nan")] * len(sub.overall.studies.study)   # its study rows are not drawn again
-            rows += [replace(r, indent=True) for r in fit_rows(sub.overall, scale, no_areas, show_prediction,
-                                                               closing, group_key="overall", **options)
-                     if r.kind != "study"]
+            no_areas = [float("nan")] * len(sub.overall.studies.study)  # its study rows are not drawn again
+            rows += [
+                replace(r, indent=True)
+                for r in fit_rows(
+                    sub.overall, scale, no_areas, show_prediction, closing, group_key="overall", **options
+                )
+                if r.kind != "study"
+            ]
             rows.append(Row("blank", group=closing))
         rows += [Row("text", text=line, group=closing) for line in closing_lines]
-    columns_ = table_columns(scale, with_events=any(res.studies.events is not None for _, res in shown),
-                             arm_names=arm_names, columns=columns)
-    if not any(r.weight for r in rows):   # nothing pooled: a weight column would stay empty
+    columns_ = table_columns(
+        scale, with_events=any(res.studies.events is not None for _, res in shown), arm_names=arm_names, columns=columns
+    )
+    if not any(r.weight for r in rows):  # nothing pooled: a weight column would stay empty
         columns_ = [c for c in columns_ if c[0] != "weight"]
     ticks, limits = axis([v for r in rows for v in r.numbers], scale, xlim)
     frame = frame_of(rows, columns_, scale.decimals)
-    fig = _draw(frame, rows, grouped, columns_, scale, ticks, limits, xlabel, ax, title,
-                footnote(fits, sub, show_prediction, weight_note, beside), favours)
+    fig = _draw(
+        frame,
+        rows,
+        grouped,
+        columns_,
+        scale,
+        ticks,
+        limits,
+        xlabel,
+        ax,
+        title,
+        footnote(fits, sub, show_prediction, weight_note, beside),
+        favours,
+    )
     return fig
 
 
-def _draw(frame: pd.DataFrame, rows: list[Row], grouped: bool, columns, scale, ticks, limits, xlabel, ax,
-          title: str | None, foot_text: str, favours: tuple[str, str] | None) -> Figure:
+def _draw(
+    frame: pd.DataFrame,
+    rows: list[Row],
+    grouped: bool,
+    columns,
+    scale,
+    ticks,
+    limits,
+    xlabel,
+    ax,
+    title: str | None,
+    foot_text: str,
+    favours: tuple[str, str] | None,
+) -> Figure:
     own_figure = ax is None
     if own_figure:
         # At 72 dpi one pixel is one point: forestplot measures label widths in pixels and
@@ -133,10 +185,11 @@ def _draw(frame: pd.DataFrame, rows: list[Row], grouped: bool, columns, scale, t
     else:
         fig = ax.figure
         if getattr(fig, "number", None) in plt.get_fignums():
-            plt.sca(ax)   # forestplot measures text through plt.gcf(): make it this figure
+            plt.sca(ax)  # forestplot measures text through plt.gcf(): make it this figure
     with matplotlib.rc_context({"font.family": "DejaVu Sans", "axes.unicode_minus": False}):
-        drawn, ax = draw.draw_table(frame, grouped, columns, scale, ticks, limits,
-                                    scale.xlabel if xlabel is None else xlabel, ax)
+        drawn, ax = draw.draw_table(
+            frame, grouped, columns, scale, ticks, limits, scale.xlabel if xlabel is None else xlabel, ax
+        )
         ypos = {int(rid): float(y) for y, rid in enumerate(drawn["row_id"]) if not pd.isna(rid)}
         n_rows = len(drawn)
         ax.set_ylim(-0.6, n_rows - 0.4)
@@ -144,14 +197,15 @@ def _draw(frame: pd.DataFrame, rows: list[Row], grouped: bool, columns, scale, t
         ax.tick_params(axis="x", width=0.8, length=3, labelsize=draw.FONTSIZE)
         ax.spines["bottom"].set_linewidth(0.8)
         for tick_label in ax.get_yticklabels():
-            tick_label.set_parse_math(False)   # a '$' in a study label is a dollar, not mathtext
-        for i, r in enumerate(rows):   # pooled rows in bold, as in R meta and RevMan
+            tick_label.set_parse_math(False)  # a '$' in a study label is a dollar, not mathtext
+        for i, r in enumerate(rows):  # pooled rows in bold, as in R meta and RevMan
             if r.bold:
                 ax.get_yticklabels()[int(ypos[i])].set_fontweight("bold")
 
         offset = draw.text_offset_pts(fig, ax)
-        label_transform = offset_copy(blended_transform_factory(ax.transAxes, ax.transData),
-                                      fig=fig, x=-offset, y=0, units="points")
+        label_transform = offset_copy(
+            blended_transform_factory(ax.transAxes, ax.transData), fig=fig, x=-offset, y=0, units="points"
+        )
         draw.draw_summaries(ax, rows, ypos, label_transform)
 
         below = draw.below_axis_pts(fig, ax)
@@ -159,7 +213,7 @@ def _draw(frame: pd.DataFrame, rows: list[Row], grouped: bool, columns, scale, t
             draw.favours(ax, scale, favours, below)
             below += draw.FAVOURS_PTS
         width_in = draw.MARGIN_IN + offset / 72 + draw.PLOT_WIDTH_IN + 0.35 if own_figure else fig.get_figwidth()
-        chars = int((width_in - 2 * draw.MARGIN_IN) * 72 / (0.56 * (draw.FONTSIZE - 1)))   # ~average glyph width
+        chars = int((width_in - 2 * draw.MARGIN_IN) * 72 / (0.56 * (draw.FONTSIZE - 1)))  # ~average glyph width
         foot = "\n".join(wrap(foot_text, chars))
         title_text = "\n".join(wrap(title, int(chars * 0.7))) if title else ""
         if own_figure:
@@ -167,8 +221,8 @@ def _draw(frame: pd.DataFrame, rows: list[Row], grouped: bool, columns, scale, t
         draw.annotate(ax, offset, below, title_text, foot)
         draw.rules(fig, ax, n_rows, offset)
     if own_figure:
-        fig.set_dpi(matplotlib.rcParams["figure.dpi"])   # the layout is in points: unchanged
-        plt.close(fig)   # detach from pyplot: the caller owns the figure, pyplot keeps no reference
+        fig.set_dpi(matplotlib.rcParams["figure.dpi"])  # the layout is in points: unchanged
+        plt.close(fig)  # detach from pyplot: the caller owns the figure, pyplot keeps no reference
     return fig
 
 

@@ -8,6 +8,7 @@ Two facts about forestplot 0.4.1 shape the code:
 - importing it sets `warnings.filterwarnings("ignore")` and `numpy.seterr(all="ignore")` for the
   whole process; both are restored here, so that the statistics engine keeps its warnings.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -33,43 +34,89 @@ FONTSIZE = 8
 ROW_HEIGHT_IN = 0.2
 PLOT_WIDTH_IN = 3.0
 MARGIN_IN = 0.15
-NULL_LINE = dict(color="0.2", linewidth=1.0)   # the line of no effect: dark enough to see at once
+NULL_LINE = dict(color="0.2", linewidth=1.0)  # the line of no effect: dark enough to see at once
 
 
-def draw_table(frame: pd.DataFrame, grouped: bool, columns: list[tuple[str, str]], scale: Scale,
-               ticks: list[float], xlim: tuple[float, float], xlabel: str, ax) -> tuple[pd.DataFrame, object]:
+def draw_table(
+    frame: pd.DataFrame,
+    grouped: bool,
+    columns: list[tuple[str, str]],
+    scale: Scale,
+    ticks: list[float],
+    xlim: tuple[float, float],
+    xlabel: str,
+    ax,
+) -> tuple[pd.DataFrame, object]:
     annote = [col for col, _ in columns]
     # Headers padded like the right-aligned values below them.
     headers = [h if col == "est_ci" else h.rjust(frame[col].str.len().max()) for col, h in columns]
     with warnings.catch_warnings():
         # forestplot labels the categorical y axis with set_yticklabels (one label per category,
         # in order); matplotlib warns because the locator is not a FixedLocator.
-        warnings.filterwarnings("ignore", message="set_ticklabels\\(\\) should only be used",
-                                category=UserWarning)
+        warnings.filterwarnings("ignore", message="set_ticklabels\\(\\) should only be used", category=UserWarning)
         return fp.forestplot(
-            frame, estimate="estimate", varlabel="label", ll="ci_lb", hl="ci_ub",
-            form_ci_report=False, ci_report=False,
-            groupvar="group" if grouped else None, group_order=None,   # order of appearance; its sort is unstable
-            logscale=scale.log, annote=annote, annoteheaders=headers,
-            rightannote=None, right_annoteheaders=None, pval=None, capitalize=None, starpval=False,
-            sort=False, sortby=None, flush=True, decimal_precision=2, figsize=None,
-            xticks=ticks, ylabel=None, xlabel=xlabel, yticker2=None, color_alt_rows=False,
-            return_df=True, preprocess=True, table=False, ax=ax,
+            frame,
+            estimate="estimate",
+            varlabel="label",
+            ll="ci_lb",
+            hl="ci_ub",
+            form_ci_report=False,
+            ci_report=False,
+            groupvar="group" if grouped else None,
+            group_order=None,  # order of appearance; its sort is unstable
+            logscale=scale.log,
+            annote=annote,
+            annoteheaders=headers,
+            rightannote=None,
+            right_annoteheaders=None,
+            pval=None,
+            capitalize=None,
+            starpval=False,
+            sort=False,
+            sortby=None,
+            flush=True,
+            decimal_precision=2,
+            figsize=None,
+            xticks=ticks,
+            ylabel=None,
+            xlabel=xlabel,
+            yticker2=None,
+            color_alt_rows=False,
+            return_df=True,
+            preprocess=True,
+            table=False,
+            ax=ax,
             # forestplot's **kwargs: every one it reads for this layout, set explicitly.
-            fontfamily=FONT_MONO, fontsize=FONTSIZE, variable_header="Study", col_spacing=2,
+            fontfamily=FONT_MONO,
+            fontsize=FONTSIZE,
+            variable_header="Study",
+            col_spacing=2,
             # a column name: forestplot calls scatter(data=frame), which reads per-row areas from it
-            markersize="marker_area", marker="s", markercolor="0.15", markeralpha=1.0,
-            lw=1.0, linecolor="0.15",
-            xline=scale.xline, xlinestyle="-", xlinecolor=NULL_LINE["color"], xlinewidth=NULL_LINE["linewidth"],
-            nticks=len(ticks), xtick_size=FONTSIZE, xticklabels=[tick_label(t) for t in ticks], xlim=xlim,
-            grouplab_size=FONTSIZE + 0.5, grouplab_fontweight="bold", tableheader_fontweight="bold",
-            xlabel_size=FONTSIZE + 0.5, xlabel_fontweight="bold",
+            markersize="marker_area",
+            marker="s",
+            markercolor="0.15",
+            markeralpha=1.0,
+            lw=1.0,
+            linecolor="0.15",
+            xline=scale.xline,
+            xlinestyle="-",
+            xlinecolor=NULL_LINE["color"],
+            xlinewidth=NULL_LINE["linewidth"],
+            nticks=len(ticks),
+            xtick_size=FONTSIZE,
+            xticklabels=[tick_label(t) for t in ticks],
+            xlim=xlim,
+            grouplab_size=FONTSIZE + 0.5,
+            grouplab_fontweight="bold",
+            tableheader_fontweight="bold",
+            xlabel_size=FONTSIZE + 0.5,
+            xlabel_fontweight="bold",
         )
 
 
 def text_offset_pts(fig: Figure, ax) -> float:
     """Distance in points from the left end of the table labels to the plot's left edge."""
-    fig.canvas.draw()   # tick label positions are only known after a draw
+    fig.canvas.draw()  # tick label positions are only known after a draw
     renderer = fig.canvas.get_renderer()
     lefts = [t.get_window_extent(renderer).x0 for t in ax.get_yticklabels() if t.get_text().strip()]
     return (ax.get_window_extent(renderer).x0 - min(lefts)) * 72.0 / fig.dpi
@@ -85,18 +132,40 @@ def draw_summaries(ax, rows: list[Row], ypos: dict[int, float], label_transform)
         y = ypos[i]
         if r.kind == "pooled":
             est, lb, ub = r.numbers
-            ax.add_patch(Polygon([(lb, y), (est, y + 0.32), (ub, y), (est, y - 0.32)], closed=True,
-                                 facecolor="0.35", edgecolor="0.1", linewidth=0.8, zorder=3))
+            ax.add_patch(
+                Polygon(
+                    [(lb, y), (est, y + 0.32), (ub, y), (est, y - 0.32)],
+                    closed=True,
+                    facecolor="0.35",
+                    edgecolor="0.1",
+                    linewidth=0.8,
+                    zorder=3,
+                )
+            )
         elif r.kind == "pi":
             lb, ub = r.numbers
-            ax.add_patch(Rectangle((lb, y - 0.12), ub - lb, 0.24, facecolor="#c2463b", edgecolor="#7a1f17",
-                                   linewidth=0.6, zorder=3))
+            ax.add_patch(
+                Rectangle(
+                    (lb, y - 0.12), ub - lb, 0.24, facecolor="#c2463b", edgecolor="#7a1f17", linewidth=0.6, zorder=3
+                )
+            )
         elif r.kind == "text":
-            ax.text(0, y, ("  " if r.indent else "") + r.text, transform=label_transform, ha="left",
-                    va="center", fontfamily=FONT_MONO, fontsize=FONTSIZE, color="0.15", clip_on=False,
-                    zorder=5, parse_math=False,
-                    # a long line may run into the plot: mask the reference line behind it
-                    bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none"))
+            ax.text(
+                0,
+                y,
+                ("  " if r.indent else "") + r.text,
+                transform=label_transform,
+                ha="left",
+                va="center",
+                fontfamily=FONT_MONO,
+                fontsize=FONTSIZE,
+                color="0.15",
+                clip_on=False,
+                zorder=5,
+                parse_math=False,
+                # a long line may run into the plot: mask the reference line behind it
+                bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none"),
+            )
 
 
 def rules(fig: Figure, ax, n_rows: int, offset_pts: float) -> None:
@@ -115,22 +184,33 @@ def below_axis_pts(fig: Figure, ax) -> float:
     return (ax.get_window_extent(renderer).y0 - ax.xaxis.label.get_window_extent(renderer).y0) * 72 / fig.dpi
 
 
-FAVOURS_PTS = FONTSIZE * 1.6   # the "Favours" line below the axis label
+FAVOURS_PTS = FONTSIZE * 1.6  # the "Favours" line below the axis label
 
 
 def favours(ax, scale: Scale, labels: tuple[str, str], below_pts: float) -> None:
-    """"← left" and "right →" either side of the line of no effect, below the axis label."""
+    """ "← left" and "right →" either side of the line of no effect, below the axis label."""
     left, right = labels
     x = scale.xline if scale.xline is not None else sum(ax.get_xlim()) / 2
     trans = blended_transform_factory(ax.transData, ax.transAxes)
     for text, ha in ((f"← {left}", "right"), (f"{right} →", "left")):
-        ax.annotate(text, xy=(x, 0), xycoords=trans, xytext=(-4 if ha == "right" else 4, -(below_pts + 3)),
-                    textcoords="offset points", ha=ha, va="top", fontsize=FONTSIZE, color="0.15",
-                    annotation_clip=False, parse_math=False)
+        ax.annotate(
+            text,
+            xy=(x, 0),
+            xycoords=trans,
+            xytext=(-4 if ha == "right" else 4, -(below_pts + 3)),
+            textcoords="offset points",
+            ha=ha,
+            va="top",
+            fontsize=FONTSIZE,
+            color="0.15",
+            annotation_clip=False,
+            parse_math=False,
+        )
 
 
-def layout(fig: Figure, ax, n_rows: int, width_in: float, offset_pts: float, below_pts: float,
-           title_text: str, foot: str) -> None:
+def layout(
+    fig: Figure, ax, n_rows: int, width_in: float, offset_pts: float, below_pts: float, title_text: str, foot: str
+) -> None:
     """Size the figure to the table, the plot, the title and the footnote."""
     title_pts = (title_text.count("\n") + 1) * (FONTSIZE + 2) * 1.3 + 8 if title_text else 6
     foot_pts = (foot.count("\n") + 1) * (FONTSIZE - 1) * 1.3
@@ -138,16 +218,41 @@ def layout(fig: Figure, ax, n_rows: int, width_in: float, offset_pts: float, bel
     bottom_in = (below_pts + 8 + foot_pts + 6) / 72
     height = top_in + n_rows * ROW_HEIGHT_IN + bottom_in
     fig.set_size_inches(width_in, height)
-    ax.set_position(((MARGIN_IN + offset_pts / 72) / width_in, bottom_in / height,
-                     PLOT_WIDTH_IN / width_in, n_rows * ROW_HEIGHT_IN / height))
+    ax.set_position(
+        (
+            (MARGIN_IN + offset_pts / 72) / width_in,
+            bottom_in / height,
+            PLOT_WIDTH_IN / width_in,
+            n_rows * ROW_HEIGHT_IN / height,
+        )
+    )
 
 
 def annotate(ax, offset_pts: float, below_pts: float, title_text: str, foot: str) -> None:
     """Title above the table and the method footnote below the x axis, both flush with the study labels."""
     if title_text:
-        ax.annotate(title_text, xy=(0, 1), xycoords="axes fraction", xytext=(-offset_pts, 8),
-                    textcoords="offset points", ha="left", va="bottom", fontsize=FONTSIZE + 2,
-                    fontweight="bold", parse_math=False)
-    ax.annotate(foot, xy=(0, 0), xycoords="axes fraction", xytext=(-offset_pts, -(below_pts + 8)),
-                textcoords="offset points", ha="left", va="top", fontsize=FONTSIZE - 1, color="0.25",
-                linespacing=1.3, parse_math=False)
+        ax.annotate(
+            title_text,
+            xy=(0, 1),
+            xycoords="axes fraction",
+            xytext=(-offset_pts, 8),
+            textcoords="offset points",
+            ha="left",
+            va="bottom",
+            fontsize=FONTSIZE + 2,
+            fontweight="bold",
+            parse_math=False,
+        )
+    ax.annotate(
+        foot,
+        xy=(0, 0),
+        xycoords="axes fraction",
+        xytext=(-offset_pts, -(below_pts + 8)),
+        textcoords="offset points",
+        ha="left",
+        va="top",
+        fontsize=FONTSIZE - 1,
+        color="0.25",
+        linespacing=1.3,
+        parse_math=False,
+    )

@@ -1,11 +1,12 @@
 """Forest plots, part 3: the rows of the table — study labels and their order, square sizes on one
 scale across the whole plot, pooled rows, and the text columns forestplot draws."""
+
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -15,28 +16,28 @@ from metaanalysis.presentation.forest_scale import Scale
 from metaanalysis.presentation.forest_text import heterogeneity, model_label, shows_prediction
 from metaanalysis.presentation.labels import symbols
 
-MAX_SQUARE_AREA = 70.0   # points^2, the square of the largest weight in the figure
-MIN_SQUARE_AREA = 5.0    # so that a study with a tiny weight remains visible
+MAX_SQUARE_AREA = 70.0  # points^2, the square of the largest weight in the figure
+MIN_SQUARE_AREA = 5.0  # so that a study with a tiny weight remains visible
 NBSP = "\u00a0"
 SORT_KEYS = (None, "year", "estimate", "weight")
-SINGLE_STUDY_METHODS = ("single study",)   # living.single_study: a class shown, not pooled
+SINGLE_STUDY_METHODS = ("single study",)  # living.single_study: a class shown, not pooled
 COLUMNS = ("events", "estimate", "weight")
 _YEAR = re.compile(r"\b(19|20)\d{2}\b")
 
 
 @dataclass
 class Row:
-    kind: str                      # study | pooled | pi | text | blank
+    kind: str  # study | pooled | pi | text | blank
     label: str = ""
     events_n: str = ""
     arm_counts: tuple[str, str] = ("", "")
-    numbers: tuple = ()            # (est, lb, ub) or (lb, ub) for pi, already scaled
+    numbers: tuple = ()  # (est, lb, ub) or (lb, ub) for pi, already scaled
     weight: str = ""
     area: float = float("nan")
-    text: str = ""                 # drawn by forest_draw over a blank table row
+    text: str = ""  # drawn by forest_draw over a blank table row
     bold: bool = False
     group: str = ""
-    indent: bool = False           # text lines inside a class align with its study labels
+    indent: bool = False  # text lines inside a class align with its study labels
 
 
 def group_fits(result, group_labels) -> tuple[list[tuple[str, str, MetaResult]], SubgroupResult | None]:
@@ -73,8 +74,10 @@ def check_study_labels(fits, study_labels: Mapping[str, str]) -> None:
             shown = [symbols(study_labels.get(s, s)) for s in res.studies.study]
             clash = [s for s in shown if s.strip().lower() in labels]
             if clash:
-                raise ValueError(f"group {key!r}: study label(s) {clash} equal a group label; forestplot would "
-                                 "draw them as group headers. Rename the study or the group label")
+                raise ValueError(
+                    f"group {key!r}: study label(s) {clash} equal a group label; forestplot would "
+                    "draw them as group headers. Rename the study or the group label"
+                )
 
 
 # --------------------------------------------------------------------------- weights
@@ -91,8 +94,10 @@ def absolute_weights(fits: list[tuple[str, str, MetaResult]]) -> tuple[list[list
         return [list(fits[0][2].studies.weight)], None
     results = [res for _, _, res in fits]
     with_n = all(res.studies.n is not None for res in results)
-    patients = with_n and (any(res.method in ("GLMM", *SINGLE_STUDY_METHODS) for res in results)
-                           or len({res.measure for res in results}) > 1)
+    patients = with_n and (
+        any(res.method in ("GLMM", *SINGLE_STUDY_METHODS) for res in results)
+        or len({res.measure for res in results}) > 1
+    )
     out = []
     for res in results:
         s = res.studies
@@ -103,14 +108,18 @@ def absolute_weights(fits: list[tuple[str, str, MetaResult]]) -> tuple[list[list
             total = float(sum(1.0 / (v + tau2) for v in s.vi))
         out.append([w / 100.0 * total for w in s.weight])
     unit = "number of patients" if patients else "total inverse-variance weight"
-    return out, (f"Square areas are proportional to weight on one scale across the plot (a study's share "
-                 f"of its group times the group's {unit})")
+    return out, (
+        f"Square areas are proportional to weight on one scale across the plot (a study's share "
+        f"of its group times the group's {unit})"
+    )
 
 
 def square_areas(weights: list[list[float]]) -> list[list[float]]:
     wmax = max((w for ws in weights for w in ws), default=0.0)
-    return [[max(MIN_SQUARE_AREA, MAX_SQUARE_AREA * w / wmax) if wmax > 0 else MIN_SQUARE_AREA for w in ws]
-            for ws in weights]
+    return [
+        [max(MIN_SQUARE_AREA, MAX_SQUARE_AREA * w / wmax) if wmax > 0 else MIN_SQUARE_AREA for w in ws]
+        for ws in weights
+    ]
 
 
 # --------------------------------------------------------------------------- rows
@@ -134,26 +143,51 @@ def study_order(labels: list[str], estimates, weights, sort_by: str | None) -> l
     raise ValueError(f"sort_by = {sort_by!r}; choose one of {SORT_KEYS}")
 
 
-def fit_rows(res: MetaResult, scale: Scale, areas: list[float], show_prediction: bool, group: str, *,
-             study_labels: Mapping[str, str], sort_by: str | None, arm_counts: Mapping | None,
-             group_key: str) -> list[Row]:
+def fit_rows(
+    res: MetaResult,
+    scale: Scale,
+    areas: list[float],
+    show_prediction: bool,
+    group: str,
+    *,
+    study_labels: Mapping[str, str],
+    sort_by: str | None,
+    arm_counts: Mapping | None,
+    group_key: str,
+) -> list[Row]:
     s = res.studies
     f = scale.factor
     labels = [symbols(study_labels.get(name, name)) for name in s.study]
     rows = []
     for i in study_order(labels, s.estimate, s.weight, sort_by):
         counts = _arm_counts(arm_counts, group_key, s.study[i])
-        rows.append(Row("study", label=labels[i], group=group,
-                        events_n="" if s.events is None else f"{s.events[i]}/{s.n[i]}",
-                        arm_counts=counts, numbers=(s.estimate[i] * f, s.ci_lb[i] * f, s.ci_ub[i] * f),
-                        # a single study is not pooled: it has no weight to show
-                        weight=f"{s.weight[i]:.1f}%" if res.k >= 2 else "", area=areas[i]))
+        rows.append(
+            Row(
+                "study",
+                label=labels[i],
+                group=group,
+                events_n="" if s.events is None else f"{s.events[i]}/{s.n[i]}",
+                arm_counts=counts,
+                numbers=(s.estimate[i] * f, s.ci_lb[i] * f, s.ci_ub[i] * f),
+                # a single study is not pooled: it has no weight to show
+                weight=f"{s.weight[i]:.1f}%" if res.k >= 2 else "",
+                area=areas[i],
+            )
+        )
     if res.k < 2:
         rows.append(Row("text", text="k = 1: not pooled", group=group))
         return rows
     lb, ub, pi_lb, pi_ub = res.reporting_interval()
-    rows.append(Row("pooled", label=model_label(res), group=group, bold=True,
-                    numbers=(res.estimate * f, lb * f, ub * f), weight="100.0%"))
+    rows.append(
+        Row(
+            "pooled",
+            label=model_label(res),
+            group=group,
+            bold=True,
+            numbers=(res.estimate * f, lb * f, ub * f),
+            weight="100.0%",
+        )
+    )
     if shows_prediction(res, show_prediction):
         rows.append(Row("pi", label="Prediction interval", group=group, numbers=(pi_lb * f, pi_ub * f)))
     rows.append(Row("text", text=heterogeneity(res), group=group))
@@ -165,12 +199,11 @@ def beside_row(res, scale: Scale, group: str, label: str | None = None) -> Row:
     f = scale.factor
     lb, ub, _, _ = res.reporting_interval()
     label = label or ("Bayesian model" if res.method == "BAYES" else f"{res.method} model")
-    return Row("pooled", label=label, group=group, numbers=(res.estimate * f, lb * f, ub * f),
-               bold="primary" in label)
+    return Row("pooled", label=label, group=group, numbers=(res.estimate * f, lb * f, ub * f), bold="primary" in label)
 
 
 def _arm_counts(arm_counts: Mapping | None, group_key: str, study: str) -> tuple[str, str]:
-    """"a/n1", "c/n2" for a two-arm study; arm_counts is keyed by (group key, study) or study."""
+    """ "a/n1", "c/n2" for a two-arm study; arm_counts is keyed by (group key, study) or study."""
     if not arm_counts:
         return "", ""
     counts = arm_counts.get((group_key, study), arm_counts.get(study))
@@ -185,9 +218,10 @@ def _arm_counts(arm_counts: Mapping | None, group_key: str, study: str) -> tuple
 # --------------------------------------------------------------------------- table text
 def format_numbers(rows: list[Row], decimals: int) -> dict[int, str]:
     """'45.5 [16.7, 76.6]' with the brackets aligned down the column."""
+
     def num(x: float) -> str:
         text = f"{x:.{decimals}f}"
-        return text.lstrip("-") if float(text) == 0 else text   # no "-0.000"
+        return text.lstrip("-") if float(text) == 0 else text  # no "-0.000"
 
     triples = [(num(r.numbers[0]), num(r.numbers[1]), num(r.numbers[2])) for r in rows if len(r.numbers) == 3]
     pis = [(num(r.numbers[0]), num(r.numbers[1])) for r in rows if len(r.numbers) == 2]
@@ -205,8 +239,9 @@ def format_numbers(rows: list[Row], decimals: int) -> dict[int, str]:
     return out
 
 
-def table_columns(scale: Scale, *, with_events: bool, arm_names: tuple[str, str] | None,
-                  columns: tuple[str, ...] | None) -> list[tuple[str, str]]:
+def table_columns(
+    scale: Scale, *, with_events: bool, arm_names: tuple[str, str] | None, columns: tuple[str, ...] | None
+) -> list[tuple[str, str]]:
     """(column, header) of the table, left to right after the study label."""
     chosen = COLUMNS if columns is None else tuple(columns)
     unknown = [c for c in chosen if c not in COLUMNS]
@@ -227,22 +262,35 @@ def table_columns(scale: Scale, *, with_events: bool, arm_names: tuple[str, str]
 
 def frame_of(rows: list[Row], columns: list[tuple[str, str]], decimals: int) -> pd.DataFrame:
     est_text = format_numbers(rows, decimals)
-    texts = {"events_n": [r.events_n for r in rows], "weight": [r.weight for r in rows],
-             "arm_exp": [r.arm_counts[0] for r in rows], "arm_ctrl": [r.arm_counts[1] for r in rows],
-             "est_ci": [est_text.get(i, "") for i in range(len(rows))]}
+    texts = {
+        "events_n": [r.events_n for r in rows],
+        "weight": [r.weight for r in rows],
+        "arm_exp": [r.arm_counts[0] for r in rows],
+        "arm_ctrl": [r.arm_counts[1] for r in rows],
+        "est_ci": [est_text.get(i, "") for i in range(len(rows))],
+    }
     for col, header in columns:
-        if col != "est_ci":   # counts and weights right-aligned under their header
+        if col != "est_ci":  # counts and weights right-aligned under their header
             width = max(len(header), *(len(t) for t in texts[col]))
             texts[col] = [t.rjust(width) for t in texts[col]]
     seen: set[str] = set()
     records = []
     for i, r in enumerate(rows):
         label = r.label
-        while not label or label in seen:   # unique, non-empty category (forestplot's y axis)
+        while not label or label in seen:  # unique, non-empty category (forestplot's y axis)
             label += NBSP
         seen.add(label)
         est = r.numbers if r.kind == "study" else (np.nan,) * 3
-        records.append(dict(row_id=i, label=label, group=r.group,
-                            **{col: texts[col][i] for col, _ in columns},
-                            estimate=est[0], ci_lb=est[1], ci_ub=est[2], marker_area=r.area))
+        records.append(
+            dict(
+                row_id=i,
+                label=label,
+                group=r.group,
+                **{col: texts[col][i] for col, _ in columns},
+                estimate=est[0],
+                ci_lb=est[1],
+                ci_ub=est[2],
+                marker_area=r.area,
+            )
+        )
     return pd.DataFrame.from_records(records)

@@ -1,10 +1,11 @@
 """Forest plots, part 1: the scale of the numbers (percent, ratio, difference), the x axis, and the
 checks that refuse to draw a wrong picture (every message names the group, study and field)."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from matplotlib.ticker import MaxNLocator
 
@@ -13,15 +14,15 @@ from metaanalysis.engine.results import MetaResult
 PROPORTION_MEASURES = frozenset({"PR", "PLO", "PAS", "PFT", "GLMM"})
 RATIO_MEASURES = frozenset({"OR", "RR"})
 RATIO_NAMES = {"OR": ("OR", "Odds ratio"), "RR": ("RR", "Risk ratio")}
-_TOL = 1e-9   # slack when checking that an estimate lies inside its CI
+_TOL = 1e-9  # slack when checking that an estimate lies inside its CI
 
 
 @dataclass(frozen=True)
 class Scale:
     """How the reporting-scale numbers are shown: unit, axis, reference line, text."""
 
-    family: str            # proportion | ratio | difference
-    factor: float          # 100 for percent
+    family: str  # proportion | ratio | difference
+    factor: float  # 100 for percent
     log: bool
     xline: float | None
     decimals: int
@@ -45,31 +46,43 @@ def scale_of(fits: Sequence[tuple[str, MetaResult]], percent: bool | None) -> Sc
     family = next(iter(families.values()))
     levels = {res.level for _, res in fits}
     if len(levels) > 1:
-        raise ValueError(f"groups have different confidence levels {sorted(levels)}; one column header "
-                         "cannot describe them")
+        raise ValueError(
+            f"groups have different confidence levels {sorted(levels)}; one column header cannot describe them"
+        )
     measures = {res.measure for _, res in fits}
     pct = int(round(fits[0][1].level * 100))
     if family == "proportion":
         use_pct = True if percent is None else bool(percent)
-        return Scale("proportion", 100.0 if use_pct else 1.0, False, None, 1 if use_pct else 3,
-                     f"{'Proportion, %' if use_pct else 'Proportion'} [{pct}% CI]",
-                     "Proportion (%)" if use_pct else "Proportion")
+        return Scale(
+            "proportion",
+            100.0 if use_pct else 1.0,
+            False,
+            None,
+            1 if use_pct else 3,
+            f"{'Proportion, %' if use_pct else 'Proportion'} [{pct}% CI]",
+            "Proportion (%)" if use_pct else "Proportion",
+        )
     if family == "ratio":
         if percent:
-            raise ValueError(f"percent=True is only meaningful for proportion measures "
-                             f"({', '.join(sorted(PROPORTION_MEASURES))}) and RD; got {', '.join(sorted(measures))}")
+            raise ValueError(
+                f"percent=True is only meaningful for proportion measures "
+                f"({', '.join(sorted(PROPORTION_MEASURES))}) and RD; got {', '.join(sorted(measures))}"
+            )
         only = next(iter(measures)) if len(measures) == 1 else None
         short, long = RATIO_NAMES.get(only, ("Ratio", "Ratio"))
         return Scale("ratio", 1.0, True, 1.0, 2, f"{short} [{pct}% CI]", f"{long} (log scale)")
     if measures == {"RD"}:
         # in percentage points, like the proportions of the same outcomes elsewhere in the report
         if percent is None or percent:
-            return Scale("difference", 100.0, False, 0.0, 1, f"RD, % [{pct}% CI]",
-                         "Risk difference (percentage points)")
+            return Scale(
+                "difference", 100.0, False, 0.0, 1, f"RD, % [{pct}% CI]", "Risk difference (percentage points)"
+            )
         return Scale("difference", 1.0, False, 0.0, 3, f"RD [{pct}% CI]", "Risk difference")
     if percent:
-        raise ValueError(f"percent=True is only meaningful for proportion measures "
-                         f"({', '.join(sorted(PROPORTION_MEASURES))}) and RD; got {', '.join(sorted(measures))}")
+        raise ValueError(
+            f"percent=True is only meaningful for proportion measures "
+            f"({', '.join(sorted(PROPORTION_MEASURES))}) and RD; got {', '.join(sorted(measures))}"
+        )
     return Scale("difference", 1.0, False, 0.0, 2, f"Estimate [{pct}% CI]", "Estimate")
 
 
@@ -79,15 +92,19 @@ def check_fit(name: str, res: MetaResult, scale: Scale, *, studies_shown: bool =
     where = f"group {name!r}" if name else "the result"
     needs_bt = scale.family == "ratio" or (scale.family == "proportion" and res.measure != "PR")
     if needs_bt and res.bt_pred is None:
-        raise ValueError(f"{where}: measure {res.measure} is fitted on a transformed scale but bt_pred is None; "
-                         "the plot needs the back-transformed pooled estimate")
+        raise ValueError(
+            f"{where}: measure {res.measure} is fitted on a transformed scale but bt_pred is None; "
+            "the plot needs the back-transformed pooled estimate"
+        )
     if not studies_shown:
         check_pooled(where, res, scale)
         return
     s = res.studies
     if s is None or len(s.study) == 0:
-        raise ValueError(f"{where} has no study rows (MetaResult.studies is "
-                         f"{'None' if s is None else 'empty'}); a forest plot shows studies, not only a pooled estimate")
+        raise ValueError(
+            f"{where} has no study rows (MetaResult.studies is "
+            f"{'None' if s is None else 'empty'}); a forest plot shows studies, not only a pooled estimate"
+        )
     k = len(s.study)
     for fname in ("yi", "vi", "weight", "estimate", "ci_lb", "ci_ub", "events", "n"):
         values = getattr(s, fname)
@@ -96,8 +113,9 @@ def check_fit(name: str, res: MetaResult, scale: Scale, *, studies_shown: bool =
     if res.k != k:
         raise ValueError(f"{where}: k = {res.k} but StudyRows has {k} studies")
     if (s.events is None) != (s.n is None):
-        raise ValueError(f"{where}: StudyRows has {'events' if s.n is None else 'n'} without "
-                         f"{'n' if s.n is None else 'events'}")
+        raise ValueError(
+            f"{where}: StudyRows has {'events' if s.n is None else 'n'} without {'n' if s.n is None else 'events'}"
+        )
     for i, label in enumerate(s.study):
         if not isinstance(label, str) or not label.strip():
             raise ValueError(f"{where}: study row {i + 1} has label {label!r}; a non-empty string is needed")
@@ -130,18 +148,22 @@ def check_interval(where: str, est, lb, ub, scale: Scale) -> None:
     if not (lb - _TOL <= est <= ub + _TOL):
         raise ValueError(f"{where}: estimate {est} lies outside its interval [{lb}, {ub}]")
     if scale.family == "proportion" and not (-_TOL <= lb and ub <= 1 + _TOL):
-        raise ValueError(f"{where}: interval [{lb}, {ub}] is not a proportion in [0, 1]; "
-                         "is it still on the transformed (e.g. logit) scale?")
+        raise ValueError(
+            f"{where}: interval [{lb}, {ub}] is not a proportion in [0, 1]; "
+            "is it still on the transformed (e.g. logit) scale?"
+        )
     if scale.log and lb <= 0:
-        raise ValueError(f"{where}: lower limit {lb} is not positive, so it cannot be drawn on a log axis; "
-                         "ratios must be back-transformed (exp) before plotting")
+        raise ValueError(
+            f"{where}: lower limit {lb} is not positive, so it cannot be drawn on a log axis; "
+            "ratios must be back-transformed (exp) before plotting"
+        )
 
 
 # --------------------------------------------------------------------------- axis
 def _nice_log_ticks(lo: float, hi: float) -> list[float]:
     """1-2-5 ticks covering [lo, hi] and 1; decades only when that would crowd the axis."""
     lo, hi = min(lo, 1.0), max(hi, 1.0)
-    steps = [m * 10.0 ** e for e in range(-6, 7) for m in (1, 2, 5)]
+    steps = [m * 10.0**e for e in range(-6, 7) for m in (1, 2, 5)]
     start = max([t for t in steps if t <= lo * (1 + 1e-12)], default=steps[0])
     stop = min([t for t in steps if t >= hi * (1 - 1e-12)], default=steps[-1])
     ticks = [t for t in steps if start <= t <= stop]
@@ -156,14 +178,17 @@ def tick_label(t: float) -> str:
     return f"{t:g}".replace("-", "−")
 
 
-def axis(values: list[float], scale: Scale, xlim: tuple[float, float] | None = None
-         ) -> tuple[list[float], tuple[float, float]]:
+def axis(
+    values: list[float], scale: Scale, xlim: tuple[float, float] | None = None
+) -> tuple[list[float], tuple[float, float]]:
     """Ticks and limits covering every CI and prediction interval drawn (`values`, on the shown
     scale), or the caller's `xlim` (intervals beyond it run off the plot's edge)."""
     if xlim is not None:
         lo, hi = map(float, xlim)
         if not lo < hi or (scale.log and lo <= 0):
-            raise ValueError(f"xlim = {xlim!r} must be (low, high) with low < high{' and low > 0' if scale.log else ''}")
+            raise ValueError(
+                f"xlim = {xlim!r} must be (low, high) with low < high{' and low > 0' if scale.log else ''}"
+            )
         if scale.log:
             return [t for t in _nice_log_ticks(lo, hi) if lo <= t <= hi], (lo, hi)
         ticks = [float(t) for t in MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)]
@@ -171,7 +196,7 @@ def axis(values: list[float], scale: Scale, xlim: tuple[float, float] | None = N
     if scale.family == "proportion":
         top = scale.factor
         ticks = [top * v for v in (0, 0.2, 0.4, 0.6, 0.8, 1.0)]
-        pad = 0.03 * top   # room for half a square at 0 % or 100 %
+        pad = 0.03 * top  # room for half a square at 0 % or 100 %
         return ticks, (-pad, top + pad)
     lo, hi = min(values), max(values)
     if scale.log:
@@ -182,7 +207,7 @@ def axis(values: list[float], scale: Scale, xlim: tuple[float, float] | None = N
         if ticks[-1] == 1.0:
             ticks.append(2.0)
         return ticks, (ticks[0], ticks[-1])
-    lo, hi = min(lo, 0.0), max(hi, 0.0)   # the reference line at 0 is always in view
+    lo, hi = min(lo, 0.0), max(hi, 0.0)  # the reference line at 0 is always in view
     ticks = [float(t) for t in MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)]
     first = max(t for t in ticks if t <= lo)
     last = min(t for t in ticks if t >= hi)

@@ -1,5 +1,6 @@
 """Forest plots, part 2: the words on the plot — model names, heterogeneity lines, the test for
 subgroup differences and the footnote naming how every drawn pooled number was obtained."""
+
 from __future__ import annotations
 
 import math
@@ -9,8 +10,14 @@ from metaanalysis.engine.results import MetaResult, SubgroupResult
 from metaanalysis.presentation.labels import symbols
 
 TAU2_METHOD_NAMES = {
-    "DL": "DerSimonian-Laird", "HE": "Hedges", "HS": "Hunter-Schmidt", "SJ": "Sidik-Jonkman",
-    "ML": "ML", "REML": "REML", "EB": "empirical Bayes", "PM": "Paule-Mandel",
+    "DL": "DerSimonian-Laird",
+    "HE": "Hedges",
+    "HS": "Hunter-Schmidt",
+    "SJ": "Sidik-Jonkman",
+    "ML": "ML",
+    "REML": "REML",
+    "EB": "empirical Bayes",
+    "PM": "Paule-Mandel",
 }
 POOLING_SCALES = {"PLO": "logit", "PAS": "arcsine", "PFT": "Freeman-Tukey double arcsine", "PR": "raw proportions"}
 # Below three studies a prediction interval says nothing useful: with k = 2 the between-study
@@ -42,7 +49,7 @@ def _fmt_tau2(t: float) -> str:
 
 def heterogeneity(res: MetaResult) -> str:
     parts = []
-    if res.tau2 is not None and res.method not in ("FE", "MH"):   # a common-effect fit estimates no tau^2
+    if res.tau2 is not None and res.method not in ("FE", "MH"):  # a common-effect fit estimates no tau^2
         parts.append(f"τ² = {_fmt_tau2(res.tau2)}")
     if res.I2 is not None:
         parts.append(f"I² = {res.I2:.1f}%")
@@ -57,8 +64,7 @@ def subgroup_lines(sub: SubgroupResult) -> list[str]:
     """The test for subgroup differences, only where it was computed (never a "not computed" line)."""
     if sub.Qbetween is None:
         return []
-    lines = [f"Test for subgroup differences: Q = {sub.Qbetween:.2f}, df = {sub.Qbetween_df}, "
-             f"{fmt_p(sub.Qbetween_p)}"]
+    lines = [f"Test for subgroup differences: Q = {sub.Qbetween:.2f}, df = {sub.Qbetween_df}, {fmt_p(sub.Qbetween_p)}"]
     if sub.QM_common_tau2 is not None:
         lines.append(f"  (meta-regression, common τ²: QM = {sub.QM_common_tau2:.2f}, {fmt_p(sub.QMp_common_tau2)})")
     return lines
@@ -77,8 +83,10 @@ def method_text(res: MetaResult) -> str:
     elif res.method == "FE":
         text = "Common effect, inverse variance"
     else:
-        ci = {"knha": "Hartung-Knapp-Sidik-Jonkman CI",
-              "knha_adhoc": "Hartung-Knapp-Sidik-Jonkman CI (ad hoc variance floor)"}.get(res.test, "Wald z CI")
+        ci = {
+            "knha": "Hartung-Knapp-Sidik-Jonkman CI",
+            "knha_adhoc": "Hartung-Knapp-Sidik-Jonkman CI (ad hoc variance floor)",
+        }.get(res.test, "Wald z CI")
         text = f"Random effects, {TAU2_METHOD_NAMES.get(res.method, res.method)} τ², {ci}"
     if res.measure in POOLING_SCALES and res.method != "GLMM":
         text += f", pooled on the {POOLING_SCALES[res.measure]} scale"
@@ -86,20 +94,25 @@ def method_text(res: MetaResult) -> str:
 
 
 def pi_text(res: MetaResult) -> str:
-    if res.pi_method == "metafor":   # metafor: t(k-1) under knha, normal quantile under z
+    if res.pi_method == "metafor":  # metafor: t(k-1) under knha, normal quantile under z
         return "prediction interval t(k-1)" if res.test != "z" else "prediction interval with normal quantile"
     if res.pi_method == "higgins2009":
         return "prediction interval t(k-2) (Higgins et al. 2009)"
     return f"prediction interval: {res.pi_method}"
 
 
-def footnote(fits: list[tuple[str, str, MetaResult]], sub: SubgroupResult | None, show_prediction: bool,
-             weight_scale: str | None, beside=None) -> str:
+def footnote(
+    fits: list[tuple[str, str, MetaResult]],
+    sub: SubgroupResult | None,
+    show_prediction: bool,
+    weight_scale: str | None,
+    beside=None,
+) -> str:
     """Sentences naming how every drawn pooled number was obtained, read from the results."""
     pooled = [(label, res) for _, label, res in fits if res.k >= 2]
     if sub is not None and sub.overall is not None:
         pooled.append(("Overall", sub.overall))
-    methods: dict[str, list[str]] = {}   # method sentence -> classes it applies to
+    methods: dict[str, list[str]] = {}  # method sentence -> classes it applies to
     for label, res in pooled:
         text = method_text(res)
         if shows_prediction(res, show_prediction):
@@ -110,8 +123,10 @@ def footnote(fits: list[tuple[str, str, MetaResult]], sub: SubgroupResult | None
     else:
         parts = [f"{', '.join(labels)}: {text}" for text, labels in methods.items()]
     if show_prediction and any(res.k < MIN_K_PREDICTION for _, res in pooled):
-        parts.append(f"No prediction interval with fewer than {MIN_K_PREDICTION} studies (the between-study "
-                     "variance is then too poorly estimated for one to mean anything)")
+        parts.append(
+            f"No prediction interval with fewer than {MIN_K_PREDICTION} studies (the between-study "
+            "variance is then too poorly estimated for one to mean anything)"
+        )
     if any(res.k < 2 for _, _, res in fits):
         parts.append("Groups with k = 1 show the single study, not pooled (no weight)")
     if sub is not None and len(fits) > 1:
@@ -123,9 +138,13 @@ def footnote(fits: list[tuple[str, str, MetaResult]], sub: SubgroupResult | None
     drawn_beside = [b for key, _, res in fits if res.k >= 2 and (b := (beside or {}).get(key or "result"))]
     if drawn_beside:
         b = drawn_beside[0]
-        what = (f"Bayesian {b.model} model" if b.method == "BAYES" else f"{b.method} model")
-        parts.append(f"{what}: posterior median and {b.level:.0%} equal-tailed credible interval, prior "
-                     f"{b.tau_prior} on τ and {b.mu_prior} on μ" if b.method == "BAYES" else what)
+        what = f"Bayesian {b.model} model" if b.method == "BAYES" else f"{b.method} model"
+        parts.append(
+            f"{what}: posterior median and {b.level:.0%} equal-tailed credible interval, prior "
+            f"{b.tau_prior} on τ and {b.mu_prior} on μ"
+            if b.method == "BAYES"
+            else what
+        )
     if weight_scale:
         parts.append(weight_scale)
     if any(res.method == "GLMM" for _, res in pooled):

@@ -4,10 +4,11 @@ marginal histograms above and to the right. `out` colours the subsets that conta
 study, the way to see whether a cluster of subsets is that study's doing. Unlike metafor,
 single-study subsets (no heterogeneity to show, I^2 = 0 by convention) are left out.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -17,9 +18,17 @@ from metaanalysis.engine.resampling import GoshResult
 _HET_LABELS = {"I2": "I² (%)", "H2": "H²", "QE": "Q", "tau2": "τ²"}
 
 
-def gosh_plot(result: GoshResult, *, het: str = "I2", out: str | int | None = None,
-              transform: Callable[[np.ndarray], np.ndarray] | None = None, xlabel: str | None = None,
-              ylabel: str = "pooled estimate", bins: int = 40, title: str | None = None) -> Figure:
+def gosh_plot(
+    result: GoshResult,
+    *,
+    het: str = "I2",
+    out: str | int | None = None,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    xlabel: str | None = None,
+    ylabel: str = "pooled estimate",
+    bins: int = 40,
+    title: str | None = None,
+) -> Figure:
     """Scatter of `het` (a column of result.res: I2, H2, QE, tau2) against the estimate.
 
     out: a study (name or 0-based index); subsets containing it are drawn in red.
@@ -27,7 +36,7 @@ def gosh_plot(result: GoshResult, *, het: str = "I2", out: str | int | None = No
     Returns a Figure not attached to pyplot (save it with fig.savefig)."""
     if het not in _HET_LABELS:
         raise ValueError(f"het = {het!r}: expected one of {sorted(_HET_LABELS)}")
-    ok = result.fit & (result.res["k"].to_numpy() > 1)       # one-study subsets carry no heterogeneity
+    ok = result.fit & (result.res["k"].to_numpy() > 1)  # one-study subsets carry no heterogeneity
     x = result.res[het].to_numpy(float)[ok]
     y = result.res["estimate"].to_numpy(float)[ok]
     if transform is not None:
@@ -45,8 +54,8 @@ def gosh_plot(result: GoshResult, *, het: str = "I2", out: str | int | None = No
     ax = fig.add_subplot(gs[1, 0])
     top = fig.add_subplot(gs[0, 0], sharex=ax)
     right = fig.add_subplot(gs[1, 1], sharey=ax)
-    alpha = float(np.clip(200.0 / max(len(x), 1), 0.05, 0.8))   # dense clouds stay readable
-    size = float(np.clip(2000.0 / max(len(x), 1), 4.0, 30.0))    # sparse ones stay visible
+    alpha = float(np.clip(200.0 / max(len(x), 1), 0.05, 0.8))  # dense clouds stay readable
+    size = float(np.clip(2000.0 / max(len(x), 1), 4.0, 30.0))  # sparse ones stay visible
     xbins = np.linspace(np.nanmin(x), np.nanmax(x), bins + 1) if len(x) else bins
     ybins = np.linspace(np.nanmin(y), np.nanmax(y), bins + 1) if len(y) else bins
     for mask, colour, label in groups:
@@ -66,8 +75,12 @@ def gosh_plot(result: GoshResult, *, het: str = "I2", out: str | int | None = No
             a.spines[side].set_visible(False)
     n_fit = int(ok.sum())
     kind = "all " if result.exact else ""
-    fig.suptitle(title or f"GOSH plot: {result.method} fits to {kind}{n_fit:,} subsets of 2 or more studies"
-                 + ("" if result.exact else " (random)"), fontsize=10)
+    fig.suptitle(
+        title
+        or f"GOSH plot: {result.method} fits to {kind}{n_fit:,} subsets of 2 or more studies"
+        + ("" if result.exact else " (random)"),
+        fontsize=10,
+    )
     return fig
 
 

@@ -6,18 +6,23 @@
 
 A missing number is written MISSING (a dash), never NaN or <NA>.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
-MISSING = "–"   # en dash: what a journal prints for "not applicable / not reported"
+MISSING = "–"  # en dash: what a journal prints for "not applicable / not reported"
 NOT_ESTIMABLE = "not estimable"
 
-POPULATION_LABELS = {"after_car_t": "After CAR-T failure", "after_bispecific": "After bispecific-antibody failure",
-                     "after_car_t_and_bispecific": "After CAR-T and bispecific failure"}
+POPULATION_LABELS = {
+    "after_car_t": "After CAR-T failure",
+    "after_bispecific": "After bispecific-antibody failure",
+    "after_car_t_and_bispecific": "After CAR-T and bispecific failure",
+}
 
 
 def is_missing(x: Any) -> bool:
@@ -32,7 +37,7 @@ def is_missing(x: Any) -> bool:
 def _num(x: float, decimals: int) -> str:
     text = f"{x:.{decimals}f}"
     if float(text) == 0:
-        text = text.lstrip("-")   # no "-0.0"
+        text = text.lstrip("-")  # no "-0.0"
     return text.replace("-", "−")  # a true minus sign
 
 
@@ -41,15 +46,14 @@ def fmt_number(x: Any, decimals: int = 1) -> str:
 
 
 def fmt_interval(lb: Any, ub: Any, *, scale: float = 100.0, decimals: int = 1) -> str:
-    """"39.9-55.6"; "−42.7 to −4.8" when a limit is negative (a hyphen would read as a minus)."""
+    """ "39.9-55.6"; "−42.7 to −4.8" when a limit is negative (a hyphen would read as a minus)."""
     if is_missing(lb) or is_missing(ub):
         return MISSING
     lo, hi = _num(float(lb) * scale, decimals), _num(float(ub) * scale, decimals)
     return f"{lo} to {hi}" if "−" in lo + hi else f"{lo}-{hi}"
 
 
-def fmt_percent_ci(est: Any, lb: Any = None, ub: Any = None, *, decimals: int = 1,
-                   missing: str = MISSING) -> str:
+def fmt_percent_ci(est: Any, lb: Any = None, ub: Any = None, *, decimals: int = 1, missing: str = MISSING) -> str:
     """A proportion (0-1) as "47.7 % (39.9-55.6)"; without an interval "47.7 %"."""
     if is_missing(est):
         return missing
@@ -86,7 +90,7 @@ _INITIALS = re.compile(r"^[A-Z][A-Z.\-]{0,3}$")
 
 
 def _surname(author: str) -> str:
-    """"Di Blasi R" -> "Di Blasi"; "Alarcon Tomas A" -> "Alarcon Tomas"; group names unchanged."""
+    """ "Di Blasi R" -> "Di Blasi"; "Alarcon Tomas A" -> "Alarcon Tomas"; group names unchanged."""
     words = re.sub(r"\([^)]*\)", "", author).replace(" et al.", "").split()
     while len(words) > 1 and _INITIALS.match(words[-1].replace(".", "")):
         words.pop()
@@ -126,7 +130,7 @@ def arm_labels(records: Iterable[dict]) -> dict[tuple[str, str], str]:
 
 
 def symbols(text: Any) -> str:
-    """">=" and "<=" as the signs a journal prints."""
+    """ ">=" and "<=" as the signs a journal prints."""
     return str(text).replace(">=", "≥").replace("<=", "≤")
 
 
@@ -141,15 +145,30 @@ def cite(label: str, citations: dict[str, str], arm_labels: dict[tuple[str, str]
     return text
 
 
-def cite_list(studies: Any, citations: dict[str, str], arms: dict[tuple[str, str], str] | None = None,
-              sep: str = ";") -> str:
-    """"a;b" (results/pooled.csv `studies`) -> "Thieblemont 2023; Shumilov 2025"."""
+def cite_list(
+    studies: Any, citations: dict[str, str], arms: dict[tuple[str, str], str] | None = None, sep: str = ";"
+) -> str:
+    """ "a;b" (results/pooled.csv `studies`) -> "Thieblemont 2023; Shumilov 2025"."""
     if is_missing(studies) or not str(studies).strip():
         return MISSING
     return "; ".join(cite(s.strip(), citations, arms) for s in str(studies).split(sep) if s.strip())
 
 
-__all__ = ["MISSING", "NOT_ESTIMABLE", "POPULATION_LABELS", "fmt_number", "fmt_interval", "fmt_percent_ci",
-           "fmt_ratio_ci", "fmt_p", "fmt_count", "citation_label", "citation_labels", "arm_labels", "symbols",
-           "cite", "cite_list",
-           "is_missing"]
+__all__ = [
+    "MISSING",
+    "NOT_ESTIMABLE",
+    "POPULATION_LABELS",
+    "fmt_number",
+    "fmt_interval",
+    "fmt_percent_ci",
+    "fmt_ratio_ci",
+    "fmt_p",
+    "fmt_count",
+    "citation_label",
+    "citation_labels",
+    "arm_labels",
+    "symbols",
+    "cite",
+    "cite_list",
+    "is_missing",
+]

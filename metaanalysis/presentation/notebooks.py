@@ -15,6 +15,7 @@ two kernels on two cores extra BLAS threads only compete for them.
 The Jupyter libraries are imported on first use: `metaanalysis run --skip-notebooks`
 does not pay for them (nbformat pulls in jsonschema, about 2 s).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,9 +26,12 @@ from pathlib import Path
 KERNEL = "python3"
 TIMEOUT_SECONDS = 600
 # imported once per kernel before its first notebook
-WARM_IMPORTS = ("import pandas, matplotlib, matplotlib.pyplot\n"
-                "import metaanalysis.living.run, metaanalysis.presentation.tables\n")
-_BETWEEN = "%reset -f\nimport os as _os, matplotlib.pyplot as _plt\n_plt.close('all'); _os.chdir({cwd!r})\ndel _os, _plt\n"
+WARM_IMPORTS = (
+    "import pandas, matplotlib, matplotlib.pyplot\nimport metaanalysis.living.run, metaanalysis.presentation.tables\n"
+)
+_BETWEEN = (
+    "%reset -f\nimport os as _os, matplotlib.pyplot as _plt\n_plt.close('all'); _os.chdir({cwd!r})\ndel _os, _plt\n"
+)
 _ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 # Kernels draw inline even when the parent runs with MPLBACKEND=Agg (make.py sets it for files).
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
@@ -60,7 +64,8 @@ def inject_parameters(nb, parameters: dict):
     import nbformat
 
     source = "# Parameters injected by `metaanalysis run`\n" + "\n".join(
-        f"{name} = {value!r}" for name, value in parameters.items())
+        f"{name} = {value!r}" for name, value in parameters.items()
+    )
     cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
     index = next((i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), -1)
     nb.cells.insert(index + 1, cell)
@@ -71,8 +76,15 @@ def _client(nb, cwd: Path, km=None, socket_dir: str | None = None):
     from nbclient import NotebookClient
 
     config = kernel_config(socket_dir) if socket_dir else None
-    return NotebookClient(nb, km=km, kernel_name=KERNEL, timeout=TIMEOUT_SECONDS, allow_errors=False,
-                          resources={"metadata": {"path": str(cwd)}}, config=config)
+    return NotebookClient(
+        nb,
+        km=km,
+        kernel_name=KERNEL,
+        timeout=TIMEOUT_SECONDS,
+        allow_errors=False,
+        resources={"metadata": {"path": str(cwd)}},
+        config=config,
+    )
 
 
 def execute_notebook(path: Path, parameters: dict, *, cwd: Path):
@@ -87,12 +99,13 @@ def execute_notebook(path: Path, parameters: dict, *, cwd: Path):
 
 
 def kernel_environment() -> dict:
-    return {**_ONE_THREAD, **os.environ, "MPLBACKEND": INLINE_BACKEND}   # a user's thread setting wins
+    return {**_ONE_THREAD, **os.environ, "MPLBACKEND": INLINE_BACKEND}  # a user's thread setting wins
 
 
 async def _run_code(kc, code: str, what: str) -> None:
-    reply = await kc.execute_interactive(code, timeout=TIMEOUT_SECONDS, output_hook=lambda msg: None,
-                                         store_history=False)
+    reply = await kc.execute_interactive(
+        code, timeout=TIMEOUT_SECONDS, output_hook=lambda msg: None, store_history=False
+    )
     content = reply["content"]
     if content.get("status") != "ok":
         raise NotebookError(f"{what}: {content.get('ename')}: {content.get('evalue')}")
@@ -129,7 +142,7 @@ async def _worker(queue: asyncio.Queue, done: dict, parameters: dict, cwd: Path,
         kc.stop_channels()
         try:
             await km.shutdown_kernel(now=True)
-        except Exception:   # noqa: BLE001 - already stopped (e.g. by nbclient's signal handler)
+        except Exception:  # noqa: BLE001 - already stopped (e.g. by nbclient's signal handler)
             pass
         socket_dir.cleanup()
 
@@ -149,8 +162,9 @@ async def _execute_all(paths: list[Path], parameters: dict, cwd: Path, workers: 
     return done
 
 
-def execute_notebooks(paths: list[Path], parameters: dict, *, cwd: Path, workers: int | None = None,
-                      on_done=None) -> list:
+def execute_notebooks(
+    paths: list[Path], parameters: dict, *, cwd: Path, workers: int | None = None, on_done=None
+) -> list:
     """Execute every notebook (see the module docstring); the executed notebooks in the
     order given. `workers`: kernels running at once (default: one per CPU, at most one per
     notebook). `on_done(path)` is called as each notebook finishes (progress)."""
@@ -164,5 +178,12 @@ def execute_notebooks(paths: list[Path], parameters: dict, *, cwd: Path, workers
     return [done[p] for p in paths]
 
 
-__all__ = ["NotebookError", "read_notebook", "inject_parameters", "execute_notebook", "execute_notebooks",
-           "kernel_config", "kernel_environment"]
+__all__ = [
+    "NotebookError",
+    "read_notebook",
+    "inject_parameters",
+    "execute_notebook",
+    "execute_notebooks",
+    "kernel_config",
+    "kernel_environment",
+]

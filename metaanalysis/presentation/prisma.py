@@ -5,6 +5,7 @@ Boxes as in the PRISMA 2020 flow diagram for new systematic reviews (Page MJ et 
 log sends both through the same screening). Every number is a field of `PrismaCounts`
 (`evidence/search_log.py`, which says how each is counted); nothing is computed here.
 """
+
 from __future__ import annotations
 
 import io
@@ -19,15 +20,15 @@ from matplotlib.patches import Rectangle
 from metaanalysis.evidence.search_log import REASONS, PrismaCounts
 
 FONTSIZE = 9
-LINE = FONTSIZE * 1.35 / 72          # inches per text line
-PAD = 0.09                           # inches inside a box
-GAP = 0.32                           # inches between rows
-STAGE_X, STAGE_W = 0.05, 0.32        # the coloured stage bars on the left
+LINE = FONTSIZE * 1.35 / 72  # inches per text line
+PAD = 0.09  # inches inside a box
+GAP = 0.32  # inches between rows
+STAGE_X, STAGE_W = 0.05, 0.32  # the coloured stage bars on the left
 MAIN_X, MAIN_W = 0.55, 3.3
 SIDE_X, SIDE_W = 4.35, 3.0
 WIDTH = SIDE_X + SIDE_W + 0.1
 STAGE_COLOUR = "#cfe2f3"
-MIN_ROW = 1.15                       # inches: "Identification" written upwards fits
+MIN_ROW = 1.15  # inches: "Identification" written upwards fits
 
 
 def _lines(text: str, width_in: float) -> list[str]:
@@ -46,45 +47,64 @@ def _box(ax, x: float, top: float, width: float, text: str, height: float | None
     """Draw a box with its top-left corner at (x, top); return (top, bottom)."""
     h = height if height is not None else _height(text, width)
     ax.add_patch(Rectangle((x, top - h), width, h, facecolor="white", edgecolor="black", linewidth=0.8))
-    ax.text(x + PAD, top - PAD, "\n".join(_lines(text, width)), ha="left", va="top", fontsize=FONTSIZE,
-            linespacing=1.2)
+    ax.text(x + PAD, top - PAD, "\n".join(_lines(text, width)), ha="left", va="top", fontsize=FONTSIZE, linespacing=1.2)
     return top, top - h
 
 
 def _arrow(ax, start: tuple[float, float], end: tuple[float, float]) -> None:
-    ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="-|>", color="black", linewidth=0.8,
-                                                          shrinkA=0, shrinkB=0, mutation_scale=10))
+    ax.annotate(
+        "",
+        xy=end,
+        xytext=start,
+        arrowprops=dict(arrowstyle="-|>", color="black", linewidth=0.8, shrinkA=0, shrinkB=0, mutation_scale=10),
+    )
 
 
 def _n(value: int) -> str:
-    return f"(n\u00a0=\u00a0{value})"           # no-break spaces: "(n = 4)" is never split across lines
+    return f"(n\u00a0=\u00a0{value})"  # no-break spaces: "(n = 4)" is never split across lines
 
 
 def _texts(c: PrismaCounts, reason_labels: dict[str, str]) -> list[tuple[str, str | None, str]]:
     """(main box, side box or None, stage) per row, top to bottom."""
     reasons = "\n".join(f"{reason_labels.get(r, r)} {_n(n)}" for r, n in c.excluded_eligibility.items())
     return [
-        (f"Records identified from:\n  databases (n = {c.identified_databases};\n"
-         f"    {c.queries} queries in the search log)\n  other methods (n = {c.identified_other})",
-         f"Records removed before screening:\n  duplicate records (n = {c.duplicates_removed})", "Identification"),
+        (
+            f"Records identified from:\n  databases (n = {c.identified_databases};\n"
+            f"    {c.queries} queries in the search log)\n  other methods (n = {c.identified_other})",
+            f"Records removed before screening:\n  duplicate records (n = {c.duplicates_removed})",
+            "Identification",
+        ),
         (f"Records screened\n(n = {c.screened})", f"Records excluded\n(n = {c.excluded_screening})", "Screening"),
-        (f"Reports sought for retrieval\n(n = {c.sought})", f"Reports not retrieved\n(n = {c.not_retrieved})",
-         "Screening"),
-        (f"Reports assessed for eligibility\n(n = {c.assessed})",
-         "Reports excluded:" + (f"\n{reasons}" if reasons else " none"), "Screening"),
-        (f"Studies included in review\n(n = {c.studies_included})\nReports of included studies\n"
-         f"(n = {c.reports_included})", None, "Included"),
+        (
+            f"Reports sought for retrieval\n(n = {c.sought})",
+            f"Reports not retrieved\n(n = {c.not_retrieved})",
+            "Screening",
+        ),
+        (
+            f"Reports assessed for eligibility\n(n = {c.assessed})",
+            "Reports excluded:" + (f"\n{reasons}" if reasons else " none"),
+            "Screening",
+        ),
+        (
+            f"Studies included in review\n(n = {c.studies_included})\nReports of included studies\n"
+            f"(n = {c.reports_included})",
+            None,
+            "Included",
+        ),
     ]
 
 
-def prisma_figure(counts: PrismaCounts, *, reason_labels: dict[str, str] | None = None,
-                  title: str | None = "PRISMA 2020 flow diagram") -> Figure:
+def prisma_figure(
+    counts: PrismaCounts, *, reason_labels: dict[str, str] | None = None, title: str | None = "PRISMA 2020 flow diagram"
+) -> Figure:
     """The flow diagram as a matplotlib Figure (not attached to pyplot)."""
     rows = _texts(counts, REASONS if reason_labels is None else reason_labels)
     per_stage = {stage: sum(r[2] == stage for r in rows) for _, _, stage in rows}
     # a stage of one row is at least tall enough for its name, written upwards beside it
-    heights = [max(_height(main, MAIN_W), _height(side, SIDE_W) if side else 0,
-                   MIN_ROW if per_stage[stage] == 1 else 0) for main, side, stage in rows]
+    heights = [
+        max(_height(main, MAIN_W), _height(side, SIDE_W) if side else 0, MIN_ROW if per_stage[stage] == 1 else 0)
+        for main, side, stage in rows
+    ]
     top_margin = 0.45 if title else 0.1
     total = top_margin + sum(heights) + GAP * (len(rows) - 1) + 0.1
     fig = Figure(figsize=(WIDTH, total))
@@ -97,7 +117,7 @@ def prisma_figure(counts: PrismaCounts, *, reason_labels: dict[str, str] | None 
     y = total - top_margin
     spans: dict[str, list[float]] = {}
     previous_bottom = None
-    for (main, side, stage), h in zip(rows, heights):
+    for (main, side, stage), h in zip(rows, heights, strict=True):
         top, bottom = _box(ax, MAIN_X, y, MAIN_W, main, h)
         if previous_bottom is not None:
             _arrow(ax, (MAIN_X + MAIN_W / 2, previous_bottom), (MAIN_X + MAIN_W / 2, top))
@@ -109,10 +129,17 @@ def prisma_figure(counts: PrismaCounts, *, reason_labels: dict[str, str] | None 
         previous_bottom = bottom
         y = bottom - GAP
     for stage, (top, bottom) in spans.items():
-        ax.add_patch(Rectangle((STAGE_X, bottom), STAGE_W, top - bottom, facecolor=STAGE_COLOUR,
-                               edgecolor="none"))
-        ax.text(STAGE_X + STAGE_W / 2, (top + bottom) / 2, stage, rotation=90, ha="center", va="center",
-                fontsize=FONTSIZE, fontweight="bold")
+        ax.add_patch(Rectangle((STAGE_X, bottom), STAGE_W, top - bottom, facecolor=STAGE_COLOUR, edgecolor="none"))
+        ax.text(
+            STAGE_X + STAGE_W / 2,
+            (top + bottom) / 2,
+            stage,
+            rotation=90,
+            ha="center",
+            va="center",
+            fontsize=FONTSIZE,
+            fontweight="bold",
+        )
     return fig
 
 

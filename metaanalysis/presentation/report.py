@@ -3,6 +3,7 @@
 The pages are meant to be shared with readers who never see the code: code cells and the
 parameter cells (which hold local paths) are hidden, the narrative, tables and figures stay.
 """
+
 from __future__ import annotations
 
 import html
@@ -24,8 +25,9 @@ def _exporter():
     config = Config()
     config.TagRemovePreprocessor.remove_cell_tags = set(HIDDEN_TAGS)
     config.TagRemovePreprocessor.enabled = True
-    exporter = HTMLExporter(config=config, template_name="lab", exclude_input=True,
-                            exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(
+        config=config, template_name="lab", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
     return exporter
 
 
@@ -63,8 +65,9 @@ def export_html(nb, target: Path, *, log=print) -> Path:
     return target
 
 
-def write_report(notebooks: list[Path], out_dir: Path, parameters: dict, *, cwd: Path, log=print,
-                 index_html=None) -> list[Path]:
+def write_report(
+    notebooks: list[Path], out_dir: Path, parameters: dict, *, cwd: Path, log=print, index_html=None
+) -> list[Path]:
     """Execute every notebook, write `<name>.html` and an `index.html` linking them.
 
     `index_html(pages)` builds the index from [(file name, title)]; by default the summary of
@@ -74,18 +77,24 @@ def write_report(notebooks: list[Path], out_dir: Path, parameters: dict, *, cwd:
     written, titles = [], []
     log(f"Executing {len(notebooks)} notebooks in parallel kernels ...")
     start = time.perf_counter()
-    executed = execute_notebooks(notebooks, parameters, cwd=cwd, on_done=lambda p: log(
-        f"  {p.name}: executed ({time.perf_counter() - start:.0f} s)"))
-    for path, nb in zip(notebooks, executed):
+    executed = execute_notebooks(
+        notebooks,
+        parameters,
+        cwd=cwd,
+        on_done=lambda p: log(f"  {p.name}: executed ({time.perf_counter() - start:.0f} s)"),
+    )
+    for path, nb in zip(notebooks, executed, strict=True):
         target = export_html(nb, out_dir / f"{path.stem}.html", log=log)
         log(f"  {path.name} -> {target.name}")
         written.append(target)
         titles.append((target.name, page_title(nb, path.stem.replace("_", " "))))
     if index_html is None:
         from metaanalysis.presentation.summary import index_page
+
         results_dir = parameters.get("RESULTS_DIR")
-        index_text = index_page(titles, Path(results_dir) if results_dir else None,
-                                studies_dir=parameters.get("STUDIES_DIR"))
+        index_text = index_page(
+            titles, Path(results_dir) if results_dir else None, studies_dir=parameters.get("STUDIES_DIR")
+        )
     else:
         index_text = index_html(titles)
     index = out_dir / "index.html"
@@ -95,5 +104,7 @@ def write_report(notebooks: list[Path], out_dir: Path, parameters: dict, *, cwd:
 
 def simple_index(pages: list[tuple[str, str]]) -> str:
     links = "".join(f"<li><a href='{html.escape(name)}'>{html.escape(title)}</a></li>" for name, title in pages)
-    return (f"<!doctype html><meta charset='utf-8'><title>Meta-analysis report</title>"
-            f"<h1>Salvage after CAR-T or bispecific-antibody failure: report</h1><ol>{links}</ol>")
+    return (
+        f"<!doctype html><meta charset='utf-8'><title>Meta-analysis report</title>"
+        f"<h1>Salvage after CAR-T or bispecific-antibody failure: report</h1><ol>{links}</ol>"
+    )

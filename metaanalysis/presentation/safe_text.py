@@ -1,11 +1,12 @@
 """Text from study records is untrusted: make it safe for a terminal and for a spreadsheet.
 
-    printable(text)         control characters (ESC sequences, bidi overrides) shown as \\x1b, \\u202e
-    spreadsheet_cell(cell)  a cell starting with = + - @ (a formula to Excel/LibreOffice) gets a
-                            leading apostrophe; numbers such as -0.5 or +1e-3 stay numbers
-    write_csv(frame, path)  DataFrame.to_csv with every text cell and header made safe
-    neutralise_csv(path)    the same for a CSV written by anyone else (rewritten only if needed)
+printable(text)         control characters (ESC sequences, bidi overrides) shown as \\x1b, \\u202e
+spreadsheet_cell(cell)  a cell starting with = + - @ (a formula to Excel/LibreOffice) gets a
+                        leading apostrophe; numbers such as -0.5 or +1e-3 stay numbers
+write_csv(frame, path)  DataFrame.to_csv with every text cell and header made safe
+neutralise_csv(path)    the same for a CSV written by anyone else (rewritten only if needed)
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:    # pandas is imported only where a frame is written (validate stays light)
+if TYPE_CHECKING:  # pandas is imported only where a frame is written (validate stays light)
     import pandas as pd
 
 # C0 controls except tab and newline, DEL, C1 controls, and the Unicode bidi controls that
@@ -26,9 +27,11 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf
 
 def printable(text: object) -> str:
     """`text` with every control character written as a visible escape."""
+
     def escape(m: re.Match) -> str:
         code = ord(m.group())
-        return f"\\x{code:02x}" if code <= 0xff else f"\\u{code:04x}"
+        return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
     return _CONTROL.sub(escape, str(text))
 
 
@@ -45,6 +48,7 @@ def spreadsheet_cell(cell: object) -> object:
 def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy whose text cells and column names are spreadsheet-safe (numeric columns untouched)."""
     import pandas as pd
+
     out = frame.copy()
     for col in out.columns:
         if not (pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col])):

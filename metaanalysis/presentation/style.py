@@ -1,5 +1,6 @@
 """The look of tables and pages: a journal table (rules above and below the header and at the
 end, no vertical lines, no index column) through pandas' Styler, and the report's page CSS."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -8,16 +9,41 @@ from pandas.io.formats.style import Styler
 FONT = "-apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'DejaVu Sans', sans-serif"
 
 TABLE_STYLES = [
-    {"selector": "", "props": [("border-collapse", "collapse"), ("font-family", FONT), ("font-size", "13px"),
-                               ("border-top", "2px solid #222"), ("border-bottom", "2px solid #222"),
-                               ("margin", "0.5em 0 1.2em 0")]},
-    {"selector": "caption", "props": [("caption-side", "top"), ("text-align", "left"), ("font-weight", "600"),
-                                      ("padding", "0 0 6px 0"), ("color", "#222")]},
-    {"selector": "thead th", "props": [("border-bottom", "1px solid #222"), ("text-align", "left"),
-                                       ("padding", "6px 10px"), ("font-weight", "600"),
-                                       ("vertical-align", "bottom")]},
-    {"selector": "td", "props": [("padding", "4px 10px"), ("text-align", "left"), ("vertical-align", "top"),
-                                 ("border", "none")]},
+    {
+        "selector": "",
+        "props": [
+            ("border-collapse", "collapse"),
+            ("font-family", FONT),
+            ("font-size", "13px"),
+            ("border-top", "2px solid #222"),
+            ("border-bottom", "2px solid #222"),
+            ("margin", "0.5em 0 1.2em 0"),
+        ],
+    },
+    {
+        "selector": "caption",
+        "props": [
+            ("caption-side", "top"),
+            ("text-align", "left"),
+            ("font-weight", "600"),
+            ("padding", "0 0 6px 0"),
+            ("color", "#222"),
+        ],
+    },
+    {
+        "selector": "thead th",
+        "props": [
+            ("border-bottom", "1px solid #222"),
+            ("text-align", "left"),
+            ("padding", "6px 10px"),
+            ("font-weight", "600"),
+            ("vertical-align", "bottom"),
+        ],
+    },
+    {
+        "selector": "td",
+        "props": [("padding", "4px 10px"), ("text-align", "left"), ("vertical-align", "top"), ("border", "none")],
+    },
     {"selector": "tbody tr:nth-child(even)", "props": [("background", "#f6f7f9")]},
 ]
 

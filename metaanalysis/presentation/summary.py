@@ -6,6 +6,7 @@ patients). Then the run date, the data cut-off (the newest study), the toolkit v
 methods. Read from the run's `results/pooled.csv` and `results/studies.csv`; computed from the
 study records where a report is built without them (the tests).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,17 +17,26 @@ from pathlib import Path
 import pandas as pd
 
 from metaanalysis.evidence.vocabulary import outcome_labels, regimen_labels
-from metaanalysis.presentation.labels import (MISSING, POPULATION_LABELS, arm_labels, cite_list, citation_labels,
-                                              fmt_count, fmt_percent_ci, is_missing, symbols)
+from metaanalysis.presentation.labels import (
+    MISSING,
+    POPULATION_LABELS,
+    arm_labels,
+    citation_labels,
+    cite_list,
+    fmt_count,
+    fmt_percent_ci,
+    is_missing,
+    symbols,
+)
 from metaanalysis.presentation.style import PAGE_CSS, styled
 
 NOT_POOLED = "not pooled (k = 1)"
 METHOD_TEXT = {
     "GLMM": "binomial-normal random-intercept GLMM (maximum likelihood, adaptive Gauss-Hermite quadrature "
-            "with 7 points; R meta's default for single-arm proportions), Wald 95 % CI",
+    "with 7 points; R meta's default for single-arm proportions), Wald 95 % CI",
     "PLO": "inverse-variance random effects on the logit scale (REML τ², Hartung-Knapp-Sidik-Jonkman CI)",
     "PFT": "inverse-variance random effects on the Freeman-Tukey double-arcsine scale (REML τ², "
-           "Hartung-Knapp-Sidik-Jonkman CI)",
+    "Hartung-Knapp-Sidik-Jonkman CI)",
     "PAS": "inverse-variance random effects on the arcsine scale (REML τ², Hartung-Knapp-Sidik-Jonkman CI)",
     "PR": "inverse-variance random effects on raw proportions (REML τ², Hartung-Knapp-Sidik-Jonkman CI)",
 }
@@ -37,6 +47,7 @@ def toolkit_version() -> str:
         return metadata.version("metaanalysis")
     except metadata.PackageNotFoundError:
         from metaanalysis import __version__
+
         return __version__
 
 
@@ -48,8 +59,10 @@ def primary_rows(pooled: pd.DataFrame) -> pd.DataFrame:
     if "primary" in pooled.columns:
         flag = pooled["primary"].astype(str).str.lower().isin(("true", "1"))
         return pooled[flag | pooled["method"].eq(NOT_POOLED)]
-    primary = {a: next(m for m in g["method"] if m != NOT_POOLED) if (g["method"] != NOT_POOLED).any() else None
-               for a, g in pooled.groupby("analysis", sort=False)}
+    primary = {
+        a: next(m for m in g["method"] if m != NOT_POOLED) if (g["method"] != NOT_POOLED).any() else None
+        for a, g in pooled.groupby("analysis", sort=False)
+    }
     keep = pooled["method"].eq(NOT_POOLED) | pooled.apply(lambda r: r["method"] == primary[r["analysis"]], axis=1)
     return pooled[keep]
 
@@ -79,8 +92,9 @@ def caveats(row) -> str:
     return "; ".join(out) or MISSING
 
 
-def summary_of_findings(pooled: pd.DataFrame, citations: dict[str, str],
-                        arms: dict[tuple[str, str], str] | None = None) -> dict[str, pd.DataFrame]:
+def summary_of_findings(
+    pooled: pd.DataFrame, citations: dict[str, str], arms: dict[tuple[str, str], str] | None = None
+) -> dict[str, pd.DataFrame]:
     """Population label -> table (Outcome, Regimen class, Estimate (95 % CI), k, N, Studies, Caveats)."""
     rows = primary_rows(pooled)
     if rows.empty:
@@ -88,16 +102,19 @@ def summary_of_findings(pooled: pd.DataFrame, citations: dict[str, str],
     outcomes, classes = outcome_labels(), regimen_labels()
     out = {}
     for population, part in rows.groupby("population", sort=False):
-        table = pd.DataFrame({
-            "Outcome": part["outcome"].map(outcomes).fillna(part["outcome"]).map(symbols),
-            "Regimen class": part["regimen_class"].map(classes).fillna(part["regimen_class"]),
-            "Estimate (95 % CI)": [fmt_percent_ci(r.estimate, r.ci_lb, r.ci_ub, missing="not estimable")
-                                   for r in part.itertuples()],
-            "k": part["k"].map(fmt_count),
-            "N": part["n_total"].map(fmt_count),
-            "Studies": part["studies"].map(lambda s: cite_list(s, citations, arms)),
-            "Caveats": [caveats(r) for _, r in part.iterrows()],
-        })
+        table = pd.DataFrame(
+            {
+                "Outcome": part["outcome"].map(outcomes).fillna(part["outcome"]).map(symbols),
+                "Regimen class": part["regimen_class"].map(classes).fillna(part["regimen_class"]),
+                "Estimate (95 % CI)": [
+                    fmt_percent_ci(r.estimate, r.ci_lb, r.ci_ub, missing="not estimable") for r in part.itertuples()
+                ],
+                "k": part["k"].map(fmt_count),
+                "N": part["n_total"].map(fmt_count),
+                "Studies": part["studies"].map(lambda s: cite_list(s, citations, arms)),
+                "Caveats": [caveats(r) for _, r in part.iterrows()],
+            }
+        )
         # one outcome label per block of rows, as a journal table groups them
         table["Outcome"] = table["Outcome"].where(table["Outcome"].ne(table["Outcome"].shift()), "")
         out[POPULATION_LABELS.get(population, population)] = table.reset_index(drop=True)
@@ -107,6 +124,7 @@ def summary_of_findings(pooled: pd.DataFrame, citations: dict[str, str],
 def _inputs(results_dir: Path | None, studies_dir):
     """(pooled rows, study table, run date, citations, arm labels)."""
     from metaanalysis.evidence.studies import load_records, study_table
+
     records = load_records(studies_dir) if studies_dir else []
     citations = citation_labels(records)
     pooled_csv = results_dir / "pooled.csv" if results_dir else None
@@ -117,7 +135,8 @@ def _inputs(results_dir: Path | None, studies_dir):
         from metaanalysis.evidence.studies import outcome_table
         from metaanalysis.living.analyses import load_plan
         from metaanalysis.living.pooling import pooled_table
-        pooled = pooled_table(outcome_table(records), load_plan().analyses)   # every method: k decides which is primary
+
+        pooled = pooled_table(outcome_table(records), load_plan().analyses)  # every method: k decides which is primary
         when = dt.datetime.now()
     else:
         pooled, when = pd.DataFrame(), dt.datetime.now()
@@ -138,12 +157,17 @@ def index_page(pages: list[tuple[str, str]], results_dir: Path | None, *, studie
     sof = summary_of_findings(pooled, citations, arms)
     methods = sorted(set(primary_rows(pooled)["method"]) - {NOT_POOLED}) if not pooled.empty else []
     method_text = "; ".join(f"{m}: {METHOD_TEXT.get(m, m)}" for m in methods) or MISSING
-    blocks = "".join(f"<h3>{html.escape(pop)}</h3>{styled(table)}" for pop, table in sof.items()) \
+    blocks = (
+        "".join(f"<h3>{html.escape(pop)}</h3>{styled(table)}" for pop, table in sof.items())
         or "<p>No pooled estimate yet.</p>"
+    )
     links = "".join(f"<li><a href='{html.escape(name)}'>{html.escape(title)}</a></li>" for name, title in pages)
-    facts = [("Run date", run_date), ("Data cut-off (newest study year)", _cutoff(studies, citations)),
-             ("Studies in the evidence base", str(len(studies))),
-             ("Toolkit version", f"metaanalysis {toolkit_version()}")]
+    facts = [
+        ("Run date", run_date),
+        ("Data cut-off (newest study year)", _cutoff(studies, citations)),
+        ("Studies in the evidence base", str(len(studies))),
+        ("Toolkit version", f"metaanalysis {toolkit_version()}"),
+    ]
     fact_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

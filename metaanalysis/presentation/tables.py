@@ -5,21 +5,51 @@ the columns a reader needs, labels them and formats every cell as text through `
 ("47.7 % (39.9-55.6)", citations for studies, a dash for what is missing). The functions return
 DataFrames of text; `paper_table(frame)` (from `style`) shows one as a journal table.
 """
+
 from __future__ import annotations
 
 import pandas as pd
 
 from metaanalysis.evidence.vocabulary import outcome_labels, regimen_labels
 from metaanalysis.living.pooling import pooled_table
-from metaanalysis.presentation.labels import (MISSING, POPULATION_LABELS, cite, cite_list, fmt_count, fmt_interval, fmt_number,
-                                              fmt_p, fmt_percent_ci, fmt_ratio_ci, is_missing, symbols)
+from metaanalysis.presentation.labels import (
+    MISSING,
+    POPULATION_LABELS,
+    cite,
+    cite_list,
+    fmt_count,
+    fmt_interval,
+    fmt_number,
+    fmt_p,
+    fmt_percent_ci,
+    fmt_ratio_ci,
+    is_missing,
+    symbols,
+)
 from metaanalysis.presentation.style import paper_table
 
-__all__ = ["analysis_title", "readable", "by_method", "by_variant", "median_table", "hazard_ratio_table",
-           "landmark_table", "comparison_table", "paper_table", "METHOD_LABELS"]
+__all__ = [
+    "analysis_title",
+    "readable",
+    "by_method",
+    "by_variant",
+    "median_table",
+    "hazard_ratio_table",
+    "landmark_table",
+    "comparison_table",
+    "paper_table",
+    "METHOD_LABELS",
+]
 
-METHOD_LABELS = {"GLMM": "GLMM", "PLO": "Logit, IV", "PFT": "Freeman-Tukey, IV", "PAS": "Arcsine, IV",
-                 "PR": "Raw proportion, IV", "BAYES": "Bayesian", "not pooled (k = 1)": "single study, not pooled"}
+METHOD_LABELS = {
+    "GLMM": "GLMM",
+    "PLO": "Logit, IV",
+    "PFT": "Freeman-Tukey, IV",
+    "PAS": "Arcsine, IV",
+    "PR": "Raw proportion, IV",
+    "BAYES": "Bayesian",
+    "not pooled (k = 1)": "single study, not pooled",
+}
 
 
 def analysis_title(analysis) -> str:
@@ -39,21 +69,29 @@ def readable(pooled: pd.DataFrame, citations: dict[str, str] | None = None, arms
     if pooled.empty:
         return pd.DataFrame()
     classes, outcomes, cites = regimen_labels(), outcome_labels(), citations or {}
-    estimate = [fmt_percent_ci(r.estimate, r.ci_lb, r.ci_ub) if not is_missing(r.estimate)
-                else f"not estimable ({r.error})" if not is_missing(r.error) else "not estimable"
-                for r in pooled.itertuples()]
-    table = pd.DataFrame({
-        "Population": pooled["population"].map(POPULATION_LABELS).fillna(pooled["population"]),
-        "Outcome": pooled["outcome"].map(outcomes).fillna(pooled["outcome"]).map(symbols),
-        "Regimen class": pooled["regimen_class"].map(classes).fillna(pooled["regimen_class"]),
-        "Method": pooled["method"].map(lambda m: METHOD_LABELS.get(m, m)),
-        "k": pooled["k"].map(fmt_count), "N": pooled["n_total"].map(fmt_count),
-        "Estimate (95 % CI)": estimate,
-        "95 % prediction interval": [fmt_interval(r.pi_lb, r.pi_ub) for r in pooled.itertuples()],
-        "τ²": pd.to_numeric(pooled["tau2"], errors="coerce").map(lambda t: fmt_number(t, 3)),
-        "I² (%)": pd.to_numeric(pooled["I2"], errors="coerce").map(lambda v: fmt_number(v, 0)),
-        "Studies": pooled["studies"].map(lambda s: cite_list(s, cites, arms)),
-    }).reset_index(drop=True)
+    estimate = [
+        fmt_percent_ci(r.estimate, r.ci_lb, r.ci_ub)
+        if not is_missing(r.estimate)
+        else f"not estimable ({r.error})"
+        if not is_missing(r.error)
+        else "not estimable"
+        for r in pooled.itertuples()
+    ]
+    table = pd.DataFrame(
+        {
+            "Population": pooled["population"].map(POPULATION_LABELS).fillna(pooled["population"]),
+            "Outcome": pooled["outcome"].map(outcomes).fillna(pooled["outcome"]).map(symbols),
+            "Regimen class": pooled["regimen_class"].map(classes).fillna(pooled["regimen_class"]),
+            "Method": pooled["method"].map(lambda m: METHOD_LABELS.get(m, m)),
+            "k": pooled["k"].map(fmt_count),
+            "N": pooled["n_total"].map(fmt_count),
+            "Estimate (95 % CI)": estimate,
+            "95 % prediction interval": [fmt_interval(r.pi_lb, r.pi_ub) for r in pooled.itertuples()],
+            "τ²": pd.to_numeric(pooled["tau2"], errors="coerce").map(lambda t: fmt_number(t, 3)),
+            "I² (%)": pd.to_numeric(pooled["I2"], errors="coerce").map(lambda v: fmt_number(v, 0)),
+            "Studies": pooled["studies"].map(lambda s: cite_list(s, cites, arms)),
+        }
+    ).reset_index(drop=True)
     for col in ("Population", "Outcome"):
         table[col] = _blank_repeats(table[col])
     return table
@@ -70,10 +108,14 @@ def by_method(frame: pd.DataFrame, analyses, titles: dict[str, str] | None = Non
     if table.empty:
         return pd.DataFrame()
     order = list(dict.fromkeys(table["method"]))
-    wide = (table.assign(cell=table.apply(_cell, axis=1))
-            .pivot_table(index=["analysis", "regimen_class", "k"], columns="method", values="cell", aggfunc="first",
-                         sort=False)
-            .reindex(columns=order).reset_index())
+    wide = (
+        table.assign(cell=table.apply(_cell, axis=1))
+        .pivot_table(
+            index=["analysis", "regimen_class", "k"], columns="method", values="cell", aggfunc="first", sort=False
+        )
+        .reindex(columns=order)
+        .reset_index()
+    )
     return _label_keys(wide.rename(columns=METHOD_LABELS), analyses, titles).fillna(MISSING)
 
 
@@ -98,9 +140,9 @@ def by_variant(frame: pd.DataFrame, plan) -> pd.DataFrame:
         return pd.DataFrame()
     cell = table.apply(lambda r: f"{_cell(r)}, k = {r.k}", axis=1)
     labels = {"primary": "Primary analysis", **{v.id: v.label for v in plan.sensitivity}}
-    wide = (table.assign(cell=cell, variant=table["variant"].map(labels))
-            .pivot_table(index=["analysis", "regimen_class"], columns="variant", values="cell", aggfunc="first",
-                         sort=False))
+    wide = table.assign(cell=cell, variant=table["variant"].map(labels)).pivot_table(
+        index=["analysis", "regimen_class"], columns="variant", values="cell", aggfunc="first", sort=False
+    )
     wide = wide.reindex(columns=[c for c in labels.values() if c in wide.columns]).reset_index()
     return _label_keys(wide, plan.analyses, None).fillna("no study left")
 
@@ -132,21 +174,37 @@ def median_table(tte: pd.DataFrame, citations: dict[str, str] | None = None) -> 
             spread = f"range {fmt_number(r['range_lb'], 1)} to {fmt_number(r['range_ub'], 1)}"
         else:
             spread = MISSING
-        out.append({"Endpoint": r["endpoint"], "Median (months)": median, "95 % CI or range": spread,
-                    "Study": _study(r, citations), "Arm": _class(r),
-                    "Regimen class": MISSING if is_missing(r["regimen_class_label"]) else r["regimen_class_label"],
-                    "Arm N": fmt_count(r["arm_n"]), "Clock starts at": MISSING if is_missing(r["start"]) else r["start"]})
+        out.append(
+            {
+                "Endpoint": r["endpoint"],
+                "Median (months)": median,
+                "95 % CI or range": spread,
+                "Study": _study(r, citations),
+                "Arm": _class(r),
+                "Regimen class": MISSING if is_missing(r["regimen_class_label"]) else r["regimen_class_label"],
+                "Arm N": fmt_count(r["arm_n"]),
+                "Clock starts at": MISSING if is_missing(r["start"]) else r["start"],
+            }
+        )
     return pd.DataFrame(out)
 
 
 def hazard_ratio_table(tte: pd.DataFrame, citations: dict[str, str] | None = None) -> pd.DataFrame:
     rows = tte[tte["kind"] == "hazard_ratio"]
-    return pd.DataFrame([{
-        "Endpoint": r["endpoint"], "HR (95 % CI)": fmt_ratio_ci(r["value"], r["ci_lb"], r["ci_ub"]),
-        "p": r["p_printed"] if not is_missing(r["p_printed"]) else fmt_p(r["p_value"]),
-        "Comparison": MISSING if is_missing(r["comparison"]) else r["comparison"],
-        "Model": MISSING if is_missing(r["model"]) else r["model"],
-        "Study": _study(r, citations), "Arm": _class(r)} for _, r in rows.iterrows()])
+    return pd.DataFrame(
+        [
+            {
+                "Endpoint": r["endpoint"],
+                "HR (95 % CI)": fmt_ratio_ci(r["value"], r["ci_lb"], r["ci_ub"]),
+                "p": r["p_printed"] if not is_missing(r["p_printed"]) else fmt_p(r["p_value"]),
+                "Comparison": MISSING if is_missing(r["comparison"]) else r["comparison"],
+                "Model": MISSING if is_missing(r["model"]) else r["model"],
+                "Study": _study(r, citations),
+                "Arm": _class(r),
+            }
+            for _, r in rows.iterrows()
+        ]
+    )
 
 
 def landmark_table(tte: pd.DataFrame, citations: dict[str, str] | None = None) -> pd.DataFrame:
@@ -156,14 +214,24 @@ def landmark_table(tte: pd.DataFrame, citations: dict[str, str] | None = None) -
         pct = None if is_missing(r["percent"]) else r["percent"] / 100
         lb = None if is_missing(r["ci_lb"]) else r["ci_lb"] / 100
         ub = None if is_missing(r["ci_ub"]) else r["ci_ub"] / 100
-        out.append({"Endpoint": r["endpoint"], "At (months)": fmt_number(r["months"], 0),
-                    "Rate (95 % CI)": fmt_percent_ci(pct, lb, ub), "Study": _study(r, citations), "Arm": _class(r),
-                    "Arm N": fmt_count(r["arm_n"])})
+        out.append(
+            {
+                "Endpoint": r["endpoint"],
+                "At (months)": fmt_number(r["months"], 0),
+                "Rate (95 % CI)": fmt_percent_ci(pct, lb, ub),
+                "Study": _study(r, citations),
+                "Arm": _class(r),
+                "Arm N": fmt_count(r["arm_n"]),
+            }
+        )
     return pd.DataFrame(out)
 
 
-def comparison_table(table: pd.DataFrame, arm_names: tuple[str, str] = ("Experimental", "Control"),
-                     citations: dict[str, str] | None = None) -> pd.DataFrame:
+def comparison_table(
+    table: pd.DataFrame,
+    arm_names: tuple[str, str] = ("Experimental", "Control"),
+    citations: dict[str, str] | None = None,
+) -> pd.DataFrame:
     """A two-arm comparison (living.comparisons table): events/total per arm, OR and RD with CI."""
     if table.empty:
         return pd.DataFrame()
@@ -171,13 +239,16 @@ def comparison_table(table: pd.DataFrame, arm_names: tuple[str, str] = ("Experim
     out = []
     for outcome, part in table.groupby("outcome", sort=False):
         first = part.iloc[0]
-        row = {"Outcome": symbols(outcome_labels().get(outcome, outcome)),
-               f"{exp}, events/N": f"{first['events_exp']}/{first['n_exp']}",
-               f"{ctrl}, events/N": f"{first['events_ctrl']}/{first['n_ctrl']}"}
+        row = {
+            "Outcome": symbols(outcome_labels().get(outcome, outcome)),
+            f"{exp}, events/N": f"{first['events_exp']}/{first['n_exp']}",
+            f"{ctrl}, events/N": f"{first['events_ctrl']}/{first['n_ctrl']}",
+        }
         for _, r in part.iterrows():
             if r["measure"] == "RD":
-                row["Risk difference (95 % CI)"] = fmt_percent_ci(r["estimate"], r["ci_lb"], r["ci_ub"]) \
-                    .replace(" %", " points", 1)
+                row["Risk difference (95 % CI)"] = fmt_percent_ci(r["estimate"], r["ci_lb"], r["ci_ub"]).replace(
+                    " %", " points", 1
+                )
             else:
                 row[f"{r['measure']} (95 % CI)"] = fmt_ratio_ci(r["estimate"], r["ci_lb"], r["ci_ub"])
                 row["p"] = fmt_p(r["pval"])
