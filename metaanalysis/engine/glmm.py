@@ -90,7 +90,7 @@ def _typical_vi(vi: np.ndarray) -> float:
     return (len(vi) - 1) / (wi.sum() - (wi**2).sum() / wi.sum())
 
 
-def heterogeneity_tests(events: Sequence, n: Sequence) -> dict[str, float]:
+def heterogeneity_tests(events: Sequence | np.ndarray, n: Sequence | np.ndarray) -> dict[str, float]:
     """Wald and likelihood-ratio tests of the saturated (one logit per study) binomial model
     against the common-proportion model, as rma.glmm reports them (QE.Wld, QE.LRT; df = k - 1).
 
@@ -100,15 +100,15 @@ def heterogeneity_tests(events: Sequence, n: Sequence) -> dict[str, float]:
     LRT: twice the log-likelihood difference, observed proportions vs the pooled one.
     """
     x = np.asarray(events, dtype=float)
-    n = np.asarray(n, dtype=float)
+    nn = np.asarray(n, dtype=float)
     k = len(x)
-    inner = (x > 0) & (x < n)
-    xi, ni = x[inner], n[inner]
+    inner = (x > 0) & (x < nn)
+    xi, ni = x[inner], nn[inner]
     wi = xi * (ni - xi) / ni
     li = np.log(xi / (ni - xi))
     QE_Wld = float(np.sum(wi * (li - np.sum(wi * li) / np.sum(wi)) ** 2)) if inner.sum() > 1 else 0.0
-    p = x.sum() / n.sum()
-    QE_LRT = float(np.sum(_binomial_deviance(x, n, np.full(k, math.log(p / (1 - p)))))) if 0 < p < 1 else 0.0
+    p = x.sum() / nn.sum()
+    QE_LRT = float(np.sum(_binomial_deviance(x, nn, np.full(k, math.log(p / (1 - p)))))) if 0 < p < 1 else 0.0
     df = k - 1
     return dict(
         QE_Wld=QE_Wld,

@@ -26,7 +26,7 @@ from metaanalysis.engine.effects import escalc
 from metaanalysis.engine.results import MetaResult, StudyRows
 
 
-def _check_tables(ai, n1i, ci, n2i, studies) -> tuple[np.ndarray, ...]:
+def _check_tables(ai, n1i, ci, n2i, studies) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
     cols = dict(ai=ai, n1i=n1i, ci=ci, n2i=n2i)
     k = len(ai)
     for name, col in cols.items():
@@ -53,7 +53,8 @@ def _check_tables(ai, n1i, ci, n2i, studies) -> tuple[np.ndarray, ...]:
                 raise ValueError(f"study {names[i]!r}: {tn} = {tot} must be positive")
             if ev > tot:
                 raise ValueError(f"study {names[i]!r}: {en} = {ev} exceeds {tn} = {tot}")
-    return tuple(np.asarray(c, dtype=float) for c in (ai, n1i, ci, n2i)) + (names,)
+    a, n1, c, n2 = (np.asarray(x, dtype=float) for x in (ai, n1i, ci, n2i))
+    return a, n1, c, n2, names
 
 
 def _study_effects(measure, a, n1, c, n2, names) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

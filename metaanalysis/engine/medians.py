@@ -256,24 +256,26 @@ def qe_fit(
     maximum: float | None = None,
 ) -> QEFit:
     """Fit the QE candidate families to S1, S2 or S3 summary data (see module docstring)."""
-    has = lambda v: v is not None and not (isinstance(v, float) and math.isnan(v))  # noqa: E731
-    if has(q1) and has(q3) and has(minimum) and has(maximum):
-        scenario, probs, quants = "S3", [1 / n, 0.25, 0.5, 0.75, 1 - 1 / n], [minimum, q1, median, q3, maximum]
+    q1, q3, minimum, maximum = (
+        None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in (q1, q3, minimum, maximum)
+    )
+    if q1 is not None and q3 is not None and minimum is not None and maximum is not None:
+        scenario, probs, given = "S3", [1 / n, 0.25, 0.5, 0.75, 1 - 1 / n], [minimum, q1, median, q3, maximum]
         mu_lo, mu_hi = q1, q3
-    elif has(q1) and has(q3):
-        scenario, probs, quants = "S2", [0.25, 0.5, 0.75], [q1, median, q3]
+    elif q1 is not None and q3 is not None:
+        scenario, probs, given = "S2", [0.25, 0.5, 0.75], [q1, median, q3]
         mu_lo, mu_hi = q1, q3
-    elif has(minimum) and has(maximum):
-        scenario, probs, quants = "S1", [1 / n, 0.5, 1 - 1 / n], [minimum, median, maximum]
+    elif minimum is not None and maximum is not None:
+        scenario, probs, given = "S1", [1 / n, 0.5, 1 - 1 / n], [minimum, median, maximum]
         mu_lo, mu_hi = minimum, maximum
     else:
         raise ValueError("qe_fit: needs the quartiles (q1, q3), the range (minimum, maximum) or both")
     if not (isinstance(n, (int, np.integer)) and n > 1):
         raise ValueError(f"qe_fit: n must be an integer > 1, got {n!r}")
-    quants = np.asarray(quants, dtype=float)
+    quants = np.asarray(given, dtype=float)
     if np.any(np.diff(quants) < 0):
         raise ValueError(f"qe_fit: quantiles {list(quants)} are not in increasing order")
-    probs = np.asarray(probs)
+    p = np.asarray(probs)
     starts = {
         "normal": ((median, 1.0), [(mu_lo, mu_hi), (1e-3, 50)]),
         "log-normal": (
@@ -289,7 +291,7 @@ def qe_fit(
         start, bounds = starts[fam]
 
         def objective(theta, fam=fam):
-            return float(np.sum((_quantiles(fam, theta, probs) - quants) ** 2))
+            return float(np.sum((_quantiles(fam, theta, p) - quants) ** 2))
 
         try:
             theta, value = _r_lbfgsb(objective, start, bounds)
@@ -299,7 +301,7 @@ def qe_fit(
             params[fam], values[fam] = (float(theta[0]), float(theta[1])), value
     if not values:
         raise ValueError("qe_fit: no candidate distribution could be fitted")
-    best = min(values, key=values.get)
+    best = min(values, key=lambda fam: values[fam])
     return QEFit(scenario, best, params, values, _density_at_median(best, params[best]))
 
 

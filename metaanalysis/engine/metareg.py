@@ -101,10 +101,10 @@ def rma_mods(yi, vi, X, *, method: str = "REML", test: str = "z", level: float =
         crit = stats.norm.ppf(1 - (1 - level) / 2)
         QMp = float(stats.chi2.sf(QM, m)) if m > 0 else float("nan")
     else:
-        pval = 2 * stats.t.sf(np.abs(zval), df)
-        crit = stats.t.ppf(1 - (1 - level) / 2, df)
+        pval = 2 * stats.t.sf(np.abs(zval), k - p)
+        crit = stats.t.ppf(1 - (1 - level) / 2, k - p)
         QM = QM / m if m > 0 else 0.0
-        QMp = float(stats.f.sf(QM, m, df)) if m > 0 else float("nan")
+        QMp = float(stats.f.sf(QM, m, k - p)) if m > 0 else float("nan")
     w0 = 1.0 / v
     b0, _ = _hat(X, w0, y)
     QE = float(np.sum(w0 * (y - X @ b0) ** 2))

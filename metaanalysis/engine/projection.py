@@ -47,16 +47,18 @@ class Projection:
         """P y."""
         if self.intercept_only:
             return self.w * (y - float(self.w @ y) / self._wsum)
-        sy = self.s * y
-        return self.s * (sy - self.Q @ (self.Q.T @ sy))
+        s, Q = self._factors()
+        sy = s * y
+        return s * (sy - Q @ (Q.T @ sy))
 
     def quad(self, y: np.ndarray) -> float:
         """y' P y (the weighted residual sum of squares)."""
         if self.intercept_only:
             r = y - float(self.w @ y) / self._wsum
             return float(self.w @ (r * r))
-        sy = self.s * y
-        r = sy - self.Q @ (self.Q.T @ sy)
+        s, Q = self._factors()
+        sy = s * y
+        r = sy - Q @ (Q.T @ sy)
         return float(r @ r)
 
     def trace(self) -> float:
@@ -70,7 +72,13 @@ class Projection:
     def _qgq(self, g: np.ndarray) -> np.ndarray:
         if self.intercept_only:  # Q = sqrt(w / sum w): Q'GQ = sum(g h)
             return np.array([[float(np.sum(g * self.h))]])
-        return (self.Q.T * g) @ self.Q
+        _, Q = self._factors()
+        return (Q.T * g) @ Q
+
+    def _factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sqrt(w), Q) of a design with moderators (made in __init__ whenever X is not one column of ones)."""
+        assert self.s is not None and self.Q is not None
+        return self.s, self.Q
 
     def trace_pdp(self, d: np.ndarray | float = 1.0) -> float:
         """tr(P D P) = sum_ij P_ij^2 d_j for diagonal D (d = 1: tr(P^2) = sum(P * P))."""

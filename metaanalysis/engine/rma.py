@@ -260,7 +260,9 @@ def _single_study(y, v, labels, ev, nn, method, test, level, measure, pi_method,
 def _back_transformed(transform, nn, b, ci_lb, ci_ub, pi_lb, pi_ub) -> dict:
     if transform is None:
         return {}
-    f = lambda x: None if x is None else float(apply_transform(transform, x, n=nn))  # noqa: E731
+    def f(x: float) -> float:
+        return float(apply_transform(transform, x, n=nn))
+
     lo, hi = sorted((f(ci_lb), f(ci_ub)))
     out = dict(bt_pred=f(b), bt_ci_lb=lo, bt_ci_ub=hi)
     if pi_lb is not None:

@@ -28,16 +28,16 @@ def subgroup_test(results: dict[str, MetaResult]) -> tuple[float, int, float]:
     The b_g are on the model scale (logit, log ratio, ...), as the fits report them."""
     if len(results) < 2:
         raise ValueError(f"a test for subgroup differences needs at least 2 groups; got {len(results)}")
-    b, se = [], []
+    est, se = [], []
     for name, res in results.items():
         if res.b is None or res.se is None or not (math.isfinite(res.b) and math.isfinite(res.se)) or res.se <= 0:
             raise ValueError(f"group {name!r}: estimate {res.b!r} with se {res.se!r} cannot enter the test")
-        b.append(res.b)
+        est.append(res.b)
         se.append(res.se)
     measures = {res.measure for res in results.values()}
     if len(measures) > 1:
         raise ValueError(f"groups are on different scales: measures {sorted(measures)}")
-    b, w = np.asarray(b), 1.0 / np.asarray(se) ** 2
+    b, w = np.asarray(est), 1.0 / np.asarray(se) ** 2
     Q = float(np.sum(w * (b - np.sum(w * b) / np.sum(w)) ** 2))
     df = len(b) - 1
     return Q, df, float(stats.chi2.sf(Q, df))
@@ -63,13 +63,15 @@ def subgroups(
     y = np.asarray(yi, dtype=float)
     v = np.asarray(vi, dtype=float)
     k = len(y)
-    g = [None if x is None else str(x) for x in groups]
-    for name, arr in (("vi", v), ("groups", g), ("studies", studies), ("events", events), ("n", n)):
+    given = [None if x is None else str(x) for x in groups]
+    for name, arr in (("vi", v), ("groups", given), ("studies", studies), ("events", events), ("n", n)):
         if arr is not None and len(arr) != k:
             raise ValueError(f"{name} has {len(arr)} values but yi has {k}")
-    for i, x in enumerate(g):
+    g: list[str] = []
+    for i, x in enumerate(given):
         if x is None or x.strip() == "" or x.lower() == "nan":
             raise ValueError(f"row {i + 1}: group label is missing")
+        g.append(x)
     names = [str(s) for s in studies] if studies is not None else [str(i + 1) for i in range(k)]
 
     def take(arr, idx):
