@@ -5,7 +5,8 @@ The package follows the pipeline a review runs through:
 - `metaanalysis.evidence`: the study-record format, its validation and loading;
 - `metaanalysis.engine`: effect sizes, tau^2 estimators, models and diagnostics (it sees
   only effect sizes, or counts for the GLMM, never study files);
-- `metaanalysis.living`: the declared analyses, which rows are pooled, the run and its history;
+- `metaanalysis.review`: the review rules: the declared analyses and which rows are pooled with which;
+- `metaanalysis.pipeline`: the run that computes the review once, its staging and its history;
 - `metaanalysis.presentation`: forest plots, reader-facing tables, the HTML report;
 - `metaanalysis.cli`: the `metaanalysis` command.
 
@@ -53,9 +54,9 @@ _PUBLIC = {
     "Control": "metaanalysis.engine.estimators",
     "MetaResult": "metaanalysis.engine.results",
     "median_of_medians": "metaanalysis.engine.medians",
-    # living review
-    "load_plan": "metaanalysis.living.analyses",
-    "run": "metaanalysis.living.run",
+    # review rules and pipeline
+    "load_plan": "metaanalysis.review.analyses",
+    "run": "metaanalysis.pipeline.run",
     # presentation
     "forest_plot": "metaanalysis.presentation.forest",
     "save_forest": "metaanalysis.presentation.forest",

@@ -28,8 +28,8 @@ RESULTS_DIR = "../results"
 import pandas as pd
 
 from metaanalysis.evidence.studies import load_records, outcome_table, study_table
-from metaanalysis.living.analyses import load_plan
-from metaanalysis.living.pooling import excluded_table
+from metaanalysis.review.analyses import load_plan
+from metaanalysis.review.pooling import excluded_table
 
 pd.set_option("display.max_colwidth", 80)
 records = load_records(STUDIES_DIR)

@@ -29,14 +29,14 @@ RESULTS_DIR = "../results"
 from IPython.display import display
 
 from metaanalysis.evidence.studies import load_records, outcome_table
-from metaanalysis.living.analyses import load_plan
-from metaanalysis.living.comparisons import compare_arms
-from metaanalysis.living.pooling import pool, pooled_table
 from metaanalysis.presentation.display import show_saved_figure
 from metaanalysis.presentation.figures import analysis_forest, comparison_forests
 from metaanalysis.presentation.labels import arm_labels, citation_labels
 from metaanalysis.presentation.summary import primary_rows
 from metaanalysis.presentation.tables import comparison_table, paper_table, readable
+from metaanalysis.review.analyses import load_plan
+from metaanalysis.review.comparisons import compare_arms
+from metaanalysis.review.pooling import pool, pooled_table
 
 records = load_records(STUDIES_DIR)
 frame = outcome_table(records)

@@ -46,14 +46,14 @@ import pandas as pd
 from IPython.display import Image, Markdown, display
 
 from metaanalysis.evidence.studies import load_records
-from metaanalysis.living.analyses import load_plan
-from metaanalysis.living.survival import survival_tables
-from metaanalysis.living.survival_figures import (
+from metaanalysis.presentation.survival_figures import (
     draw_survival,
     readable_hazard_ratios,
     readable_landmarks,
     readable_medians,
 )
+from metaanalysis.review.analyses import load_plan
+from metaanalysis.review.survival import survival_tables
 
 pd.set_option("display.max_colwidth", 90)
 tables = survival_tables(load_records(STUDIES_DIR), load_plan())

@@ -27,8 +27,8 @@ RESULTS_DIR = "../results"
 
 # %%
 from metaanalysis.evidence.studies import load_studies
-from metaanalysis.living.analyses import load_plan
 from metaanalysis.presentation.tables import by_method, by_variant, paper_table
+from metaanalysis.review.analyses import load_plan
 
 frame = load_studies(STUDIES_DIR)
 plan = load_plan()
@@ -68,11 +68,11 @@ from IPython.display import Markdown, display
 
 from metaanalysis.evidence.studies import load_records
 from metaanalysis.evidence.vocabulary import regimen_labels
-from metaanalysis.living.pooling import pool
 from metaanalysis.presentation.class_diagnostics import MIN_K, diagnose, egger_text
 from metaanalysis.presentation.display import show_figure
 from metaanalysis.presentation.labels import arm_labels, citation_labels
 from metaanalysis.presentation.tables import analysis_title
+from metaanalysis.review.pooling import pool
 
 records = load_records(STUDIES_DIR)
 citations, arms = citation_labels(records), arm_labels(records)
@@ -113,8 +113,8 @@ from IPython.display import Image, display
 from metaanalysis import escalc, gosh, permutest, save_gosh_plot
 from metaanalysis.engine.metareg import factor_design
 from metaanalysis.evidence.vocabulary import regimen_labels
-from metaanalysis.living.pooling import pool
 from metaanalysis.presentation.tables import analysis_title
+from metaanalysis.review.pooling import pool
 
 pooled_classes = []
 for analysis in plan.analyses:

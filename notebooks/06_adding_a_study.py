@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 
 from metaanalysis.cli.new_study import write_template
-from metaanalysis.living.run import run
+from metaanalysis.pipeline.run import run
 
 # Removed at the end of the notebook, and when the kernel exits should a cell fail first.
 scratch_dir = tempfile.TemporaryDirectory(prefix="metaanalysis-walkthrough-")

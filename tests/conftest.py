@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def built_report(tmp_path_factory):
     """`metaanalysis run` with its notebooks on a copy of the evidence base, built once per session:
     (results directory, report pages). The notebooks show the figures the run saved."""
-    from metaanalysis.living.run import run
+    from metaanalysis.pipeline.run import run
 
     base = tmp_path_factory.mktemp("report")
     studies = base / "extracted_studies"

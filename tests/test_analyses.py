@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from metaanalysis.evidence.vocabulary import outcomes
-from metaanalysis.living.analyses import AnalysisDeclarationError, load_plan
+from metaanalysis.review.analyses import AnalysisDeclarationError, load_plan
 
 
 def test_packaged_plan_declares_primary_defaults_and_known_outcomes():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from metaanalysis.living.changes import compare
+from metaanalysis.pipeline.changes import compare
 
 
 def _pooled(rows):
@@ -55,8 +55,8 @@ def test_added_study_moved_estimate_new_and_removed_rows_are_all_named():
 import json  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
-from metaanalysis.living.changes import compare_runs  # noqa: E402
-from metaanalysis.living.history import add_entry, carry_history, evidence_snapshot  # noqa: E402
+from metaanalysis.pipeline.changes import compare_runs  # noqa: E402
+from metaanalysis.pipeline.history import add_entry, carry_history, evidence_snapshot  # noqa: E402
 
 POOLED_HEADER = (
     "analysis,variant,population,outcome,regimen_class,method,k,n_total,estimate,ci_lb,ci_ub,tau2,I2,studies\n"

@@ -16,7 +16,7 @@ from metaanalysis.engine.effects import escalc
 from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.engine.results import SubgroupResult
 from metaanalysis.engine.rma import rma_effects
-from metaanalysis.living.single_study import single_proportion
+from metaanalysis.engine.single_study import single_proportion
 from metaanalysis.presentation import forest, forest_rows
 from metaanalysis.presentation.forest import forest_plot
 from metaanalysis.presentation.forest_text import wrap

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from metaanalysis.living.run import run
+from metaanalysis.pipeline.run import run
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = """\
@@ -40,7 +40,7 @@ sensitivity:
 DRIVER = """\
 import os, sys, time
 from pathlib import Path
-import metaanalysis.living.run as run_mod
+import metaanalysis.pipeline.run as run_mod
 
 def pause():
     Path(os.environ["PAUSE_MARKER"]).write_text("paused")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from metaanalysis.living.analyses import AnalysisDeclarationError, load_plan
-from metaanalysis.living.pooling import pool, pooled_rows
+from metaanalysis.review.analyses import AnalysisDeclarationError, load_plan
+from metaanalysis.review.pooling import pool, pooled_rows
 
 
 def _frame(counts):
@@ -71,7 +71,7 @@ def test_bayes_settings_are_checked(tmp_path):
 def test_primary_flag_follows_the_small_k_rule(analysis):
     from dataclasses import replace
 
-    from metaanalysis.living.analyses import BayesSettings
+    from metaanalysis.review.analyses import BayesSettings
 
     frame = _frame({"two": [(12, 12), (7, 20)], "five": [(3, 10), (4, 12), (6, 20), (2, 9), (8, 25)]})
     small_k = replace(analysis, bayes=BayesSettings(tau_prior="halfnormal:1.0", max_k=4, primary=True))
@@ -88,7 +88,7 @@ def test_normal_normal_variant_pools_the_logits(analysis):
 
     from metaanalysis.engine.bayes import rma_bayes
     from metaanalysis.engine.effects import escalc
-    from metaanalysis.living.analyses import BayesSettings
+    from metaanalysis.review.analyses import BayesSettings
 
     frame = _frame({"two": [(12, 12), (7, 20)]})
     nn = replace(analysis, bayes=BayesSettings(tau_prior="halfnormal:1.0", model="normal-normal"))

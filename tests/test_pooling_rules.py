@@ -9,8 +9,8 @@ import pytest
 
 from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.evidence.studies import outcome_table, study_table
-from metaanalysis.living.analyses import Analysis, AnalysisDeclarationError, InverseVariance, load_plan
-from metaanalysis.living.pooling import (
+from metaanalysis.review.analyses import Analysis, AnalysisDeclarationError, InverseVariance, load_plan
+from metaanalysis.review.pooling import (
     COMBINED,
     DERIVED,
     STRATUM,

@@ -14,7 +14,7 @@ from test_validation import BASE
 
 from metaanalysis.evidence.search_log import load_search_log, prisma_counts
 from metaanalysis.evidence.studies import StudyValidationError
-from metaanalysis.living.run import run
+from metaanalysis.pipeline.run import run
 from metaanalysis.presentation.prisma import prisma_figure, save_prisma
 from metaanalysis.presentation.report import write_report
 

@@ -17,8 +17,8 @@ from metaanalysis.engine.effects import escalc
 from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.engine.rma import rma_effects
 from metaanalysis.evidence.studies import load_studies
-from metaanalysis.living.analyses import load_plan
-from metaanalysis.living.run import run
+from metaanalysis.pipeline.run import run
+from metaanalysis.review.analyses import load_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "notebooks" / "example_new_study.yaml"

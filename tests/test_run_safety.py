@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from metaanalysis import cli
-from metaanalysis.living import run as run_mod
-from metaanalysis.living.run import find_notebooks, run
-from metaanalysis.living.staging import OutputError, StagedOutput
+from metaanalysis.pipeline import run as run_mod
+from metaanalysis.pipeline.run import find_notebooks, run
+from metaanalysis.pipeline.staging import OutputError, StagedOutput
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "notebooks" / "example_new_study.yaml"

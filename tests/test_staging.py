@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from metaanalysis.living import staging
-from metaanalysis.living.staging import OutputError, StagedOutput, altered_files, read_manifest
+from metaanalysis.pipeline import staging
+from metaanalysis.pipeline.staging import OutputError, StagedOutput, altered_files, read_manifest
 
 
 def digest(folder):

@@ -1,4 +1,4 @@
-"""Survival pooling: which rows enter (living/survival.py, living/landmarks.py) and the cloglog scale.
+"""Survival pooling: which rows enter (review/survival.py, review/landmarks.py) and the cloglog scale.
 
 Records here are small hand-made dicts (the evidence base grows in parallel, so no test pins
 it); the expected medians are worked by hand from the definitions in engine/medians.py.
@@ -16,8 +16,8 @@ from scipy import stats
 from metaanalysis.engine.medians import median_variance_from_ci
 from metaanalysis.engine.rma import rma
 from metaanalysis.engine.transforms import iloglog
-from metaanalysis.living.analyses import HazardRatioAnalysis, InverseVariance, Landmark, MedianAnalysis
-from metaanalysis.living.landmarks import (
+from metaanalysis.review.analyses import HazardRatioAnalysis, InverseVariance, Landmark, MedianAnalysis
+from metaanalysis.review.landmarks import (
     BINOMIAL,
     NO_PRECISION,
     PRINTED_CI,
@@ -26,7 +26,7 @@ from metaanalysis.living.landmarks import (
     loglog_variance_from_ci,
     pool_landmarks,
 )
-from metaanalysis.living.survival import NOT_REACHED, pool_hazard_ratios, pool_medians, survival_frame
+from metaanalysis.review.survival import NOT_REACHED, pool_hazard_ratios, pool_medians, survival_frame
 
 Z = stats.norm.ppf(0.975)
 IV = InverseVariance(method="REML", test="knha", pi_method="metafor")
@@ -240,7 +240,7 @@ def test_landmarks_pool_printed_cis_and_flag_the_binomial_approximation():
 
 
 def test_readable_median_table_has_no_index_and_no_nan():
-    from metaanalysis.living.survival_figures import readable_medians
+    from metaanalysis.presentation.survival_figures import readable_medians
 
     html = readable_medians(pool_medians(survival_frame(RECORDS), (WHOLE,))).to_html()
     assert "nan" not in html.lower() and "<NA>" not in html

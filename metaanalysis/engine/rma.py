@@ -260,6 +260,7 @@ def _single_study(y, v, labels, ev, nn, method, test, level, measure, pi_method,
 def _back_transformed(transform, nn, b, ci_lb, ci_ub, pi_lb, pi_ub) -> dict:
     if transform is None:
         return {}
+
     def f(x: float) -> float:
         return float(apply_transform(transform, x, n=nn))
 

@@ -27,7 +27,7 @@ KERNEL = "python3"
 TIMEOUT_SECONDS = 600
 # imported once per kernel before its first notebook
 WARM_IMPORTS = (
-    "import pandas, matplotlib, matplotlib.pyplot\nimport metaanalysis.living.run, metaanalysis.presentation.tables\n"
+    "import pandas, matplotlib, matplotlib.pyplot\nimport metaanalysis.pipeline.run, metaanalysis.presentation.tables\n"
 )
 _BETWEEN = (
     "%reset -f\nimport os as _os, matplotlib.pyplot as _plt\n_plt.close('all'); _os.chdir({cwd!r})\ndel _os, _plt\n"

@@ -133,8 +133,8 @@ def _inputs(results_dir: Path | None, studies_dir):
         when = dt.datetime.fromtimestamp(pooled_csv.stat().st_mtime)
     elif records:
         from metaanalysis.evidence.studies import outcome_table
-        from metaanalysis.living.analyses import load_plan
-        from metaanalysis.living.pooling import pooled_table
+        from metaanalysis.review.analyses import load_plan
+        from metaanalysis.review.pooling import pooled_table
 
         pooled = pooled_table(outcome_table(records), load_plan().analyses)  # every method: k decides which is primary
         when = dt.datetime.now()

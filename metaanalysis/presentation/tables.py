@@ -11,7 +11,6 @@ from __future__ import annotations
 import pandas as pd
 
 from metaanalysis.evidence.vocabulary import outcome_labels, regimen_labels
-from metaanalysis.living.pooling import pooled_table
 from metaanalysis.presentation.labels import (
     MISSING,
     POPULATION_LABELS,
@@ -27,6 +26,7 @@ from metaanalysis.presentation.labels import (
     symbols,
 )
 from metaanalysis.presentation.style import paper_table
+from metaanalysis.review.pooling import pooled_table
 
 __all__ = [
     "analysis_title",

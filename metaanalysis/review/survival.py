@@ -33,8 +33,8 @@ from metaanalysis.engine.effects import AsymmetricIntervalWarning, log_ratio_fro
 from metaanalysis.engine.medians import median_of_medians, median_variance_from_ci
 from metaanalysis.engine.rma import rma
 from metaanalysis.evidence.studies import time_to_event_table
-from metaanalysis.living.analyses import HazardRatioAnalysis, MedianAnalysis, Plan
-from metaanalysis.living.pooling import overlap_reasons
+from metaanalysis.review.analyses import HazardRatioAnalysis, MedianAnalysis, Plan
+from metaanalysis.review.pooling import overlap_reasons
 
 NOT_REACHED = (
     "median not reached: no value, so MM, WM and IV cannot use it "
@@ -362,7 +362,7 @@ def pool_hazard_ratios(
 
 def survival_tables(records: list[dict[str, Any]], plan: Plan) -> dict[str, Any]:
     """The survival tables of a run, and the hazard-ratio fits for the forest plot."""
-    from metaanalysis.living.landmarks import pool_landmarks
+    from metaanalysis.review.landmarks import pool_landmarks
 
     tte = survival_frame(records)
     level = plan.analyses[0].level if plan.analyses else 0.95
@@ -377,7 +377,7 @@ def survival_tables(records: list[dict[str, Any]], plan: Plan) -> dict[str, Any]
 
 def write_survival(records: list[dict[str, Any]], plan: Plan, out_dir: Path) -> list[Path]:
     """Write the survival tables and figures under `out_dir`; return the files written."""
-    from metaanalysis.living.survival_figures import draw_survival
+    from metaanalysis.presentation.survival_figures import draw_survival
 
     tables = survival_tables(records, plan)
     written = []

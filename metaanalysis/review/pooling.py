@@ -17,9 +17,9 @@ from metaanalysis.engine.effects import escalc
 from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.engine.results import MetaResult, SubgroupResult
 from metaanalysis.engine.rma import rma_effects
+from metaanalysis.engine.single_study import single_proportion
 from metaanalysis.engine.subgroups import subgroup_test
-from metaanalysis.living.analyses import EXCLUSIONS, Analysis
-from metaanalysis.living.single_study import single_proportion
+from metaanalysis.review.analyses import EXCLUSIONS, Analysis
 
 # Why a row was not pooled. One phrase per reason so tables can be filtered.
 WHOLE_COHORT = "whole-cohort row (arm role: overall), not a regimen class"

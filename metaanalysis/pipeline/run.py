@@ -40,20 +40,20 @@ from metaanalysis import __version__  # noqa: E402
 from metaanalysis.evidence.search_log import check_review, prisma_counts, review_beside  # noqa: E402
 from metaanalysis.evidence.studies import StudyValidationError, outcome_table, study_table  # noqa: E402
 from metaanalysis.evidence.validation import check_directory, errors  # noqa: E402
-from metaanalysis.living import analyses as analyses_mod  # noqa: E402
-from metaanalysis.living.changes import compare_runs  # noqa: E402
-from metaanalysis.living.comparisons import compare_arms  # noqa: E402
-from metaanalysis.living.history import add_entry, carry_history, write_evidence  # noqa: E402
-from metaanalysis.living.landmarks import pool_landmarks  # noqa: E402
-from metaanalysis.living.pooling import excluded_rows, pool, pooled_rows, pooled_table, study_level_rows  # noqa: E402
-from metaanalysis.living.staging import OutputError, StagedOutput, altered_files, read_manifest  # noqa: E402
-from metaanalysis.living.survival import survival_frame, write_survival  # noqa: E402
+from metaanalysis.pipeline.changes import compare_runs  # noqa: E402
+from metaanalysis.pipeline.history import add_entry, carry_history, write_evidence  # noqa: E402
+from metaanalysis.pipeline.staging import OutputError, StagedOutput, altered_files, read_manifest  # noqa: E402
 from metaanalysis.presentation.figures import analysis_forest, comparison_forests  # noqa: E402
 from metaanalysis.presentation.forest import save_forest  # noqa: E402
 from metaanalysis.presentation.labels import arm_labels, citation_labels  # noqa: E402
 from metaanalysis.presentation.prisma import save_prisma  # noqa: E402
 from metaanalysis.presentation.report import NotebookError, write_report  # noqa: E402
 from metaanalysis.presentation.safe_text import neutralise_csv, printable, write_csv  # noqa: E402
+from metaanalysis.review import analyses as analyses_mod  # noqa: E402
+from metaanalysis.review.comparisons import compare_arms  # noqa: E402
+from metaanalysis.review.landmarks import pool_landmarks  # noqa: E402
+from metaanalysis.review.pooling import excluded_rows, pool, pooled_rows, pooled_table, study_level_rows  # noqa: E402
+from metaanalysis.review.survival import survival_frame, write_survival  # noqa: E402
 
 PROJECT_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # beside the package in a clone
 

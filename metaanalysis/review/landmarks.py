@@ -28,8 +28,8 @@ import pandas as pd
 from scipy import stats
 
 from metaanalysis.engine.rma import rma
-from metaanalysis.living.analyses import Landmark
-from metaanalysis.living.pooling import overlap_reasons
+from metaanalysis.review.analyses import Landmark
+from metaanalysis.review.pooling import overlap_reasons
 
 NO_PRECISION = "neither a CI nor the cohort size printed: variance unknown, not pooled"
 PRINTED_CI = "printed CI"

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metaanalysis.living.history import diff_evidence, read_evidence
+from metaanalysis.pipeline.history import diff_evidence, read_evidence
 
 KEY = ["population", "outcome", "regimen_class", "method"]
 ESTIMATE_COLUMNS = ["estimate", "ci_lb", "ci_ub", "k", "tau2", "I2"]

@@ -14,7 +14,7 @@ import pandas as pd
 from metaanalysis.engine.effects import escalc
 from metaanalysis.engine.results import SubgroupResult
 from metaanalysis.engine.rma import rma_effects
-from metaanalysis.living.analyses import Comparison
+from metaanalysis.review.analyses import Comparison
 
 
 class ComparisonError(ValueError):

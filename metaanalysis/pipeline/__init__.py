@@ -1,0 +1,1 @@
+"""The pipeline: one run computes the whole review once, stages it and keeps its history."""
