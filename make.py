@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Set up and run the project on a machine that has only Python 3.11+ and pip.
 
-    python3 make.py run    # virtual environment, then the main job (`metaanalysis run`)
-    python3 make.py test   # virtual environment (and chromium, as root), then the whole test suite
-    python3 make.py lab    # virtual environment, then JupyterLab on notebooks/
+    python3 make.py run          # virtual environment, then the main job (`metaanalysis run`)
+    python3 make.py test         # virtual environment (and chromium, as root), then lint, format
+                                 # and type checks, then the whole test suite on all cores
+    python3 make.py test-lowest  # a second environment with the lowest versions pyproject.toml
+                                 # accepts, then the engine, evidence and reading tests
+    python3 make.py lab          # virtual environment, then JupyterLab on notebooks/
 
 Standard library only: this file runs before anything is installed. The
 virtual environment lives in `.venv/` and is reinstalled whenever
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,26 +26,48 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-STAMP = VENV / ".pyproject.sha256"
+LOWEST = ROOT / ".venv-lowest"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 
+# What `test-lowest` runs: the layers whose numbers and error messages depend on numpy, scipy,
+# pandas, statsmodels and PyYAML (the presentation layer is exercised on the newest versions).
+LOWEST_TESTS = ["tests/engine", "tests/evidence", "tests/review"]
 
-def _python() -> Path:
-    return BIN / ("python.exe" if os.name == "nt" else "python")
+
+def _bin(env: Path) -> Path:
+    return env / ("Scripts" if os.name == "nt" else "bin")
 
 
-def ensure_venv() -> None:
+def _python(env: Path = VENV) -> Path:
+    return _bin(env) / ("python.exe" if os.name == "nt" else "python")
+
+
+def lowest_constraints() -> str:
+    """`name==version` for every `name>=version` in pyproject.toml's dependencies and test extra:
+    the lowest versions we claim, so that a claim nobody tests cannot stand in the file."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    block = text[text.index("dependencies = [") : text.index("[project.scripts]")]
+    pins = re.findall(r'"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?>=([0-9][^",;\s]*)', block)
+    return "".join(f"{name}=={version}\n" for name, version in pins)
+
+
+def ensure_venv(env: Path = VENV, constraints: str | None = None) -> None:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text().strip() == digest and _python().exists():
+    stamp = env / ".pyproject.sha256"
+    if stamp.exists() and stamp.read_text().strip() == digest and _python(env).exists():
         return
     if sys.version_info < (3, 11):  # noqa: UP036 - this file runs under whatever python3 the user has
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
-    print(f"Setting up {VENV} ...", flush=True)
-    venv.EnvBuilder(with_pip=True, clear=not STAMP.exists() and VENV.exists()).create(VENV)
-    pip = [str(_python()), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
+    print(f"Setting up {env} ...", flush=True)
+    venv.EnvBuilder(with_pip=True, clear=env.exists()).create(env)
+    pip = [str(_python(env)), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
-    STAMP.write_text(digest)
+    if constraints is None:
+        subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
+    else:
+        (env / "constraints.txt").write_text(constraints, encoding="utf-8")
+        subprocess.run([*pip, "-c", str(env / "constraints.txt"), "-e", f"{ROOT}[test]"], check=True)
+    stamp.write_text(digest)
 
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -88,19 +114,48 @@ def lab(rest: list[str]) -> int:
     return _exec([*args, *rest], MPLBACKEND="module://matplotlib_inline.backend_inline")
 
 
+def checks() -> int:
+    """ruff lint (with import order), ruff format, mypy: the same checks as .pre-commit-config.yaml."""
+    for args in (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]):
+        print(f"$ {' '.join(args)}", flush=True)
+        if code := _exec([str(BIN / args[0]), *args[1:]]):
+            return code
+    return 0
+
+
+def test(rest: list[str]) -> int:
+    ensure_chromium()
+    if code := checks():
+        return code
+    # -n auto: one worker per core; --dist loadgroup keeps the tests that share one expensive
+    # end-to-end run (marked xdist_group) on one worker, so the run is built once.
+    return _exec([str(_python()), "-m", "pytest", "-n", "auto", "--dist", "loadgroup", *rest])
+
+
+def test_lowest(rest: list[str]) -> int:
+    ensure_venv(LOWEST, lowest_constraints())
+    versions = subprocess.run([str(_python(LOWEST)), "-m", "pip", "freeze", "--disable-pip-version-check"],
+                              capture_output=True, text=True, check=True).stdout.split()
+    wanted = {line.split("==")[0].lower() for line in lowest_constraints().split()}
+    print("Lowest versions:", " ".join(v for v in versions if v.split("==")[0].lower() in wanted), flush=True)
+    return _exec([str(_python(LOWEST)), "-m", "pytest", "-n", "auto", *LOWEST_TESTS, *rest])
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "lab", "setup"}:
+    commands = {"run", "test", "test-lowest", "lab", "setup"}
+    if not argv or argv[0] not in commands:
         print(__doc__)
         return 2
-    ensure_venv()
     command, rest = argv[0], argv[1:]
+    if command == "test-lowest":
+        return test_lowest(rest)
+    ensure_venv()
     if command == "setup":
         return 0
     if command == "run":
         return _exec([str(BIN / "metaanalysis"), "run", *rest])
     if command == "test":
-        ensure_chromium()
-        return _exec([str(_python()), "-m", "pytest", *rest])
+        return test(rest)
     return lab(rest)
 
 

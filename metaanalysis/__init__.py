@@ -53,6 +53,8 @@ _PUBLIC = {
     "estimate_tau2": "metaanalysis.engine.estimators",
     "Control": "metaanalysis.engine.estimators",
     "MetaResult": "metaanalysis.engine.results",
+    "to_pymare": "metaanalysis.engine.pymare_dataset",
+    "from_pymare": "metaanalysis.engine.pymare_dataset",
     "median_of_medians": "metaanalysis.engine.medians",
     # review rules and pipeline
     "load_plan": "metaanalysis.review.analyses",

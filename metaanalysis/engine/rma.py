@@ -38,6 +38,7 @@ from metaanalysis import __version__
 from metaanalysis.engine.effects import MEASURES, EffectSizes
 from metaanalysis.engine.estimators import ESTIMATORS, Control, estimate_tau2
 from metaanalysis.engine.heterogeneity import i2_h2, i2_h2_fixed, q_test, qprofile_ci
+from metaanalysis.engine.pymare_dataset import from_pymare, is_pymare_dataset
 from metaanalysis.engine.results import MetaResult, StudyRows
 from metaanalysis.engine.transforms import TRANSFORMS, apply_transform, default_transform, ipft
 
@@ -48,7 +49,7 @@ _EPS = float(np.finfo(float).eps)
 
 def rma(
     yi,
-    vi,
+    vi=None,
     *,
     method: str = "REML",
     test: str = "knha",
@@ -72,7 +73,17 @@ def rma(
     transform: back-transformation name overriding the measure's default
     (e.g. "exp" for GEN log hazard ratios; "none" for none).
     control: convergence settings (default: metafor's).
+
+    `yi` may also be an intercept-only `pymare.Dataset` (then `vi` is left out): its y, v and n
+    are pooled as they are (see `pymare_dataset.py`).
     """
+    if is_pymare_dataset(yi):
+        if vi is not None:
+            raise ValueError("rma(dataset): the Dataset holds the variances; leave 'vi' out")
+        es = from_pymare(yi, measure=measure, studies=studies)
+        yi, vi, n = es.yi, es.vi, (es.n if n is None else n)
+    elif vi is None:
+        raise ValueError("rma() needs 'vi', the sampling variances of 'yi' (or a pymare.Dataset as its first argument)")
     if method not in ESTIMATORS:
         raise ValueError(f"unknown method {method!r}; expected one of {sorted(ESTIMATORS)}")
     if test not in TESTS:

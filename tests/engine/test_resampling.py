@@ -17,7 +17,7 @@ import pytest
 
 from metaanalysis.engine.resampling import gosh, permutest
 
-REF = json.loads((Path(__file__).parent / "fixtures" / "metafor_resampling.json").read_text())
+REF = json.loads((Path(__file__).parents[1] / "fixtures" / "metafor_resampling.json").read_text())
 YI, VI, ABLAT = np.array(REF["yi"]), np.array(REF["vi"]), np.array(REF["ablat"], float)
 PERM = {p["call"]: p for p in REF["permutest"]}
 

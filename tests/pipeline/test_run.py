@@ -20,7 +20,7 @@ from metaanalysis.evidence.studies import load_studies
 from metaanalysis.pipeline.run import run
 from metaanalysis.review.analyses import load_plan
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "notebooks" / "example_new_study.yaml"
 
 POOLED_COLUMNS = [

@@ -22,9 +22,9 @@ from metaanalysis.evidence.studies import (
     study_table,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 BASE = (FIXTURES / "base_2024.yaml").read_text(encoding="utf-8")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def edit(old: str, new: str, text: str = BASE) -> str:

@@ -22,7 +22,7 @@ from metaanalysis.evidence.studies import (
 )
 from metaanalysis.evidence.validation import Problem, validate_directory, validate_text
 
-BASE_TEXT = (Path(__file__).parent / "fixtures" / "base_2024.yaml").read_text(encoding="utf-8")
+BASE_TEXT = (Path(__file__).parents[1] / "fixtures" / "base_2024.yaml").read_text(encoding="utf-8")
 BASE = yaml.safe_load(BASE_TEXT)
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -11,14 +11,14 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from test_validation import BASE, line_of
+from helpers import BASE, line_of
 
 from metaanalysis.cli import validate as validate_cli
 from metaanalysis.evidence.excerpts import quote_problems, quotes
 from metaanalysis.evidence.search_log import check_review, load_search_log
 from metaanalysis.evidence.validation import ERROR, check_directory
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 SESSION = """\
 session: 2026-01-02-test

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import BASE
 from PIL import Image
-from test_validation import BASE
 
 from metaanalysis.evidence.search_log import load_search_log, prisma_counts
 from metaanalysis.evidence.studies import StudyValidationError
@@ -18,8 +18,8 @@ from metaanalysis.pipeline.run import run
 from metaanalysis.presentation.prisma import prisma_figure, save_prisma
 from metaanalysis.presentation.report import write_report
 
-ROOT = Path(__file__).resolve().parents[1]
-LOG = Path(__file__).parent / "fixtures" / "search_log"
+ROOT = Path(__file__).resolve().parents[2]
+LOG = Path(__file__).parents[1] / "fixtures" / "search_log"
 
 # By hand from fixtures/search_log (13 entries: a1-a9 from a database session, b1-b4 from other methods):
 #   duplicates: a5 (decision: duplicate), b2 (URL of a3, found again), b3 (URL of a9, found again) = 3

@@ -16,7 +16,7 @@ from metaanalysis import cli
 from metaanalysis.evidence.reading import MAX_BYTES, MAX_DEPTH, MAX_INT, read_yaml
 from metaanalysis.evidence.validation import check_directory, parse_text, validate_text
 
-FIXTURE = Path(__file__).parent / "fixtures" / "base_2024.yaml"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "base_2024.yaml"
 BASE_TEXT = FIXTURE.read_text(encoding="utf-8")
 EVENTS_LINE = "        events: 6\n"  # arms[0].binary.ORR.events, line 49 of the fixture
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)

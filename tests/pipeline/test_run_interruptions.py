@@ -21,7 +21,7 @@ import pytest
 
 from metaanalysis.pipeline.run import run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PLAN = """\
 defaults:
   level: 0.95

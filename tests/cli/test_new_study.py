@@ -11,7 +11,7 @@ from pathlib import Path
 from metaanalysis.cli.new_study import template_text
 from metaanalysis.evidence.validation import ERROR, validate_directory
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # One value per placeholder, written as YAML. Consistent on purpose: 9/20 = 45 %, 4/20 = 20 %.
 FILLED = {

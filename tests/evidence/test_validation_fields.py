@@ -6,7 +6,7 @@ the edited text.
 
 from __future__ import annotations
 
-from test_validation import check, edit, find, line_of, only
+from helpers import check, edit, find, line_of, only
 
 ORR = (
     "      ORR:\n        events: 6\n        n: 12\n        percent: 50.0\n"

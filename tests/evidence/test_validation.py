@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import BASE, CLASSES, FIXTURES, OUTCOMES, REPO, check, edit, find, line_of, only  # noqa: F401
 
 from metaanalysis.evidence.validation import (
     ERROR,
@@ -24,56 +25,7 @@ from metaanalysis.evidence.validation import (
     validate_text,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
-BASE = (FIXTURES / "base_2024.yaml").read_text(encoding="utf-8")
-REPO = Path(__file__).resolve().parents[1]
 
-# A fixed vocabulary, so these tests do not move when entries are appended to metaanalysis/data.
-CLASSES = {
-    "bispecific_antibody": {"label": "Bispecific antibody", "covers": ["glofitamab"], "aliases": ["BsAb"]},
-    "chemotherapy": {"label": "Chemotherapy", "covers": ["R-GemOx"], "aliases": ["chemo"]},
-    "mixed_salvage": {"label": "Any salvage", "covers": [], "aliases": []},
-}
-OUTCOMES = {name: {"kind": "response", "label": name} for name in ("ORR", "CR", "PR", "ORR_day30")}
-OUTCOMES["CRS_any"] = {"kind": "safety", "label": "CRS, any grade"}
-OUTCOMES["CRS_grade3plus"] = {"kind": "safety", "label": "CRS grade >= 3"}
-
-
-def edit(old: str, new: str, text: str = BASE, count: int = 1) -> str:
-    assert text.count(old) >= count, f"fixture text {old!r} not found"
-    return text.replace(old, new, count)
-
-
-def line_of(text: str, needle: str, nth: int = 0) -> int:
-    """1-based line of the nth line containing `needle`."""
-    hits = [i + 1 for i, line in enumerate(text.splitlines()) if needle in line]
-    return hits[nth]
-
-
-def check(tmp_path: Path, text: str = BASE, name: str = "base_2024", **files: str) -> list[Problem]:
-    (tmp_path / f"{name}.yaml").write_text(text, encoding="utf-8")
-    for other, other_text in files.items():
-        (tmp_path / f"{other}.yaml").write_text(other_text, encoding="utf-8")
-    return validate_directory(tmp_path, regimen_classes=CLASSES, outcomes=OUTCOMES)
-
-
-def find(problems: list[Problem], path: str, severity: str = ERROR) -> Problem:
-    hits = [p for p in problems if p.path == path and p.severity == severity]
-    assert hits, f"no {severity} at {path}; got:\n" + "\n".join(map(str, problems))
-    return hits[0]
-
-
-def only(problems: list[Problem], path: str, line: int, severity: str = ERROR, file: str | None = None) -> Problem:
-    """The problems are exactly one, at `path` and `line`."""
-    assert len(problems) == 1, "\n".join(map(str, problems))
-    p = find(problems, path, severity)
-    assert p.line == line, str(p)
-    if file is not None:
-        assert Path(p.file).name == file
-    return p
-
-
-# -- the fixture itself ------------------------------------------------------------
 def test_base_fixture_is_clean(tmp_path):
     assert check(tmp_path) == []
 
@@ -648,7 +600,7 @@ def test_population_n_may_be_missing_but_is_warned(tmp_path):
 
     from metaanalysis.evidence.validation import validate_directory
 
-    src = Path(__file__).resolve().parents[1] / "extracted_studies" / "spiegel2021.yaml"
+    src = Path(__file__).resolve().parents[2] / "extracted_studies" / "spiegel2021.yaml"
     shutil.copy(src, tmp_path / "spiegel2021.yaml")
     problems = validate_directory(tmp_path)
     assert not [p for p in problems if p.severity == "error" and p.path.startswith("population")]
@@ -660,7 +612,7 @@ def test_study_files_in_a_subfolder_are_named_not_silently_skipped(tmp_path):
 
     from metaanalysis.evidence.validation import validate_directory
 
-    src = Path(__file__).resolve().parents[1] / "extracted_studies" / "shumilov2025.yaml"
+    src = Path(__file__).resolve().parents[2] / "extracted_studies" / "shumilov2025.yaml"
     shutil.copy(src, tmp_path / "shumilov2025.yaml")
     (tmp_path / "parked").mkdir()
     shutil.copy(src, tmp_path / "parked" / "other.yaml")

@@ -12,7 +12,7 @@ import pytest
 
 from metaanalysis.presentation.notebooks import inject_parameters, read_notebook
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 # Statistics belong to the library; a notebook importing these would be doing its own.
 FORBIDDEN_IMPORTS = {"scipy", "statsmodels", "pymare", "numpy"}

@@ -13,7 +13,7 @@ from metaanalysis.pipeline import run as run_mod
 from metaanalysis.pipeline.run import find_notebooks, run
 from metaanalysis.pipeline.staging import OutputError, StagedOutput
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "notebooks" / "example_new_study.yaml"
 PLAN = """\
 defaults: {level: 0.95, methods: [PLO], units: [patients, treatment_courses], group_by: regimen_class,

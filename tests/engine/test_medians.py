@@ -129,7 +129,7 @@ def _group(row, g):
 
 
 def test_qe_reproduces_metamedian_dat_age():
-    data = pd.read_csv(Path(__file__).parent / "fixtures" / "metamedian_dat_age.csv")
+    data = pd.read_csv(Path(__file__).parents[1] / "fixtures" / "metamedian_dat_age.csv")
     yi, vi = [], []
     for _, row in data.iterrows():
         (a, va), (b, vb) = _group(row, "g1"), _group(row, "g2")
