@@ -134,8 +134,12 @@ def test(rest: list[str]) -> int:
 
 def test_lowest(rest: list[str]) -> int:
     ensure_venv(LOWEST, lowest_constraints())
-    versions = subprocess.run([str(_python(LOWEST)), "-m", "pip", "freeze", "--disable-pip-version-check"],
-                              capture_output=True, text=True, check=True).stdout.split()
+    versions = subprocess.run(
+        [str(_python(LOWEST)), "-m", "pip", "freeze", "--disable-pip-version-check"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     wanted = {line.split("==")[0].lower() for line in lowest_constraints().split()}
     print("Lowest versions:", " ".join(v for v in versions if v.split("==")[0].lower() in wanted), flush=True)
     return _exec([str(_python(LOWEST)), "-m", "pytest", "-n", "auto", *LOWEST_TESTS, *rest])

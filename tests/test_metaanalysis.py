@@ -23,8 +23,10 @@ def test_every_test_module_is_named_after_the_module_it_tests():
             continue
         layer, name = rel.parts[0], path.stem.removeprefix("test_")
         modules = {m.stem for m in (PACKAGE / layer).glob("*.py") if m.stem != "__init__"}
-        if len(rel.parts) != 2 or not (PACKAGE / layer).is_dir() or not any(
-            name == m or name.startswith(m + "_") for m in modules
+        if (
+            len(rel.parts) != 2
+            or not (PACKAGE / layer).is_dir()
+            or not any(name == m or name.startswith(m + "_") for m in modules)
         ):
             wrong.append(str(rel))
     assert not wrong, f"test modules not named after a library module (tests/<layer>/test_<module>.py): {wrong}"
