@@ -20,18 +20,17 @@ these exact CDFs (tolerance 1e-12).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from metaanalysis.engine.bayes_numerics import ChebyshevDensity, NormalMixture, chebyshev_nodes, clenshaw_curtis_weights
 from metaanalysis.engine.bayes_priors import MuPrior, TauPrior, default_tau_prior
 from metaanalysis.engine.bayes_result import BayesResult
+from metaanalysis.engine.checks import check_effects
 from metaanalysis.engine.effects import EffectSizes
-from metaanalysis.engine.results import StudyRows
-from metaanalysis.engine.transforms import TRANSFORMS, apply_transform, default_transform, ipft
+from metaanalysis.engine.study_rows import wald_rows
+from metaanalysis.engine.transforms import apply_transform, choose_transform
 
 _DROP = 40.0  # the tau support ends where the log posterior is this far below its maximum
 
@@ -128,9 +127,9 @@ def rma_bayes(
         else (parse_tau_prior(tau_prior) if isinstance(tau_prior, str) else tau_prior)
     )
     mu_prior = MuPrior() if mu_prior is None else mu_prior
-    y, v, labels = _check(yi, vi, studies)
+    y, v, labels = check_effects(yi, vi, studies)
     nn = None if n is None else np.asarray(n, dtype=float)
-    bt = _choose_transform(measure, transform, nn)
+    bt = choose_transform(measure, transform, nn)
     post = nn_posterior(y, v, prior, mu_prior)
     alpha = (1 - level) / 2
     mu, pred, tau = post.mu, post.predictive, post.tau
@@ -175,7 +174,7 @@ def rma_bayes(
         tau_ci_ub=tau.quantile(1 - alpha),
         tau_shortest_lb=(s := tau.shortest(level))[0],
         tau_shortest_ub=s[1],
-        studies=_study_rows(y, v, post.weights, labels, events, nn, bt, level),
+        studies=wald_rows(y, v, 100 * post.weights, labels, events, nn, bt, level),
         notes=tuple(notes) + ("study weights: posterior mean of w_i / sum w, w_i = 1 / (v_i + tau^2)",),
         provenance=dict(
             model="normal-normal hierarchical model",
@@ -192,60 +191,6 @@ def rma_bayes(
 def rma_bayes_effects(es: EffectSizes, **kwargs) -> BayesResult:
     """`rma_bayes` on the effect sizes `escalc()` returns (measure, labels and counts carried over)."""
     return rma_bayes(es.yi, es.vi, measure=es.measure, studies=es.studies, events=es.events, n=es.n, **kwargs)
-
-
-def _check(yi, vi, studies):
-    y = np.asarray(list(yi), dtype=float)
-    v = np.asarray(list(vi), dtype=float)
-    labels = tuple(str(i + 1) for i in range(len(y))) if studies is None else tuple(str(s) for s in studies)
-    problems = []
-    if len(y) == 0:
-        problems.append("no studies: 'yi' is empty")
-    if len(v) != len(y):
-        problems.append(f"'yi' has {len(y)} values but 'vi' has {len(v)}")
-    if len(labels) != len(y):
-        problems.append(f"'studies' has {len(labels)} labels for {len(y)} estimates")
-    if not problems:
-        for lab, a, b in zip(labels, y, v, strict=True):
-            if not math.isfinite(a):
-                problems.append(f"study {lab!r}: yi = {a!r} is not finite")
-            if not (math.isfinite(b) and b > 0):
-                problems.append(f"study {lab!r}: vi = {b!r} must be positive and finite")
-    if problems:
-        raise ValueError("; ".join(problems))
-    return y, v, labels
-
-
-def _choose_transform(measure: str, transform: str | None, nn) -> str | None:
-    name = default_transform(measure) if transform is None else transform
-    if name in (None, "none"):
-        return None
-    if name not in TRANSFORMS:
-        raise ValueError(f"unknown transform {name!r}; expected one of {sorted(TRANSFORMS)} or 'none'")
-    if name == "ipft_hm" and nn is None:
-        raise ValueError("measure PFT is back-transformed with the harmonic mean of n: pass n= (sample sizes)")
-    return name
-
-
-def _study_rows(y, v, weights, labels, events, nn, bt, level) -> StudyRows:
-    """Each study's own Wald interval y_i +- z sqrt(v_i), back-transformed like the pooled value."""
-    z = float(stats.norm.isf((1 - level) / 2))
-    est, lo, hi = y, y - z * np.sqrt(v), y + z * np.sqrt(v)
-    if bt == "ipft_hm":
-        est, lo, hi = (np.asarray(ipft(a, nn), dtype=float) for a in (est, lo, hi))
-    elif bt is not None:
-        est, lo, hi = (np.asarray(apply_transform(bt, a), dtype=float) for a in (est, lo, hi))
-    return StudyRows(
-        study=labels,
-        yi=tuple(map(float, y)),
-        vi=tuple(map(float, v)),
-        weight=tuple(float(x) for x in 100 * weights),
-        estimate=tuple(map(float, est)),
-        ci_lb=tuple(map(float, lo)),
-        ci_ub=tuple(map(float, hi)),
-        events=None if events is None else tuple(int(e) for e in events),
-        n=None if nn is None else tuple(int(x) for x in nn),
-    )
 
 
 __all__ = ["rma_bayes", "rma_bayes_effects", "nn_posterior", "NormalNormalPosterior", "tau_support"]

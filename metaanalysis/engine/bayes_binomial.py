@@ -30,7 +30,6 @@ from functools import lru_cache
 import numpy as np
 from numpy.polynomial import chebyshev as C
 from scipy import special
-from statsmodels.stats.proportion import proportion_confint
 
 from metaanalysis.engine.bayes import tau_support
 from metaanalysis.engine.bayes_numerics import (
@@ -43,7 +42,8 @@ from metaanalysis.engine.bayes_numerics import (
 )
 from metaanalysis.engine.bayes_priors import MuPrior, TauPrior, default_tau_prior, parse_tau_prior
 from metaanalysis.engine.bayes_result import BayesResult
-from metaanalysis.engine.results import StudyRows
+from metaanalysis.engine.checks import check_counts
+from metaanalysis.engine.study_rows import exact_rows
 
 _DROP = 20.0  # a conditional of mu (and tau) ends where its log density is this far below the mode
 _TAIL_1D = 1e-7  # Chebyshev convergence of each conditional
@@ -272,7 +272,7 @@ def rma_bayes_binomial(
         else (parse_tau_prior(tau_prior) if isinstance(tau_prior, str) else tau_prior)
     )
     mu_prior = MuPrior() if mu_prior is None else mu_prior
-    x, nn, names = _check_counts(events, n, studies)
+    x, nn, names = check_counts(events, n, studies)
     if mu_prior.sd is None and (x.sum() == 0 or x.sum() == nn.sum()):
         raise ValueError(
             f"every study has {'no' if x.sum() == 0 else 'only'} events: under a flat prior on mu "
@@ -290,18 +290,8 @@ def rma_bayes_binomial(
     mu_mean, mu_sd = mu.moments()
     median = mu.quantile(0.5)
     f = lambda v: float(special.expit(v))  # noqa: E731
-    lb, ub = proportion_confint(x, nn, alpha=1 - level, method="beta")
-    rows = StudyRows(
-        study=names,
-        yi=tuple(float(v) for v in np.log((x + 0.5) / (nn - x + 0.5))),
-        vi=tuple(float(v) for v in 1 / (x + 0.5) + 1 / (nn - x + 0.5)),
-        weight=tuple(float(v) for v in 100 * nn / nn.sum()),
-        estimate=tuple(float(v) for v in x / nn),
-        ci_lb=tuple(float(v) for v in np.atleast_1d(lb)),
-        ci_ub=tuple(float(v) for v in np.atleast_1d(ub)),
-        events=tuple(int(v) for v in x),
-        n=tuple(int(v) for v in nn),
-    )
+    # yi, vi: the logit with 0.5 added (escalc PLO), shown beside the exact proportions
+    rows = exact_rows(names, x, nn, np.log((x + 0.5) / (nn - x + 0.5)), 1 / (x + 0.5) + 1 / (nn - x + 0.5), level)
     return BayesResult(
         measure="PLO",
         model="binomial-normal",
@@ -349,26 +339,6 @@ def rma_bayes_binomial(
             "nodes of tau (no sampling)",
         ),
     )
-
-
-def _check_counts(events, n, studies):
-    x = np.asarray(list(events), dtype=float)
-    nn = np.asarray(list(n), dtype=float)
-    names = tuple(str(i + 1) for i in range(len(x))) if studies is None else tuple(str(s) for s in studies)
-    problems = []
-    if len(x) == 0:
-        problems.append("no studies: 'events' is empty")
-    if len(nn) != len(x) or len(names) != len(x):
-        problems.append(f"'events' has {len(x)} values, 'n' {len(nn)}, 'studies' {len(names)}")
-    else:
-        for lab, a, b in zip(names, x, nn, strict=True):
-            if not (math.isfinite(b) and b > 0 and b == int(b)):
-                problems.append(f"study {lab!r}: n = {b!r} must be a positive whole number")
-            elif not (math.isfinite(a) and a >= 0 and a == int(a) and a <= b):
-                problems.append(f"study {lab!r}: events = {a!r} must be a whole number between 0 and n = {int(b)}")
-    if problems:
-        raise ValueError("; ".join(problems))
-    return x, nn, names
 
 
 __all__ = ["rma_bayes_binomial", "bn_posterior", "BinomialNormalPosterior", "ConditionalMixture", "study_loglik"]

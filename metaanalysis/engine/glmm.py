@@ -32,8 +32,8 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 
+from metaanalysis.engine.checks import check_counts
 from metaanalysis.engine.effects import escalc
 from metaanalysis.engine.estimators import ConvergenceError, estimate_tau2
 from metaanalysis.engine.glmm_quadrature import (
@@ -44,7 +44,8 @@ from metaanalysis.engine.glmm_quadrature import (
     fit_newton,
     saturated_terms,
 )
-from metaanalysis.engine.results import MetaResult, StudyRows
+from metaanalysis.engine.results import MetaResult
+from metaanalysis.engine.study_rows import exact_rows
 
 _HESSIAN_STEP = 1e-4  # lme4 deriv12 default `delta`
 _BETA_MAX = 30.0  # |logit| this large (p ~ 1e-13) means beta0 ran away
@@ -56,32 +57,6 @@ def deviance(beta: float, tau: float, events: np.ndarray, n: np.ndarray, nAGQ: i
     x = np.asarray(events, dtype=float)
     n = np.asarray(n, dtype=float)
     return float(deviances([beta], [tau], x, n, nAGQ)[0])
-
-
-def _check_counts(
-    events: Sequence, n: Sequence, studies: Sequence | None
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    if len(events) != len(n):
-        raise ValueError(f"events has {len(events)} values but n has {len(n)}")
-    names = tuple(str(s) for s in studies) if studies is not None else tuple(str(i + 1) for i in range(len(n)))
-    if len(names) != len(n):
-        raise ValueError(f"studies has {len(names)} names but there are {len(n)} studies")
-    if len(n) == 0:
-        raise ValueError("no studies given")
-    for i, (xi, ni) in enumerate(zip(events, n, strict=True)):
-        for field, v in (("events", xi), ("n", ni)):
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, (int, np.integer, float, np.floating))
-                or not math.isfinite(v)
-                or float(v) != int(v)
-            ):
-                raise ValueError(f"study {names[i]!r}: {field} = {v!r} is not a whole number")
-        if ni <= 0:
-            raise ValueError(f"study {names[i]!r}: n = {ni} must be positive")
-        if xi < 0 or xi > ni:
-            raise ValueError(f"study {names[i]!r}: events = {xi} must lie between 0 and n = {ni}")
-    return np.asarray(events, dtype=float), np.asarray(n, dtype=float), names
 
 
 def _typical_vi(vi: np.ndarray) -> float:
@@ -116,30 +91,6 @@ def heterogeneity_tests(events: Sequence | np.ndarray, n: Sequence | np.ndarray)
         QE_LRT=QE_LRT,
         QEp_LRT=float(stats.chi2.sf(QE_LRT, df)),
         df=df,
-    )
-
-
-def _clopper_pearson(x: np.ndarray, n: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    # statsmodels' exact ("beta") interval, the same one single_study.py shows for a lone study
-    lb, ub = proportion_confint(x, n, alpha=1 - level, method="beta")
-    return np.asarray(lb, dtype=float), np.asarray(ub, dtype=float)
-
-
-def _study_rows(names, x, n, yi, vi, level) -> StudyRows:
-    # Per-study interval: Clopper-Pearson exact interval of the proportion, R meta's
-    # metaprop default. The GLMM has no inverse-variance weights: `weight` is the
-    # study's share of patients, 100 n_i / sum(n).
-    lb, ub = _clopper_pearson(x, n, level)
-    return StudyRows(
-        study=names,
-        yi=tuple(map(float, yi)),
-        vi=tuple(map(float, vi)),
-        weight=tuple(float(v) for v in 100.0 * n / n.sum()),
-        estimate=tuple(float(v) for v in x / n),
-        ci_lb=tuple(map(float, lb)),
-        ci_ub=tuple(map(float, ub)),
-        events=tuple(int(v) for v in x),
-        n=tuple(int(v) for v in n),
     )
 
 
@@ -223,14 +174,14 @@ def rma_glmm(
         raise ValueError(f"level = {level} must lie strictly between 0 and 1")
     if not (isinstance(nAGQ, int) and nAGQ >= 1):
         raise ValueError(f"nAGQ = {nAGQ!r} must be a positive integer")
-    x, nn, names = _check_counts(events, n, studies)
+    x, nn, names = check_counts(events, n, studies)
     k = len(x)
     # escalc("PLO") with metafor's defaults (add = 1/2 to studies with 0 or n events): the
     # study rows, and the within-study variances rma.glmm uses for I^2.
     es = escalc("PLO", events=[int(v) for v in x], n=[int(v) for v in nn], add=0.5, to="only0", studies=names)
     yi, vi = es.yi, es.vi
     zcrit = float(stats.norm.ppf(1 - (1 - level) / 2))
-    rows = _study_rows(names, x, nn, yi, vi, level)
+    rows = exact_rows(names, x, nn, yi, vi, level)
     provenance = dict(
         model="binomial-normal random intercept (rma.glmm measure='PLO', lme4::glmer)",
         estimation="ML, adaptive Gauss-Hermite quadrature",

@@ -35,12 +35,14 @@ import scipy
 from scipy import stats
 
 from metaanalysis import __version__
+from metaanalysis.engine.checks import check_effects, is_number
 from metaanalysis.engine.effects import MEASURES, EffectSizes
 from metaanalysis.engine.estimators import ESTIMATORS, Control, estimate_tau2
 from metaanalysis.engine.heterogeneity import i2_h2, i2_h2_fixed, q_test, qprofile_ci
 from metaanalysis.engine.pymare_dataset import from_pymare, is_pymare_dataset
-from metaanalysis.engine.results import MetaResult, StudyRows
-from metaanalysis.engine.transforms import TRANSFORMS, apply_transform, default_transform, ipft
+from metaanalysis.engine.results import MetaResult
+from metaanalysis.engine.study_rows import wald_rows
+from metaanalysis.engine.transforms import apply_transform, choose_transform
 
 TESTS = ("z", "knha", "knha_adhoc")
 PI_METHODS = ("metafor", "higgins2009")
@@ -95,11 +97,11 @@ def rma(
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
         raise ValueError(f"'level' must be a fraction strictly between 0 and 1 (e.g. 0.95), got {level!r}")
     control = control or Control()
-    y, v, labels = _validate(yi, vi, studies)
+    y, v, labels = check_effects(yi, vi, studies)
     k = len(y)
     ev = _optional_counts("events", events, labels)
     nn = _optional_counts("n", n, labels)
-    transform = _choose_transform(measure, transform, nn)
+    transform = choose_transform(measure, transform, nn)
     notes: list[str] = []
     alpha = 1 - level
 
@@ -158,7 +160,7 @@ def rma(
         notes.append("Higgins (2009) prediction interval needs k >= 3 (t with k - 2 df); not computed")
 
     bt = _back_transformed(transform, nn, b, ci_lb, ci_ub, pi_lb, pi_ub)
-    rows = _study_rows(y, v, w, labels, ev, nn, transform, level)
+    rows = wald_rows(y, v, 100 * w / np.sum(w), labels, ev, nn, transform, level)
     return MetaResult(
         measure=measure,
         method=method,
@@ -237,7 +239,7 @@ def _single_study(y, v, labels, ev, nn, method, test, level, measure, pi_method,
     zval = b / se
     ci_lb, ci_ub = b - crit * se, b + crit * se
     bt = _back_transformed(transform, nn, b, ci_lb, ci_ub, None, None)
-    rows = _study_rows(y, v, 1.0 / v, labels, ev, nn, transform, level)
+    rows = wald_rows(y, v, [100.0], labels, ev, nn, transform, level)
     return MetaResult(
         measure=measure,
         method=method,
@@ -282,82 +284,6 @@ def _back_transformed(transform, nn, b, ci_lb, ci_ub, pi_lb, pi_ub) -> dict:
     return out
 
 
-def _study_rows(y, v, w, labels, ev, nn, transform, level) -> StudyRows:
-    """Per-study Wald intervals yi +- z sqrt(vi) on the reporting scale; weights in percent."""
-    z = float(stats.norm.isf((1 - level) / 2))
-    half = z * np.sqrt(v)
-    est, lo, hi = y.copy(), y - half, y + half
-    if transform == "ipft_hm":  # each study back-transformed with its own n (metafor transf.ipft)
-        est, lo, hi = (np.asarray(ipft(a, nn), dtype=float) for a in (est, lo, hi))
-    elif transform is not None:
-        est, lo, hi = (np.asarray(apply_transform(transform, a), dtype=float) for a in (est, lo, hi))
-    weight = 100 * w / np.sum(w)
-    floats = lambda a: tuple(np.asarray(a, dtype=float).tolist())  # noqa: E731  (fast for large k)
-    return StudyRows(
-        study=labels,
-        yi=floats(y),
-        vi=floats(v),
-        weight=floats(weight),
-        estimate=floats(est),
-        ci_lb=floats(np.minimum(lo, hi)),
-        ci_ub=floats(np.maximum(lo, hi)),
-        events=None if ev is None else tuple(int(e) for e in ev),
-        n=None if nn is None else tuple(int(x) for x in nn),
-    )
-
-
-def _choose_transform(measure, transform, nn) -> str | None:
-    name = default_transform(measure) if transform is None else transform
-    if name == "none":
-        return None
-    if name is not None and name not in TRANSFORMS:
-        raise ValueError(f"unknown transform {name!r}; expected one of {sorted(TRANSFORMS)} or 'none'")
-    if name == "ipft_hm" and nn is None:
-        raise ValueError("measure PFT is back-transformed with the harmonic mean of n: pass n= (sample sizes)")
-    return name
-
-
-def _validate(yi, vi, studies):
-    fast = _numeric_arrays(yi, vi)
-    if fast is None:
-        try:
-            ys, vs = list(yi), list(vi)
-        except TypeError:
-            raise ValueError("'yi' and 'vi' must be sequences of numbers") from None
-    else:
-        ys, vs = fast
-    if len(ys) != len(vs):
-        raise ValueError(f"'yi' has {len(ys)} values but 'vi' has {len(vs)}")
-    if len(ys) == 0:
-        raise ValueError("no studies: 'yi' is empty")
-    labels = tuple(map(str, range(1, len(ys) + 1))) if studies is None else tuple(str(s) for s in studies)
-    if len(labels) != len(ys):
-        raise ValueError(f"'studies' has {len(labels)} labels but there are {len(ys)} studies")
-    if fast is not None:
-        # numeric arrays: checked in bulk; the first offending study is then checked as below
-        y, v = fast
-        bad = np.flatnonzero(~np.isfinite(y) | ~np.isfinite(v) | ~(v > 0))
-        if not bad.size:
-            return y, v, labels
-        ys, vs = ys.tolist(), vs.tolist()
-    y, v = np.empty(len(ys)), np.empty(len(ys))
-    for i, (a, c) in enumerate(zip(ys, vs, strict=True)):
-        for name, val, arr in (("yi", a, y), ("vi", c, v)):
-            if not _is_number(val) or not math.isfinite(float(val)):
-                raise ValueError(f"study {labels[i]} (index {i}): '{name}' must be a finite number, got {val!r}")
-            arr[i] = float(val)
-        if v[i] <= 0:
-            raise ValueError(f"study {labels[i]} (index {i}): 'vi' must be > 0, got {v[i]!r}")
-    return y, v, labels
-
-
-def _numeric_arrays(yi, vi):
-    """float copies of yi and vi when both are numpy arrays of a real (not bool) dtype."""
-    if all(isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype.kind in "fiu" for a in (yi, vi)):
-        return yi.astype(float), vi.astype(float)
-    return None
-
-
 def _optional_counts(name, values, labels):
     if values is None:
         return None
@@ -366,17 +292,13 @@ def _optional_counts(name, values, labels):
         raise ValueError(f"'{name}' has {len(vals)} values but there are {len(labels)} studies")
     out = np.empty(len(vals))
     for i, val in enumerate(vals):
-        if not _is_number(val) or not math.isfinite(float(val)) or float(val) < 0 or float(val) != round(float(val)):
+        if not is_number(val) or not math.isfinite(float(val)) or float(val) < 0 or float(val) != round(float(val)):
             raise ValueError(f"study {labels[i]} (index {i}): '{name}' must be a whole number >= 0, got {val!r}")
         out[i] = float(val)
     if name == "n" and np.any(out <= 0):
         i = int(np.argmax(out <= 0))
         raise ValueError(f"study {labels[i]} (index {i}): 'n' must be > 0")
     return out
-
-
-def _is_number(val) -> bool:
-    return isinstance(val, (int, float, np.integer, np.floating)) and not isinstance(val, bool)
 
 
 def _provenance(y, v, labels, ev, nn, method, test, level, measure, pi_method, transform, control, iterations) -> dict:

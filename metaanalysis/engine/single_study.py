@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import math
 
-from statsmodels.stats.proportion import proportion_confint
-
-from metaanalysis.engine.results import MetaResult, StudyRows
+from metaanalysis.engine.results import MetaResult
+from metaanalysis.engine.study_rows import exact_rows
 
 METHOD = "single study"
 
@@ -23,18 +22,8 @@ def single_proportion(events: int, n: int, *, study: str, level: float = 0.95) -
     if not 0 <= events <= n or n <= 0:
         raise ValueError(f"study {study!r}: events = {events} and n = {n} are not a proportion")
     p = events / n
-    lb, ub = proportion_confint(events, n, alpha=1 - level, method="beta")
-    rows = StudyRows(
-        study=(study,),
-        yi=(p,),
-        vi=(p * (1 - p) / n,),
-        weight=(100.0,),
-        estimate=(p,),
-        ci_lb=(float(lb),),
-        ci_ub=(float(ub),),
-        events=(events,),
-        n=(n,),
-    )
+    rows = exact_rows((study,), [events], [n], [p], [p * (1 - p) / n], level)
+    lb, ub = rows.ci_lb[0], rows.ci_ub[0]
     return MetaResult(
         measure="PR",
         method=METHOD,

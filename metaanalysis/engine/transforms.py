@@ -133,6 +133,19 @@ def back_transform(
     return apply_transform(name, x, n=n)
 
 
+def choose_transform(measure: str, transform: str | None, n) -> str | None:
+    """The back-transformation a fit applies: `transform` when given ("none": none), else the
+    measure's default; ValueError for an unknown name or for PFT without sample sizes."""
+    name = default_transform(measure) if transform is None else transform
+    if name in (None, "none"):
+        return None
+    if name not in TRANSFORMS:
+        raise ValueError(f"unknown transform {name!r}; expected one of {sorted(TRANSFORMS)} or 'none'")
+    if name == "ipft_hm" and n is None:
+        raise ValueError("measure PFT is back-transformed with the harmonic mean of n: pass n= (sample sizes)")
+    return name
+
+
 def apply_transform(name: str, x: ArrayLike, *, n: ArrayLike | None = None) -> ArrayLike:
     """Apply the named back-transformation (a key of TRANSFORMS)."""
     if name not in TRANSFORMS:

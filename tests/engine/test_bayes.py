@@ -263,7 +263,7 @@ def test_priors_are_named_and_checked():
 def test_bad_input_lists_every_problem():
     with pytest.raises(ValueError) as err:
         rma_bayes([0.1, float("nan"), 0.3], [0.01, 0.02, -1.0], measure="OR", studies=["a", "b", "c"])
-    assert "'b': yi" in str(err.value) and "'c': vi" in str(err.value)
+    assert "study b (index 1): 'yi'" in str(err.value) and "study c (index 2): 'vi' must be > 0" in str(err.value)
 
 
 def test_a_wider_prior_gives_a_wider_interval():
