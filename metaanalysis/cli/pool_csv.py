@@ -48,7 +48,7 @@ from metaanalysis.engine.estimators import ConvergenceError
 from metaanalysis.engine.glmm import GLMMConvergenceError, rma_glmm
 from metaanalysis.engine.mantel_haenszel import rma_mh
 from metaanalysis.engine.results import MetaResult
-from metaanalysis.engine.subgroups import subgroup_test, subgroups
+from metaanalysis.engine.subgroups import group_difference, subgroups
 
 LAYOUTS = {
     **{m: ("events", "n") for m in ("PR", "PLO", "PAS", "PFT")},
@@ -271,20 +271,8 @@ def pool(
         groups = {}
         for label in dict.fromkeys(table.group):
             groups[label] = fit_one(table, [i for i in idx_all if table.group[i] == label])
-        singles = [label for label, r in groups.items() if r.k == 1]
-        notes = (
-            ["group(s) with one study enter Qbetween with that study's own estimate and se: " + ", ".join(singles)]
-            if singles and method != "BAYES"
-            else []
-        )
-        if method == "BAYES":
-            q = df = p = None
-            notes.append("no test for subgroup differences: compare the groups' credible intervals")
-        elif len(groups) >= 2:
-            q, df, p = subgroup_test(groups)
-        else:
-            q = df = p = None
-            notes.append(f"only {len(groups)} group: no test for subgroup differences")
+        q, df, p, group_notes = group_difference(groups)
+        notes = list(group_notes)
         qm = qmp = None
     else:
         es = _effects(table, measure, idx_all)

@@ -26,7 +26,7 @@ import numpy as np
 
 from metaanalysis.engine.bayes_numerics import ChebyshevDensity, NormalMixture, chebyshev_nodes, clenshaw_curtis_weights
 from metaanalysis.engine.bayes_priors import MuPrior, TauPrior, default_tau_prior
-from metaanalysis.engine.bayes_result import BayesResult
+from metaanalysis.engine.bayes_result import BayesResult, posterior_result
 from metaanalysis.engine.checks import check_effects
 from metaanalysis.engine.effects import EffectSizes
 from metaanalysis.engine.study_rows import wald_rows
@@ -131,49 +131,26 @@ def rma_bayes(
     nn = None if n is None else np.asarray(n, dtype=float)
     bt = choose_transform(measure, transform, nn)
     post = nn_posterior(y, v, prior, mu_prior)
-    alpha = (1 - level) / 2
-    mu, pred, tau = post.mu, post.predictive, post.tau
-    ci = (mu.quantile(alpha), mu.quantile(1 - alpha))
-    pi = (pred.quantile(alpha), pred.quantile(1 - alpha))
-    median = mu.quantile(0.5)
     notes = []
     if len(y) == 1:
         notes.append("k = 1: the posterior of tau is its prior; mu and the prediction rest on one study")
-    back = {}
-    if bt is not None:
-        f = (
-            (lambda x: float(apply_transform(bt, x, n=nn)))
-            if bt == "ipft_hm"
-            else (lambda x: float(apply_transform(bt, x)))
-        )
-        back = dict(
-            transform=bt, bt_pred=f(median), bt_ci_lb=f(ci[0]), bt_ci_ub=f(ci[1]), bt_pi_lb=f(pi[0]), bt_pi_ub=f(pi[1])
-        )
-    return BayesResult(
-        measure=measure,
+
+    def back(x: float, name: str = bt or "") -> float:
+        return float(apply_transform(name, x, n=nn))
+
+    return posterior_result(
         model="normal-normal",
+        measure=measure,
         tau_prior=prior.label,
         mu_prior=mu_prior.label,
         level=level,
         k=len(y),
-        b=median,
-        mu_mean=mu.mean,
-        se=mu.sd,
-        ci_lb=ci[0],
-        ci_ub=ci[1],
-        ci_shortest_lb=(s := mu.shortest(level))[0],
-        ci_shortest_ub=s[1],
-        pi_median=pred.quantile(0.5),
-        pi_lb=pi[0],
-        pi_ub=pi[1],
-        pi_shortest_lb=(s := pred.shortest(level))[0],
-        pi_shortest_ub=s[1],
-        tau=tau.quantile(0.5),
-        tau_mean=tau.moment(1),
-        tau_ci_lb=tau.quantile(alpha),
-        tau_ci_ub=tau.quantile(1 - alpha),
-        tau_shortest_lb=(s := tau.shortest(level))[0],
-        tau_shortest_ub=s[1],
+        mu=post.mu,
+        mu_moments=(post.mu.mean, post.mu.sd),
+        predictive=post.predictive,
+        tau=post.tau,
+        back=None if bt is None else back,
+        transform=bt,
         studies=wald_rows(y, v, 100 * post.weights, labels, events, nn, bt, level),
         notes=tuple(notes) + ("study weights: posterior mean of w_i / sum w, w_i = 1 / (v_i + tau^2)",),
         provenance=dict(
@@ -182,9 +159,8 @@ def rma_bayes(
             mu_prior=mu_prior.label,
             computation="exact: Chebyshev interpolation of p(tau | y), "
             "normal mixture for mu over Clenshaw-Curtis nodes (no sampling)",
-            tau_nodes=len(tau.coef),
+            tau_nodes=len(post.tau.coef),
         ),
-        **back,
     )
 
 

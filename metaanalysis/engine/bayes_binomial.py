@@ -41,7 +41,7 @@ from metaanalysis.engine.bayes_numerics import (
     values_to_coefficients,
 )
 from metaanalysis.engine.bayes_priors import MuPrior, TauPrior, default_tau_prior, parse_tau_prior
-from metaanalysis.engine.bayes_result import BayesResult
+from metaanalysis.engine.bayes_result import BayesResult, posterior_result
 from metaanalysis.engine.checks import check_counts
 from metaanalysis.engine.study_rows import exact_rows
 
@@ -279,50 +279,21 @@ def rma_bayes_binomial(
             "the posterior is improper; name a proper normal prior for mu"
         )
     post = bn_posterior(x, nn, prior, mu_prior)
-    alpha = (1 - level) / 2
-    mu, tau, pred = post.mu, post.tau, post.predictive
-    ci = (mu.quantile(alpha), mu.quantile(1 - alpha))
-    pi = (pred.quantile(alpha), pred.quantile(1 - alpha))
-    nan2 = (math.nan, math.nan)
-    ci_s = mu.shortest(level) if shortest else nan2
-    pi_s = pred.shortest(level) if shortest else nan2
-    tau_s = tau.shortest(level) if shortest else nan2
-    mu_mean, mu_sd = mu.moments()
-    median = mu.quantile(0.5)
-    f = lambda v: float(special.expit(v))  # noqa: E731
     # yi, vi: the logit with 0.5 added (escalc PLO), shown beside the exact proportions
     rows = exact_rows(names, x, nn, np.log((x + 0.5) / (nn - x + 0.5)), 1 / (x + 0.5) + 1 / (nn - x + 0.5), level)
-    return BayesResult(
-        measure="PLO",
+    return posterior_result(
         model="binomial-normal",
+        measure="PLO",
         tau_prior=prior.label,
         mu_prior=mu_prior.label,
         level=level,
         k=len(x),
-        b=median,
-        mu_mean=mu_mean,
-        se=mu_sd,
-        ci_lb=ci[0],
-        ci_ub=ci[1],
-        ci_shortest_lb=ci_s[0],
-        ci_shortest_ub=ci_s[1],
-        pi_median=pred.quantile(0.5),
-        pi_lb=pi[0],
-        pi_ub=pi[1],
-        pi_shortest_lb=pi_s[0],
-        pi_shortest_ub=pi_s[1],
-        tau=tau.quantile(0.5),
-        tau_mean=tau.moment(1),
-        tau_ci_lb=tau.quantile(alpha),
-        tau_ci_ub=tau.quantile(1 - alpha),
-        tau_shortest_lb=tau_s[0],
-        tau_shortest_ub=tau_s[1],
+        mu=post.mu,
+        mu_moments=post.mu.moments(),
+        predictive=post.predictive,
+        tau=post.tau,
+        back=lambda v: float(special.expit(v)),
         transform="ilogit",
-        bt_pred=f(median),
-        bt_ci_lb=f(ci[0]),
-        bt_ci_ub=f(ci[1]),
-        bt_pi_lb=f(pi[0]),
-        bt_pi_ub=f(pi[1]),
         studies=rows,
         notes=(
             "exact binomial likelihood: no continuity correction; study intervals are Clopper-Pearson, "
@@ -332,12 +303,13 @@ def rma_bayes_binomial(
             model="binomial-normal (logit random intercepts)",
             tau_prior=prior.spec,
             mu_prior=mu_prior.label,
-            tau_nodes=len(tau.coef),
+            tau_nodes=len(post.tau.coef),
             mu_nodes=post.mu.pdf_coef.shape[0],
             computation="Gauss-Legendre over each study's random effect; Chebyshev series of "
             "p(mu | tau, x) per tau node and of p(tau | x); mixtures over Clenshaw-Curtis "
             "nodes of tau (no sampling)",
         ),
+        shortest=shortest,
     )
 
 

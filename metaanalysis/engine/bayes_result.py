@@ -4,7 +4,7 @@ Field names follow `MetaResult` where the quantity is the same kind of thing:
 `b` (posterior median of mu), `se` (posterior SD of mu), `ci_lb/ci_ub` (95 % equal-tailed
 credible interval), `pi_lb/pi_ub` (equal-tailed posterior predictive interval of a new
 study's true effect theta_new), `tau2` (posterior median of tau^2), `tau2_ci_lb/ub`,
-`bt_*` (the same back-transformed), `k`, `measure`, `method` ("BAYES"), `level`,
+`bt_*` (the same back-transformed), `k`, `measure`, `method` (BAYES_NN or BAYES_BN), `level`,
 `studies`, `notes`. Frequentist quantities (z, p, Q, I^2) do not apply and are None.
 
 Equal-tailed intervals and medians are the primary summaries because they are
@@ -16,13 +16,18 @@ analysis scale only.
 
 from __future__ import annotations
 
-import html
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
+from metaanalysis.engine.results import Fit, StudyRows, _fmt
 
-from metaanalysis.engine.results import StudyRows, _fmt
+# The two Bayesian models, by the names the method registry, the analyses file, pool-csv and
+# results/pooled.csv use (each named once, here).
+BAYES_NN = "BAYES-NN"  # normal-normal on yi, vi (R bayesmeta's model)
+BAYES_BN = "BAYES-BN"  # binomial-normal on the counts (exact binomial likelihood)
+MODELS = {"normal-normal": BAYES_NN, "binomial-normal": BAYES_BN}
 
 # to_dict(): the MetaResult reference names that apply, then the Bayesian ones
 APPLICABLE_FIELDS = (
@@ -62,7 +67,7 @@ BAYES_FIELDS = (
 
 
 @dataclass(frozen=True, slots=True)
-class BayesResult:
+class BayesResult(Fit):
     """A Bayesian random-effects fit; all summaries are exact posterior quantities (no sampling)."""
 
     measure: str
@@ -98,7 +103,6 @@ class BayesResult:
     studies: StudyRows | None = None
     notes: tuple[str, ...] = ()
     provenance: dict[str, Any] = field(default_factory=dict)
-    method: str = "BAYES"
     test: str = "posterior"
     pi_method: str = "posterior predictive"
     # frequentist quantities: not defined for this model
@@ -109,6 +113,16 @@ class BayesResult:
     QEp: None = None
     I2: None = None
     H2: None = None
+
+    bayesian = True
+
+    @property
+    def method(self) -> str:
+        return MODELS[self.model]
+
+    @property
+    def model_name(self) -> str:
+        return f"Bayesian {self.model} model"
 
     @property
     def tau2(self) -> float:
@@ -122,15 +136,6 @@ class BayesResult:
     def tau2_ci_ub(self) -> float:
         return self.tau_ci_ub**2
 
-    @property
-    def estimate(self) -> float:
-        return self.bt_pred if self.bt_pred is not None else self.b
-
-    def reporting_interval(self) -> tuple[float, float, float | None, float | None]:
-        if self.bt_pred is not None:
-            return self.bt_ci_lb, self.bt_ci_ub, self.bt_pi_lb, self.bt_pi_ub
-        return self.ci_lb, self.ci_ub, self.pi_lb, self.pi_ub
-
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in APPLICABLE_FIELDS + BAYES_FIELDS}
         out.update(
@@ -143,39 +148,6 @@ class BayesResult:
             notes=list(self.notes),
         )
         return out
-
-    def to_frame(self) -> pd.DataFrame:
-        """Study rows then the pooled row, in the columns of `MetaResult.to_frame()`."""
-        rows = []
-        if self.studies is not None:
-            s = self.studies
-            for i, name in enumerate(s.study):
-                rows.append(
-                    dict(
-                        study=name,
-                        events=None if s.events is None else s.events[i],
-                        n=None if s.n is None else s.n[i],
-                        estimate=s.estimate[i],
-                        ci_lb=s.ci_lb[i],
-                        ci_ub=s.ci_ub[i],
-                        weight=s.weight[i],
-                        kind="study",
-                    )
-                )
-        lb, ub, _, _ = self.reporting_interval()
-        rows.append(
-            dict(
-                study=f"Bayesian {self.model} model",
-                events=None,
-                n=None,
-                estimate=self.estimate,
-                ci_lb=lb,
-                ci_ub=ub,
-                weight=100.0 if self.studies is not None else None,
-                kind="pooled",
-            )
-        )
-        return pd.DataFrame(rows)
 
     def summary(self) -> str:
         pct = int(round(self.level * 100))
@@ -201,11 +173,81 @@ class BayesResult:
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.summary()
 
-    def _repr_html_(self) -> str:
-        return "<pre>" + html.escape(self.summary()) + "</pre>"
+def posterior_result(
+    *,
+    model: str,
+    measure: str,
+    tau_prior: str,
+    mu_prior: str,
+    level: float,
+    k: int,
+    mu: Any,
+    mu_moments: tuple[float, float],
+    predictive: Any,
+    tau: Any,
+    back: Callable[[float], float] | None,
+    transform: str | None,
+    studies: StudyRows,
+    notes: tuple[str, ...],
+    provenance: dict[str, Any],
+    shortest: bool = True,
+) -> BayesResult:
+    """The BayesResult of a posterior, whichever model produced it.
+
+    `mu`, `predictive` and `tau` are the posterior distributions of mu, of a new study's effect and
+    of tau (anything with `quantile(p)` and `shortest(level)`; tau also `moment(1)`);
+    `mu_moments` = (mean, sd) of mu; `back` maps the analysis scale to the reporting scale (None:
+    no back-transformation). Equal-tailed intervals at `level`; shortest ones when `shortest`.
+    """
+    alpha = (1 - level) / 2
+    ci = (mu.quantile(alpha), mu.quantile(1 - alpha))
+    pi = (predictive.quantile(alpha), predictive.quantile(1 - alpha))
+    median = mu.quantile(0.5)
+    nan2 = (math.nan, math.nan)
+    ci_s = mu.shortest(level) if shortest else nan2
+    pi_s = predictive.shortest(level) if shortest else nan2
+    tau_s = tau.shortest(level) if shortest else nan2
+    bt: dict[str, Any] = {}
+    if back is not None:
+        bt = dict(
+            transform=transform,
+            bt_pred=back(median),
+            bt_ci_lb=back(ci[0]),
+            bt_ci_ub=back(ci[1]),
+            bt_pi_lb=back(pi[0]),
+            bt_pi_ub=back(pi[1]),
+        )
+    return BayesResult(
+        measure=measure,
+        model=model,
+        tau_prior=tau_prior,
+        mu_prior=mu_prior,
+        level=level,
+        k=k,
+        b=median,
+        mu_mean=mu_moments[0],
+        se=mu_moments[1],
+        ci_lb=ci[0],
+        ci_ub=ci[1],
+        ci_shortest_lb=ci_s[0],
+        ci_shortest_ub=ci_s[1],
+        pi_median=predictive.quantile(0.5),
+        pi_lb=pi[0],
+        pi_ub=pi[1],
+        pi_shortest_lb=pi_s[0],
+        pi_shortest_ub=pi_s[1],
+        tau=tau.quantile(0.5),
+        tau_mean=tau.moment(1),
+        tau_ci_lb=tau.quantile(alpha),
+        tau_ci_ub=tau.quantile(1 - alpha),
+        tau_shortest_lb=tau_s[0],
+        tau_shortest_ub=tau_s[1],
+        studies=studies,
+        notes=notes,
+        provenance=provenance,
+        **bt,
+    )
 
 
-__all__ = ["BayesResult", "APPLICABLE_FIELDS", "BAYES_FIELDS"]
+__all__ = ["BayesResult", "posterior_result", "APPLICABLE_FIELDS", "BAYES_FIELDS", "BAYES_NN", "BAYES_BN", "MODELS"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,8 +68,95 @@ class StudyRows:
     n: tuple[int, ...] | None = None
 
 
+class Fit:
+    """What every fit offers, whatever its model (as metafor's fits all carry the class "rma").
+
+    Inverse-variance, GLMM, Mantel-Haenszel, single-study (`MetaResult`) and Bayesian
+    (`BayesResult`) fits share these names: `method`, `measure`, `level`, `k`, `estimate`,
+    `interval()` and `prediction()` on the reporting scale, `tau2` and `I2` (None where a model
+    has no such quantity), `studies`, `notes`; and `summary()`, `to_frame()`, `_repr_html_()`.
+    The forest plot, the tables and the summary of findings take any of them through this.
+    """
+
+    __slots__ = ()
+    bayesian = False  # a Bayesian fit's interval is a credible interval, its tau2 a posterior median
+
+    @property
+    def estimate(self) -> float:
+        """The pooled estimate on the reporting scale (back-transformed where defined)."""
+        s: Any = self
+        return s.bt_pred if s.bt_pred is not None else s.b
+
+    def reporting_interval(self) -> tuple[float, float, float | None, float | None]:
+        """(ci_lb, ci_ub, pi_lb, pi_ub) on the reporting scale."""
+        s: Any = self
+        if s.bt_pred is not None:
+            return s.bt_ci_lb, s.bt_ci_ub, s.bt_pi_lb, s.bt_pi_ub
+        return s.ci_lb, s.ci_ub, s.pi_lb, s.pi_ub
+
+    def interval(self) -> tuple[float, float]:
+        """The confidence (or credible) interval of the estimate, reporting scale."""
+        lb, ub, _, _ = self.reporting_interval()
+        return lb, ub
+
+    def prediction(self) -> tuple[float | None, float | None]:
+        """The prediction (or posterior predictive) interval of a new study's effect, reporting scale."""
+        _, _, lb, ub = self.reporting_interval()
+        return lb, ub
+
+    @property
+    def model_name(self) -> str:
+        """The pooled row's name in `to_frame()`."""
+        s: Any = self
+        return f"{s.method} model"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Study rows then one pooled row, in the columns the forest plot takes:
+        `study, events, n, estimate, ci_lb, ci_ub, weight, kind`."""
+        s: Any = self
+        rows = []
+        if s.studies is not None:
+            st = s.studies
+            for i, name in enumerate(st.study):
+                rows.append(
+                    dict(
+                        study=name,
+                        events=None if st.events is None else st.events[i],
+                        n=None if st.n is None else st.n[i],
+                        estimate=st.estimate[i],
+                        ci_lb=st.ci_lb[i],
+                        ci_ub=st.ci_ub[i],
+                        weight=st.weight[i],
+                        kind="study",
+                    )
+                )
+        ci_lb, ci_ub = self.interval()
+        rows.append(
+            dict(
+                study=self.model_name,
+                events=None,
+                n=None,
+                estimate=self.estimate,
+                ci_lb=ci_lb,
+                ci_ub=ci_ub,
+                weight=100.0 if s.studies is not None else None,
+                kind="pooled",
+            )
+        )
+        return pd.DataFrame(rows)
+
+    def summary(self) -> str:
+        raise NotImplementedError  # every fit writes its own, as metafor's print methods differ
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + html.escape(self.summary()) + "</pre>"
+
+
 @dataclass(frozen=True, slots=True)
-class MetaResult:
+class MetaResult(Fit):
     """A fitted meta-analysis: pooled estimate, heterogeneity, intervals.
 
     `test` is "z" (Wald), "knha" (Hartung-Knapp-Sidik-Jonkman, t with
@@ -86,8 +174,8 @@ class MetaResult:
     k: int
     b: float
     se: float
-    zval: float
-    pval: float
+    zval: float | None
+    pval: float | None
     ci_lb: float
     ci_ub: float
     tau2: float | None
@@ -130,51 +218,6 @@ class MetaResult:
         )
         return out
 
-    @property
-    def estimate(self) -> float:
-        """The pooled estimate on the reporting scale (back-transformed where defined)."""
-        return self.bt_pred if self.bt_pred is not None else self.b
-
-    def reporting_interval(self) -> tuple[float, float, float | None, float | None]:
-        """(ci_lb, ci_ub, pi_lb, pi_ub) on the reporting scale."""
-        if self.bt_pred is not None:
-            return self.bt_ci_lb, self.bt_ci_ub, self.bt_pi_lb, self.bt_pi_ub
-        return self.ci_lb, self.ci_ub, self.pi_lb, self.pi_ub
-
-    def to_frame(self) -> pd.DataFrame:
-        """Study rows then one pooled row, in the columns the forest plot takes:
-        `study, events, n, estimate, ci_lb, ci_ub, weight, kind`."""
-        rows = []
-        if self.studies is not None:
-            s = self.studies
-            for i, name in enumerate(s.study):
-                rows.append(
-                    dict(
-                        study=name,
-                        events=None if s.events is None else s.events[i],
-                        n=None if s.n is None else s.n[i],
-                        estimate=s.estimate[i],
-                        ci_lb=s.ci_lb[i],
-                        ci_ub=s.ci_ub[i],
-                        weight=s.weight[i],
-                        kind="study",
-                    )
-                )
-        ci_lb, ci_ub, pi_lb, pi_ub = self.reporting_interval()
-        rows.append(
-            dict(
-                study=f"{self.method} model",
-                events=None,
-                n=None,
-                estimate=self.estimate,
-                ci_lb=ci_lb,
-                ci_ub=ci_ub,
-                weight=100.0 if self.studies is not None else None,
-                kind="pooled",
-            )
-        )
-        return pd.DataFrame(rows)
-
     def summary(self) -> str:
         """A plain-text summary in the spirit of print(rma(...))."""
         pct = int(round(self.level * 100))
@@ -211,9 +254,6 @@ class MetaResult:
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.summary()
-
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>"
@@ -240,13 +280,13 @@ class SubgroupResult:
     fewer than two groups that could be pooled.
     """
 
-    groups: dict[str, MetaResult]
+    groups: Mapping[str, Fit]
     Qbetween: float | None
     Qbetween_df: int | None
     Qbetween_p: float | None
     QM_common_tau2: float | None = None
     QMp_common_tau2: float | None = None
-    overall: MetaResult | None = None
+    overall: Fit | None = None
     notes: tuple[str, ...] = ()
 
     def to_frame(self) -> pd.DataFrame:
@@ -297,4 +337,4 @@ def _fmt_p(p: float | None) -> str:
     return "<.0001" if p < 1e-4 else f"{p:.4f}"
 
 
-__all__ = ["MetaResult", "SubgroupResult", "StudyRows", "REFERENCE_FIELDS"]
+__all__ = ["Fit", "MetaResult", "SubgroupResult", "StudyRows", "REFERENCE_FIELDS"]

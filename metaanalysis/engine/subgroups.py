@@ -14,22 +14,25 @@ does in R meta and in metafor's rma(b_g, sei = se_g, method = "FE").
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from metaanalysis.engine.metareg import factor_design, rma_mods
-from metaanalysis.engine.results import MetaResult, SubgroupResult
+from metaanalysis.engine.results import Fit, MetaResult, SubgroupResult
 
 
-def subgroup_test(results: dict[str, MetaResult]) -> tuple[float, int, float]:
+def subgroup_test(results: Mapping[str, Fit]) -> tuple[float, int, float]:
     """(Q, df, p) of the common-effect test that all groups share one pooled value:
     Q = sum w_g (b_g - b_w)^2, w_g = 1 / se_g^2, df = G - 1, p from chi-square.
     The b_g are on the model scale (logit, log ratio, ...), as the fits report them."""
     if len(results) < 2:
         raise ValueError(f"a test for subgroup differences needs at least 2 groups; got {len(results)}")
     est, se = [], []
-    for name, res in results.items():
+    for name, fit in results.items():
+        res: Any = fit
         if res.b is None or res.se is None or not (math.isfinite(res.b) and math.isfinite(res.se)) or res.se <= 0:
             raise ValueError(f"group {name!r}: estimate {res.b!r} with se {res.se!r} cannot enter the test")
         est.append(res.b)
@@ -41,6 +44,24 @@ def subgroup_test(results: dict[str, MetaResult]) -> tuple[float, int, float]:
     Q = float(np.sum(w * (b - np.sum(w * b) / np.sum(w)) ** 2))
     df = len(b) - 1
     return Q, df, float(stats.chi2.sf(Q, df))
+
+
+def group_difference(groups: Mapping[str, Fit]) -> tuple[float | None, int | None, float | None, tuple[str, ...]]:
+    """(Q, df, p, notes) of the separate-tau^2 test for differences between fitted groups, or Nones
+    with the reason: fewer than two groups, or Bayesian fits (whose credible intervals are compared
+    instead). A group with one study enters with its own estimate and se, and a note says so."""
+    notes = []
+    if any(g.bayesian for g in groups.values()):
+        return None, None, None, ("no test for subgroup differences: compare the groups' credible intervals",)
+    if len(groups) < 2:
+        return None, None, None, (f"only {len(groups)} group: no test for subgroup differences",)
+    singles = [label for label, r in groups.items() if r.k == 1]
+    if singles:
+        notes.append(
+            "group(s) with one study enter Qbetween with that study's own estimate and se: " + ", ".join(singles)
+        )
+    q, df, p = subgroup_test(groups)
+    return q, df, p, tuple(notes)
 
 
 def subgroups(

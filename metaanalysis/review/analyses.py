@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-PROPORTION_METHODS = ("GLMM", "PLO", "PFT", "PAS", "PR", "BAYES")
+from metaanalysis.engine.methods import METHODS, PROPORTION_METHODS, SINGLE, IVSettings
+
 POPULATIONS = ("after_car_t", "after_bispecific")
 UNITS = ("patients", "treatment_courses")
 # whole: the whole cohort failing the prior therapy (arm role "overall", no subgroup);
@@ -28,22 +29,26 @@ class AnalysisDeclarationError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class InverseVariance:
-    method: str = "REML"
-    test: str = "knha"
-    pi_method: str = "metafor"
-
-
-@dataclass(frozen=True, slots=True)
 class BayesSettings:
-    """Method BAYES: a Bayesian random-effects model fitted for classes with k <= max_k;
-    `model`: "binomial-normal" (exact binomial likelihood) or "normal-normal" (on the logit yi, vi);
-    `primary`: it is the primary analysis of those classes (docs/methods-small-k.md)."""
+    """The Bayesian methods (BAYES-NN, BAYES-BN): the prior on tau, and the largest class they are
+    fitted for (they are the small-k methods: docs/methods-small-k.md)."""
 
     tau_prior: str = "halfnormal:1.0"
     max_k: int = 4
-    primary: bool = False
-    model: str = "binomial-normal"
+
+
+@dataclass(frozen=True, slots=True)
+class PrimaryRule:
+    """One rule of `defaults.primary`: `method` is primary for a class with at most `max_k`
+    studies (any k when None) that has (True), has not (False) or may have (None) a 0 % or 100 %
+    arm. The first rule that matches a class decides; the last rule must match every class."""
+
+    method: str
+    max_k: int | None = None
+    extreme_arm: bool | None = None
+
+    def matches(self, k: int, extreme_arm: bool) -> bool:
+        return (self.max_k is None or k <= self.max_k) and (self.extreme_arm is None or self.extreme_arm == extreme_arm)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +61,7 @@ class Analysis:
     methods: tuple[str, ...]
     units: tuple[str, ...]
     level: float
-    inverse_variance: InverseVariance
+    inverse_variance: IVSettings
     group_by: str = "regimen_class"
     # sensitivity switches (the primary analysis has them all off)
     exclude_derived: bool = False
@@ -65,16 +70,18 @@ class Analysis:
     exclude: tuple[str, ...] = ()  # names from EXCLUSIONS
     variant: str = "primary"
     bayes: BayesSettings = BayesSettings()
+    primary: tuple[PrimaryRule, ...] = (PrimaryRule("GLMM"),)
 
-    @property
-    def primary_method(self) -> str:
-        return self.methods[0]
+    def primary_for(self, k: int, extreme_arm: bool = False) -> str:
+        """The primary method of a class with k studies (SINGLE for one study): the first rule that
+        matches. Decided once per class, by the pipeline; every page reads that decision."""
+        if k == 1:
+            return SINGLE
+        return next(r.method for r in self.primary if r.matches(k, extreme_arm))
 
-    def primary_for(self, k: int) -> str:
-        """The primary method of a class with k studies: BAYES for small k when so declared."""
-        if self.bayes.primary and "BAYES" in self.methods and 2 <= k <= self.bayes.max_k:
-            return "BAYES"
-        return self.primary_method
+    def fitted(self, method: str, k: int) -> bool:
+        """Whether `method` is fitted for a class of k >= 2 studies (the Bayesian ones up to bayes.max_k)."""
+        return k >= 2 and (not METHODS[method].bayesian or k <= self.bayes.max_k)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +91,7 @@ class Landmark:
     endpoint: str
     months: float
     level: float
-    inverse_variance: InverseVariance
+    inverse_variance: IVSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +111,7 @@ class MedianAnalysis:
     endpoint: str
     cohorts: str  # one of MEDIAN_COHORTS
     level: float
-    inverse_variance: InverseVariance
+    inverse_variance: IVSettings
     timing: tuple[TimingStratum, ...] = ()
 
 
@@ -117,7 +124,7 @@ class HazardRatioAnalysis:
     population: str
     comparisons: tuple[str, ...]  # the comparison texts of the records that mean this
     level: float
-    inverse_variance: InverseVariance
+    inverse_variance: IVSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,17 +189,34 @@ def load_plan(path: str | Path | None = None) -> Plan:
     problems += [f"{path}: unknown top-level key {k!r}" for k in sorted(unknown)]
 
     d = raw.get("defaults") or {}
-    iv = InverseVariance(**{k: v for k, v in (d.get("inverse_variance") or {}).items()})
+    iv = IVSettings(**{k: v for k, v in (d.get("inverse_variance") or {}).items()})
     level = float(d.get("level", 0.95))
     methods = tuple(d.get("methods", ("GLMM", "PLO", "PFT")))
     units = tuple(d.get("units", UNITS))
     try:
         bayes = BayesSettings(**(d.get("bayes") or {}))
     except TypeError as exc:
-        problems.append(f"{path}: defaults.bayes: {exc} (allowed: tau_prior, max_k, primary, model)")
+        problems.append(f"{path}: defaults.bayes: {exc} (allowed: tau_prior, max_k)")
         bayes = BayesSettings()
-    if bayes.model not in ("binomial-normal", "normal-normal"):
-        problems.append(f"{path}: defaults.bayes.model: {bayes.model!r} is not binomial-normal or normal-normal")
+    primary = []
+    for i, r in enumerate(d.get("primary") or [{"method": methods[0] if methods else "GLMM"}]):
+        try:
+            rule = PrimaryRule(**r)
+        except TypeError as exc:
+            problems.append(f"{path}: defaults.primary[{i}]: {exc} (allowed: method, max_k, extreme_arm)")
+            continue
+        if rule.method not in methods:
+            problems.append(f"{path}: defaults.primary[{i}].method: {rule.method!r} is not among defaults.methods")
+        elif METHODS[rule.method].bayesian and (rule.max_k is None or rule.max_k > bayes.max_k):
+            problems.append(
+                f"{path}: defaults.primary[{i}].max_k: {rule.method} is fitted for k <= bayes.max_k = {bayes.max_k} "
+                "only; a rule making it primary needs max_k within that"
+            )
+        primary.append(rule)
+    if primary and (primary[-1].max_k is not None or primary[-1].extreme_arm is not None):
+        problems.append(
+            f"{path}: defaults.primary: the last rule must have no condition (it decides every other class)"
+        )
     try:
         from metaanalysis.engine.bayes_priors import parse_tau_prior
 
@@ -239,6 +263,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
                 inverse_variance=iv,
                 group_by=e.get("group_by", d.get("group_by", "regimen_class")),
                 bayes=bayes,
+                primary=tuple(primary),
             )
         )
 

@@ -8,18 +8,13 @@ does not); the statistics live in the engine (`effects`, `rma`, `glmm`,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from metaanalysis.engine.effects import escalc
-from metaanalysis.engine.glmm import rma_glmm
-from metaanalysis.engine.results import MetaResult, SubgroupResult
-from metaanalysis.engine.rma import rma_effects
-from metaanalysis.engine.single_study import single_proportion
-from metaanalysis.engine.subgroups import subgroup_test
+from metaanalysis.engine.methods import SINGLE, fit_proportion
 from metaanalysis.review.analyses import EXCLUSIONS, Analysis
+from metaanalysis.review.result import AnalysisResult, ClassResult
 
 # Why a row was not pooled. One phrase per reason so tables can be filtered.
 WHOLE_COHORT = "whole-cohort row (arm role: overall), not a regimen class"
@@ -49,27 +44,6 @@ ROW_EXCLUSIONS = {
 assert set(ROW_EXCLUSIONS) == set(EXCLUSIONS)
 
 STUDY_LEVEL_COLUMNS = ["study", "arm", "population", "outcome", "regimen_class", "events", "n", "derived"]
-
-
-@dataclass(frozen=True)
-class ClassFit:
-    """One regimen class in one analysis under one method."""
-
-    regimen_class: str
-    rows: pd.DataFrame  # the study rows that entered (STUDY_LEVEL_COLUMNS and more)
-    result: MetaResult | None  # None when the fit failed (see `error`)
-    pooled: bool  # False for a single study (shown, not pooled)
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class PooledAnalysis:
-    analysis: Analysis
-    method: str
-    classes: dict[str, ClassFit]
-    subgroups: SubgroupResult
-    included: pd.DataFrame
-    excluded: pd.DataFrame
 
 
 def _as_list(value) -> list[str]:
@@ -209,109 +183,62 @@ def combine_arms(rows: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, 
     )
 
 
-def _fit(method: str, rows: pd.DataFrame, analysis: Analysis) -> MetaResult:
-    events = rows["events"].astype(int).to_numpy()
-    n = rows["n"].astype(int).to_numpy()
-    labels = tuple(rows["label"])
-    if method == "GLMM":
-        return rma_glmm(events, n, studies=labels, level=analysis.level, nAGQ=7)
-    if method == "BAYES" and analysis.bayes.model == "normal-normal":
-        from metaanalysis.engine.bayes import rma_bayes_effects
-
-        es = escalc("PLO", events=events, n=n, add=None, to="only0", studies=labels)
-        return rma_bayes_effects(es, tau_prior=analysis.bayes.tau_prior, level=analysis.level)
-    if method == "BAYES":
-        from metaanalysis.engine.bayes_binomial import rma_bayes_binomial
-
-        return rma_bayes_binomial(
-            events, n, studies=labels, level=analysis.level, tau_prior=analysis.bayes.tau_prior, shortest=False
-        )
-    iv = analysis.inverse_variance
-    # add=None: metafor's default (1/2 for PLO, no correction for PFT/PAS)
-    es = escalc(method, events=events, n=n, add=None, to="only0", studies=labels)
-    return rma_effects(es, method=iv.method, test=iv.test, level=analysis.level, pi_method=iv.pi_method)
-
-
-def _single(rows: pd.DataFrame, analysis: Analysis) -> MetaResult:
-    row = rows.iloc[0]
-    return single_proportion(int(row["events"]), int(row["n"]), study=row["label"], level=analysis.level)
-
-
-def pool(frame: pd.DataFrame, analysis: Analysis, method: str) -> PooledAnalysis:
-    included, excluded = select_rows(frame, analysis)
+def _labelled(included: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+    """Study labels ("study (arm)" where a study has several rows) and one fitting order."""
     several = (included.groupby("study")["arm"].transform("count") > 1) | included["combined"]
     part = included["subgroup"].fillna(included["arm"]).astype(str)
     included = included.assign(label=included["study"] + np.where(several, " (" + part + ")", ""))
     # One order for fitting and for study_level.csv, so a refit from the CSV is the same fit
     # (the GLMM's last digits depend on the order of its studies).
-    included = included.sort_values([analysis.group_by, "year", "study", "arm"], kind="stable")
-    classes: dict[str, ClassFit] = {}
-    for cls, rows in included.groupby(analysis.group_by, sort=True):
-        if method == "BAYES" and len(rows) > analysis.bayes.max_k:
-            continue  # the Bayesian model is the small-k method (docs/methods-small-k.md)
-        try:
-            if len(rows) == 1:
-                classes[cls] = ClassFit(cls, rows, _single(rows, analysis), pooled=False)
-            else:
-                classes[cls] = ClassFit(cls, rows, _fit(method, rows, analysis), pooled=True)
-        # A model that cannot be fitted (bad counts, no convergence) is reported in the
-        # tables, never hidden; any other exception is a bug and propagates.
-        except (ValueError, RuntimeError) as exc:
-            classes[cls] = ClassFit(cls, rows, None, pooled=False, error=f"{type(exc).__name__}: {exc}")
-    pooled = {c: f.result for c, f in classes.items() if f.pooled and f.result is not None}
-    notes = []
-    if method == "BAYES":
-        q = df = p = None
-        notes.append("test for subgroup differences not computed for the Bayesian model")
-    elif len(pooled) >= 2:
-        q, df, p = subgroup_test(pooled)
-    else:
-        q = df = p = None
-        notes.append("test for subgroup differences not computed: fewer than two classes with k >= 2")
-    shown = {c: f.result for c, f in classes.items() if f.result is not None}
-    sub = SubgroupResult(groups=shown, Qbetween=q, Qbetween_df=df, Qbetween_p=p, notes=tuple(notes))
-    return PooledAnalysis(analysis, method, classes, sub, included, excluded)
+    return included.sort_values([analysis.group_by, "year", "study", "arm"], kind="stable")
 
 
-def pooled_rows(pa: PooledAnalysis) -> list[dict]:
-    """Rows of results/pooled.csv for one analysis and method."""
-    out = []
-    for cls, fit in pa.classes.items():
-        if not fit.pooled and fit.error is None and pa.method != pa.analysis.primary_method:
-            continue  # a single study is the same under every method: one row, under the primary
-        res = fit.result
-        row = dict(
-            analysis=pa.analysis.id,
-            variant=pa.analysis.variant,
-            population=pa.analysis.population,
-            outcome=pa.analysis.outcome,
-            regimen_class=cls,
-            method=pa.method if fit.pooled or fit.error else "not pooled (k = 1)",
-            primary=pa.method == pa.analysis.primary_for(len(fit.rows)),
-            k=len(fit.rows),
-            n_total=int(fit.rows["n"].sum()),
-            estimate=None,
-            ci_lb=None,
-            ci_ub=None,
-            pi_lb=None,
-            pi_ub=None,
-            tau2=None,
-            I2=None,
-            Qbetween=pa.subgroups.Qbetween,
-            Qbetween_p=pa.subgroups.Qbetween_p,
-            studies=";".join(fit.rows["label"]),
-            error=fit.error,
+def _class_result(cls: str, method: str, rows: pd.DataFrame, analysis: Analysis) -> ClassResult:
+    labels = tuple(rows["label"])
+    base = dict(regimen_class=cls, method=method, k=len(rows), n_total=int(rows["n"].sum()), studies=labels)
+    try:
+        fit = fit_proportion(
+            method,
+            rows["events"].astype(int).to_numpy(),
+            rows["n"].astype(int).to_numpy(),
+            studies=labels,
+            level=analysis.level,
+            iv=analysis.inverse_variance,
+            tau_prior=analysis.bayes.tau_prior,
         )
-        if res is not None:
-            ci_lb, ci_ub, pi_lb, pi_ub = res.reporting_interval()
-            row.update(estimate=res.estimate, ci_lb=ci_lb, ci_ub=ci_ub, tau2=res.tau2, I2=res.I2)
-            if fit.pooled:
-                row.update(pi_lb=pi_lb, pi_ub=pi_ub)
-        out.append(row)
-    return out
+    # A model that cannot be fitted (bad counts, no convergence) is reported in the tables,
+    # never hidden; any other exception is a bug and propagates.
+    except (ValueError, RuntimeError) as exc:
+        return ClassResult(**base, fit=None, error=f"{type(exc).__name__}: {exc}")
+    return ClassResult(**base, fit=fit)
 
 
-def study_level_rows(pa: PooledAnalysis) -> pd.DataFrame:
+def pool_analysis(frame: pd.DataFrame, analysis: Analysis) -> AnalysisResult:
+    """Select the rows of one analysis once, fit every declared method to every class, and decide
+    each class's primary method once, by the plan's rule."""
+    included, excluded = select_rows(frame, analysis)
+    included = _labelled(included, analysis)
+    fits: dict[str, dict[str, ClassResult]] = {}
+    primary: dict[str, str] = {}
+    extreme: dict[str, bool] = {}
+    for cls, rows in included.groupby(analysis.group_by, sort=True):
+        k = len(rows)
+        extreme[cls] = bool(((rows["events"] == 0) | (rows["events"] == rows["n"])).any())
+        methods = [SINGLE] if k == 1 else [m for m in analysis.methods if analysis.fitted(m, k)]
+        fits[cls] = {m: _class_result(cls, m, rows, analysis) for m in methods}
+        primary[cls] = analysis.primary_for(k, extreme[cls])
+    return AnalysisResult(
+        analysis=analysis,
+        classes=tuple(fits),
+        fits=fits,
+        primary=primary,
+        extreme_arm=extreme,
+        included=study_level_rows(included, analysis),
+        excluded=excluded_rows(excluded, analysis),
+    )
+
+
+def study_level_rows(included: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
     cols = STUDY_LEVEL_COLUMNS + [
         "combined",
         "note",
@@ -322,12 +249,12 @@ def study_level_rows(pa: PooledAnalysis) -> pd.DataFrame:
         "disease",
         "label",
     ]
-    return pa.included[cols].assign(
-        derived=pa.included["derived"].astype(bool), analysis=pa.analysis.id, variant=pa.analysis.variant
+    return included[cols].assign(
+        derived=included["derived"].astype(bool), analysis=analysis.id, variant=analysis.variant
     )
 
 
-def excluded_rows(pa: PooledAnalysis) -> pd.DataFrame:
+def excluded_rows(excluded: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
     cols = [
         "study",
         "arm",
@@ -341,22 +268,4 @@ def excluded_rows(pa: PooledAnalysis) -> pd.DataFrame:
         "assessment",
         "reason",
     ]
-    return pa.excluded[[c for c in cols if c in pa.excluded]].assign(
-        analysis=pa.analysis.id, variant=pa.analysis.variant
-    )
-
-
-def pooled_table(frame: pd.DataFrame, analyses, *, primary_only: bool = False) -> pd.DataFrame:
-    """Pooled rows (as in results/pooled.csv) for several analyses and their methods."""
-    rows = []
-    for analysis in analyses:
-        methods = analysis.methods[:1] if primary_only else analysis.methods
-        for method in methods:
-            rows += pooled_rows(pool(frame, analysis, method))
-    return pd.DataFrame(rows)
-
-
-def excluded_table(frame: pd.DataFrame, analyses) -> pd.DataFrame:
-    """Every candidate row that did not enter the analyses, with the reason."""
-    parts = [excluded_rows(pool(frame, a, a.primary_method)) for a in analyses]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return excluded[[c for c in cols if c in excluded]].assign(analysis=analysis.id, variant=analysis.variant)

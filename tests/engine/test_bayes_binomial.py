@@ -104,7 +104,7 @@ def test_bad_counts_are_all_listed():
 
 def test_result_reads_like_the_other_fits():
     res = rma_bayes_binomial([4, 9], [20, 30], studies=["a", "b"])
-    assert res.method == "BAYES" and res.model == "binomial-normal" and res.measure == "PLO"
+    assert res.method == "BAYES-BN" and res.model == "binomial-normal" and res.measure == "PLO"
     assert res.tau_prior == "half-normal(1)"
     assert res.ci_shortest_ub - res.ci_shortest_lb <= res.ci_ub - res.ci_lb + 1e-9
     assert res.studies.events == (4, 9) and res.k == 2

@@ -9,7 +9,7 @@ import pytest
 
 from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.evidence.studies import outcome_table, study_table
-from metaanalysis.review.analyses import Analysis, AnalysisDeclarationError, InverseVariance, load_plan
+from metaanalysis.review.analyses import Analysis, AnalysisDeclarationError, IVSettings, load_plan
 from metaanalysis.review.pooling import (
     COMBINED,
     DERIVED,
@@ -70,7 +70,7 @@ def analysis(outcome_name="ORR", **kw) -> Analysis:
         methods=("GLMM", "PLO"),
         units=("patients", "treatment_courses"),
         level=0.95,
-        inverse_variance=InverseVariance(),
+        inverse_variance=IVSettings(),
         **kw,
     )
 

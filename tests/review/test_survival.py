@@ -16,7 +16,7 @@ from scipy import stats
 from metaanalysis.engine.medians import median_variance_from_ci
 from metaanalysis.engine.rma import rma
 from metaanalysis.engine.transforms import iloglog
-from metaanalysis.review.analyses import HazardRatioAnalysis, InverseVariance, Landmark, MedianAnalysis
+from metaanalysis.review.analyses import HazardRatioAnalysis, IVSettings, Landmark, MedianAnalysis
 from metaanalysis.review.landmarks import (
     BINOMIAL,
     NO_PRECISION,
@@ -29,7 +29,7 @@ from metaanalysis.review.landmarks import (
 from metaanalysis.review.survival import NOT_REACHED, pool_hazard_ratios, pool_medians, survival_frame
 
 Z = stats.norm.ppf(0.975)
-IV = InverseVariance(method="REML", test="knha", pi_method="metafor")
+IV = IVSettings(method="REML", test="knha", pi_method="metafor")
 
 
 def _record(
