@@ -38,7 +38,7 @@ def arm(arm_id, cls, orr=None, cr=None, subgroups=(), **binary):
     return out
 
 
-def record(study, *arms, selection=None, confidence="high", source_type="full_text", year=2024):
+def record(study, *arms, selection="after_failure", confidence="high", source_type="full_text", year=2024):
     population = {"prior_failure": ["car_t"], "disease": "LBCL", "description": "test"}
     if selection:
         population["selection"] = selection
