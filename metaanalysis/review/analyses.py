@@ -13,8 +13,10 @@ from typing import Any
 
 import yaml
 
+from metaanalysis.evidence.schema import SELECTIONS
+from metaanalysis.evidence.vocabulary import POPULATIONS
+
 PROPORTION_METHODS = ("GLMM", "PLO", "PFT", "PAS", "PR", "BAYES")
-POPULATIONS = ("after_car_t", "after_bispecific")
 UNITS = ("patients", "treatment_courses")
 # whole: the whole cohort failing the prior therapy (arm role "overall", no subgroup);
 # by_class: treatment arms by regimen class; by_timing: the declared `timing` strata.
@@ -65,6 +67,9 @@ class Analysis:
     exclude: tuple[str, ...] = ()  # names from EXCLUSIONS
     variant: str = "primary"
     bayes: BayesSettings = BayesSettings()
+    # population.selection values that enter (None: every selection); e.g. (after_failure,) pools
+    # failure cohorts only and lists prior-exposure cohorts with the reason
+    selections: tuple[str, ...] | None = None
 
     @property
     def primary_method(self) -> str:
@@ -219,7 +224,12 @@ def load_plan(path: str | Path | None = None) -> Plan:
     for i, e in enumerate(raw.get("analyses") or []):
         if entry_id("analyses", i, e) is None:
             continue
-        check_keys("analyses", i, e, {"id", "population", "outcome", "methods", "units", "group_by"})
+        check_keys("analyses", i, e, {"id", "population", "outcome", "methods", "units", "group_by", "selection"})
+        chosen = e.get("selection", [])
+        chosen = [chosen] if isinstance(chosen, str) else list(chosen)
+        bad = [x for x in chosen if x not in SELECTIONS]
+        if bad:
+            problems.append(f"{path}: analyses[{i}].selection: unknown {bad} (known: {', '.join(SELECTIONS)})")
         ms = tuple(e.get("methods", methods))
         bad = [m for m in ms if m not in PROPORTION_METHODS]
         if bad:
@@ -239,6 +249,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
                 inverse_variance=iv,
                 group_by=e.get("group_by", d.get("group_by", "regimen_class")),
                 bayes=bayes,
+                selections=tuple(chosen) if "selection" in e else None,
             )
         )
 
