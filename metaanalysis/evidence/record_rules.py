@@ -78,8 +78,8 @@ class RecordChecker(SchemaWalker):
     def citation_metadata(self, citation: dict) -> None:
         """Each of year, DOI and first author's surname must be printed in a metadata_source quote."""
         sources = [_map(s) for s in _list(citation.get("metadata_source"))]
-        if not sources:
-            return
+        if not sources or not all(isinstance(s.get("quote"), str) for s in sources):
+            return  # nothing to read, or an entry without its quote (the schema walk names it)
         printed = " ".join(str(s.get("quote", "")) for s in sources).casefold()
         path = ("citation", "metadata_source")
         year = _int(citation.get("year"))

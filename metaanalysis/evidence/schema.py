@@ -253,7 +253,7 @@ SUPPORT = Scalar("support", required=True, doc='{where, quote, url} or "not_repo
 
 
 def _judged(judgements: tuple[str, ...]) -> Record:
-    return Record({"judgement": choice(*judgements, required=True), "support": SUPPORT, "notes": text()})
+    return Record({"judgement": choice(*judgements, required=True), "support": SUPPORT, "notes": text()}, required=True)
 
 
 RISK_OF_BIAS = Record(

@@ -150,7 +150,7 @@ def select_rows(frame: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, 
         mark(
             ~cand["selection"].isin(analysis.selections).fillna(False).astype(bool),
             "population.selection "
-            + cand["selection"].astype(str)
+            + cand["selection"].astype(object).fillna("not stated").astype(str)
             + ": this analysis pools "
             + " or ".join(analysis.selections)
             + " cohorts only",
