@@ -179,6 +179,9 @@ BASELINE_VALUE = Record(
 )
 BASELINE = MapOf(BASELINE_VALUE, key_pattern=SNAKE_CASE)
 
+DISEASES = ("LBCL", "DLBCL", "B-NHL")
+UNITS = ("patients", "treatment_courses")
+
 # A stratum defined by the regimen patients received inside a mixed arm is a regimen cohort
 # (poolable in its class); one defined by a patient characteristic is not.
 STRATIFIED_BY = ("patient_characteristic", "regimen")
@@ -193,8 +196,8 @@ SUBGROUP = Record(
         "n": COUNT,
         # Where a stratum differs from its record (or the reviewer has checked and marks it): the
         # unit its counts are in and its disease mix; absent means the record's own values.
-        "unit_of_analysis": choice("patients", "treatment_courses", doc="default: the record's unit_of_analysis"),
-        "disease": choice("LBCL", "DLBCL", "B-NHL", doc="default: the record's population.disease"),
+        "unit_of_analysis": choice(*UNITS, doc="default: the record's unit_of_analysis"),
+        "disease": choice(*DISEASES, doc="default: the record's population.disease"),
         "binary": MapOf(BINARY, key_vocabulary="outcomes"),
         "time_to_event": ListOf(TIME_TO_EVENT),
         "baseline": BASELINE,
@@ -282,8 +285,6 @@ SOURCE_TYPES = ("full_text", "abstract", "congress_abstract", "news_report", "su
 SELECTIONS = ("after_failure", "prior_exposure")
 CONFIDENCE = ("high", "moderate", "low")
 PRIOR_FAILURE = ("car_t", "bispecific")
-DISEASES = ("LBCL", "DLBCL", "B-NHL")
-UNITS = ("patients", "treatment_courses")
 
 STUDY = Record(
     {
