@@ -328,8 +328,9 @@ def check_review(
     review_dir: str | Path, studies_dir: str | Path, parsed: list[ParsedFile]
 ) -> tuple[SearchLog, list[Problem]]:
     """Everything `metaanalysis validate` checks in review/: the log, the log against the study
-    files (`parsed`: the records as `check_directory` read them), and the quotes of records read at
-    a URL against review/excerpts/."""
+    files (`parsed`: the records as `check_directory` read them), the quotes of records read at
+    a URL against review/excerpts/, what every reviewed record must hold (risk_of_bias,
+    citation.metadata_source) and the published syntheses of review/syntheses/."""
     from metaanalysis.evidence.syntheses import check_syntheses, load_syntheses  # (it imports this module)
 
     log, problems = load_search_log(Path(review_dir) / "search_log")
