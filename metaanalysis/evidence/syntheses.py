@@ -24,17 +24,7 @@ import pandas as pd
 
 from metaanalysis.evidence.excerpts import normalise, quote_problems
 from metaanalysis.evidence.readers import _int, _list, _map, _num, _str
-from metaanalysis.evidence.schema import (
-    ID_PATTERN,
-    PAIR,
-    SOURCE,
-    SOURCE_TYPES,
-    ListOf,
-    Record,
-    Scalar,
-    choice,
-    text,
-)
+from metaanalysis.evidence.schema import ID_PATTERN, PAIR, SOURCE, STUDY, ListOf, Record, Scalar, choice, text
 from metaanalysis.evidence.search_log import SearchLog, normalise_url
 from metaanalysis.evidence.validation import ERROR, ParsedFile, Problem, _Checker, parse_file
 from metaanalysis.evidence.vocabulary import POPULATIONS, suggest
@@ -42,6 +32,8 @@ from metaanalysis.evidence.vocabulary import outcomes as load_outcomes
 from metaanalysis.evidence.vocabulary import regimen_classes as load_regimen_classes
 
 DESIGNS = ("meta_analysis", "systematic_review")
+CITATION = STUDY.fields["citation"]
+CITATION_KEYS = ("authors", "title", "journal", "year", "doi", "source_type", "label", "metadata_source")
 COUNT = Record({"value": Scalar("integer", required=True, minimum=1), "source": SOURCE})
 ESTIMATE = Record(
     {
@@ -61,17 +53,11 @@ ESTIMATE = Record(
 SYNTHESIS = Record(
     {
         "id": text(True, pattern=ID_PATTERN, doc="equal to the file name without .yaml"),
+        # A study record's citation, read at its url (no source_file, no confidence).
         "citation": Record(
             {
-                "authors": ListOf(text(), required=True, min_items=1),
-                "title": text(True),
-                "journal": text(True, nullable=True),
-                "year": Scalar("integer", required=True, nullable=True, minimum=1990, maximum=2100),
-                "doi": text(True, nullable=True),
+                **{k: CITATION.fields[k] for k in CITATION_KEYS},
                 "url": text(True),
-                "source_type": choice(*SOURCE_TYPES, required=True),
-                "label": text(doc="a short name when the source prints no first author"),
-                "metadata_source": ListOf(Record(SOURCE.fields), min_items=1),
             },
             required=True,
         ),
