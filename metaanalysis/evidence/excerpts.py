@@ -1,7 +1,8 @@
 """Quotes of records read at a URL, checked against the text the search returned.
 
 A record found through the systematic search (`citation.source_file: null`) has no file under
-shared/ to check its quotes against; the search's text is kept in `review/excerpts/<id>.txt`
+shared/ to check its quotes against (every quoted mapping counts: numbers' sources, risk-of-bias
+support, selection and metadata sources); the search's text is kept in `review/excerpts/<id>.txt`
 instead, and every quote of such a record, and every quote that names its own `source.url`,
 must appear there word for word. Only runs of whitespace (line breaks, double spaces) are
 normalised: a changed word, number or punctuation mark is an error.
@@ -21,11 +22,12 @@ def normalise(text: str) -> str:
 
 
 def quotes(value: Any, path: tuple = ()) -> Iterable[tuple[tuple, str, bool]]:
-    """(path of the quote, the quote, whether its source names a url) for every `source` mapping."""
+    """(path of the quote, the quote, whether it names its own url) for every quoted mapping:
+    a number's `source`, a risk-of-bias `support`, a `selection_source`, a `metadata_source`
+    entry - any mapping with `where` and `quote`."""
     if isinstance(value, dict):
-        source = value.get("source")
-        if isinstance(source, dict) and isinstance(source.get("quote"), str):
-            yield path + ("source", "quote"), source["quote"], isinstance(source.get("url"), str)
+        if "where" in value and isinstance(value.get("quote"), str):
+            yield path + ("quote",), value["quote"], isinstance(value.get("url"), str)
         for key, item in value.items():
             yield from quotes(item, path + (key,))
     elif isinstance(value, list):

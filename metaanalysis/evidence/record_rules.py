@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from metaanalysis.evidence import schema
-from metaanalysis.evidence.problems import EPS, PathT
+from metaanalysis.evidence.problems import EPS, PathT, format_path
 from metaanalysis.evidence.readers import _describe, _int, _list, _map, _num, _str, _year_month, percent_matches
 from metaanalysis.evidence.schema_walk import SchemaWalker
 
@@ -70,6 +70,74 @@ class RecordChecker(SchemaWalker):
                 self.error(("relations", "overlaps", i, "id"), "a record cannot overlap itself")
         self.arms(_list(data.get("arms")), study_n)
         self.provenance_and_strata(data)
+        self.citation_metadata(citation)
+        if "risk_of_bias" in data:
+            self.risk_of_bias(_map(data.get("risk_of_bias")), data)
+
+    # -- where authors, year and DOI were read (docs/study-records.md, "Citation metadata") --
+    def citation_metadata(self, citation: dict) -> None:
+        """Each of year, DOI and first author's surname must be printed in a metadata_source quote."""
+        sources = [_map(s) for s in _list(citation.get("metadata_source"))]
+        if not sources or not all(isinstance(s.get("quote"), str) for s in sources):
+            return  # nothing to read, or an entry without its quote (the schema walk names it)
+        printed = " ".join(str(s.get("quote", "")) for s in sources).casefold()
+        path = ("citation", "metadata_source")
+        year = _int(citation.get("year"))
+        if year is not None and str(year) not in printed:
+            self.error(path, f"citation.year {year} is not printed in any metadata_source quote")
+        doi = _str(citation.get("doi"))
+        if doi is not None and doi.casefold() not in printed:
+            self.error(path, f"citation.doi {doi} is not printed in any metadata_source quote")
+        authors = _list(citation.get("authors"))
+        first = _str(authors[0]) if authors else None
+        # A romanised name cannot be found in a quote printed in Chinese or Japanese script: the
+        # surname is checked only where no quote is in those scripts.
+        cjk = any("\u3000" <= ch <= "\u9fff" for ch in printed)
+        if first is not None and not first.casefold().startswith("not named") and not cjk:
+            surname = first.split()[0].casefold()
+            if surname not in printed:
+                self.error(
+                    path,
+                    f"the first author '{first}' is not printed in any metadata_source quote "
+                    '(write authors: ["not named in the returned text"] and give citation.label)',
+                )
+
+    @staticmethod
+    def groups(data: dict) -> Iterable[tuple[PathT, dict]]:
+        """(path, mapping) of every arm and every subgroup of a record."""
+        for i, arm in enumerate(_list(data.get("arms"))):
+            arm = _map(arm)
+            yield ("arms", i), arm
+            for j, sub in enumerate(_list(arm.get("subgroups"))):
+                yield ("arms", i, "subgroups", j), _map(sub)
+
+    # -- risk of bias (docs/risk-of-bias.md) -----------------------------------------------
+    def risk_of_bias(self, rob: dict, data: dict) -> None:
+        """A judgement and its support agree; a record holding a comparison assesses it."""
+        judged = [(("risk_of_bias", "items", k), _map(v)) for k, v in _map(rob.get("items")).items()]
+        for i, comp in enumerate(_list(rob.get("comparisons"))):
+            domains = _map(_map(comp).get("domains"))
+            judged += [(("risk_of_bias", "comparisons", i, "domains", k), _map(v)) for k, v in domains.items()]
+        for path, entry in judged:
+            judgement, support = entry.get("judgement"), entry.get("support")
+            if support == schema.NOT_REPORTED and judgement in ("yes", "low"):
+                self.error(
+                    path + ("support",),
+                    f"judgement '{judgement}' needs a quote that supports it (the source is silent: "
+                    "judge unclear, or no_information for a ROBINS-I domain)",
+                )
+        compared = [
+            path + ("time_to_event", k)
+            for path, group in self.groups(data)
+            for k, e in enumerate(_list(group.get("time_to_event")))
+            if _map(e).get("kind") == "hazard_ratio"
+        ]
+        if compared and not _list(rob.get("comparisons")):
+            self.error(
+                ("risk_of_bias", "comparisons"),
+                f"the record holds a comparison ({format_path(compared[0])} is a hazard ratio): "
+                "assess it with ROBINS-I under risk_of_bias.comparisons",
+            )
 
     # -- provenance, response timing and strata (the fields added for the systematic search) --
     def provenance_and_strata(self, data: dict) -> None:
@@ -114,7 +182,7 @@ class RecordChecker(SchemaWalker):
         """(path, value) of citation.url and of every source.url in a record."""
         if isinstance(value, dict):
             for key, item in value.items():
-                if key == "url" and path[-1:] in (("citation",), ("source",)):
+                if key == "url" and (path[-1:] == ("citation",) or "quote" in value):
                     yield path + (key,), item
                 else:
                     yield from cls.urls(item, path + (key,))

@@ -8,7 +8,8 @@ percentages against counts, overlapping cohorts) are checks in
 
 Node types:
 - `Scalar(kind)`: kind is "text", "integer", "number", "boolean", "year_month"
-  (text "YYYY-MM") or "p_value" (a number in [0, 1] or text such as "<0.001").
+  (text "YYYY-MM"), "date" (YYYY-MM-DD), "p_value" (a number in [0, 1] or text such as
+  "<0.001") or "support" (a quote {where, quote, url} or the text "not_reported").
 - `Record(fields)`: a mapping with exactly these keys (others are errors).
 - `ListOf(item)`: a list; `length` fixes its size (e.g. 2 for ranges).
 - `MapOf(value)`: a mapping with free keys (baseline names, outcome names);
@@ -178,6 +179,9 @@ BASELINE_VALUE = Record(
 )
 BASELINE = MapOf(BASELINE_VALUE, key_pattern=SNAKE_CASE)
 
+DISEASES = ("LBCL", "DLBCL", "B-NHL")
+UNITS = ("patients", "treatment_courses")
+
 # A stratum defined by the regimen patients received inside a mixed arm is a regimen cohort
 # (poolable in its class); one defined by a patient characteristic is not.
 STRATIFIED_BY = ("patient_characteristic", "regimen")
@@ -190,6 +194,10 @@ SUBGROUP = Record(
         "regimen": text(doc="with stratified_by: regimen"),
         "regimen_class": text(vocabulary="regimen_classes", doc="with stratified_by: regimen"),
         "n": COUNT,
+        # Where a stratum differs from its record (or the reviewer has checked and marks it): the
+        # unit its counts are in and its disease mix; absent means the record's own values.
+        "unit_of_analysis": choice(*UNITS, doc="default: the record's unit_of_analysis"),
+        "disease": choice(*DISEASES, doc="default: the record's population.disease"),
         "binary": MapOf(BINARY, key_vocabulary="outcomes"),
         "time_to_event": ListOf(TIME_TO_EVENT),
         "baseline": BASELINE,
@@ -215,14 +223,68 @@ ARM = Record(
     }
 )
 
+# -- risk of bias (docs/risk-of-bias.md) -------------------------------------------------
+# JBI Critical Appraisal Checklist for Case Series (Munn et al. 2020): ten items, named here by
+# what each asks about. ROBINS-I (Sterne et al. 2016): seven domains, for a comparison inside a study.
+JBI_CASE_SERIES_ITEMS = (
+    "q1_inclusion_criteria",
+    "q2_condition_measured",
+    "q3_valid_identification",
+    "q4_consecutive_inclusion",
+    "q5_complete_inclusion",
+    "q6_demographics",
+    "q7_clinical_information",
+    "q8_outcomes_reported",
+    "q9_site_demographics",
+    "q10_statistics",
+)
+JBI_JUDGEMENTS = ("yes", "no", "unclear", "not_applicable")
+ROBINS_I_DOMAINS = (
+    "confounding",
+    "selection_of_participants",
+    "classification_of_interventions",
+    "deviations_from_intended_interventions",
+    "missing_data",
+    "measurement_of_outcomes",
+    "selection_of_reported_result",
+)
+ROBINS_I_JUDGEMENTS = ("low", "moderate", "serious", "critical", "no_information")
+NOT_REPORTED = "not_reported"
+# `support` is a quote ({where, quote, url}) or the text "not_reported" (the source is silent);
+# record_rules checks which of the two it is.
+SUPPORT = Scalar("support", required=True, doc='{where, quote, url} or "not_reported"')
+
+
+def _judged(judgements: tuple[str, ...]) -> Record:
+    return Record({"judgement": choice(*judgements, required=True), "support": SUPPORT, "notes": text()}, required=True)
+
+
+RISK_OF_BIAS = Record(
+    {
+        "tool": choice("jbi_case_series", required=True),
+        "assessed": Scalar("date", required=True, doc="YYYY-MM-DD"),
+        "items": Record({k: _judged(JBI_JUDGEMENTS) for k in JBI_CASE_SERIES_ITEMS}, required=True),
+        "comparisons": ListOf(
+            Record(
+                {
+                    "comparison": text(True, doc='e.g. "CTI2 vs other salvage"'),
+                    "tool": choice("robins_i", required=True),
+                    "domains": Record({k: _judged(ROBINS_I_JUDGEMENTS) for k in ROBINS_I_DOMAINS}, required=True),
+                    "notes": text(),
+                }
+            )
+        ),
+        "notes": text(),
+    },
+    doc="record-level risk of bias: every judgement carries its support",
+)
+
 SOURCE_TYPES = ("full_text", "abstract", "congress_abstract", "news_report", "summary", "preprint")
 # after_failure: the prior therapy failed and then this regimen was given (the question asked).
 # prior_exposure: a trial subgroup of patients who had the prior therapy at some point.
 SELECTIONS = ("after_failure", "prior_exposure")
 CONFIDENCE = ("high", "moderate", "low")
 PRIOR_FAILURE = ("car_t", "bispecific")
-DISEASES = ("LBCL", "DLBCL", "B-NHL")
-UNITS = ("patients", "treatment_courses")
 
 STUDY = Record(
     {
@@ -249,6 +311,13 @@ STUDY = Record(
                 ),
                 "url": text(nullable=True),
                 "confidence": choice(*CONFIDENCE, doc="default high"),
+                "label": text(
+                    doc="a short name for a source that prints neither a first author nor a cohort name, "
+                    'e.g. "ZUMA-1 retreatment"'
+                ),
+                # Where authors, year and DOI were read: the record's own text (its excerpt or
+                # source_file) or a second returned source logged in review/search_log (give its url).
+                "metadata_source": ListOf(Record(SOURCE.fields), min_items=1),
             },
             required=True,
         ),
@@ -280,7 +349,15 @@ STUDY = Record(
         "population": Record(
             {
                 "prior_failure": ListOf(choice(*PRIOR_FAILURE), required=True, min_items=1),
-                "selection": choice(*SELECTIONS, doc="after_failure (default) or prior_exposure"),
+                "selection": choice(
+                    *SELECTIONS,
+                    required=True,
+                    doc="after_failure (the prior therapy failed, then this regimen) or prior_exposure "
+                    "(had the prior therapy at some time, not necessarily failed just before); no default",
+                ),
+                "selection_source": Record(
+                    SOURCE.fields, required=True, doc="the words that say how the patients were selected"
+                ),
                 "disease": choice(*DISEASES, required=True),
                 "histology": MapOf(COUNT),
                 "description": text(True),
@@ -316,6 +393,9 @@ STUDY = Record(
         ),
         "arms": ListOf(ARM, required=True, min_items=1),
         "baseline": BASELINE,
+        # Optional in one file (a draft record validates without it); every record of a reviewed
+        # evidence base must have it (search_log.check_review).
+        "risk_of_bias": RISK_OF_BIAS,
         "notes": text(),
     },
     required=True,
@@ -351,4 +431,10 @@ __all__ = [
     "ASSESSMENTS",
     "STRATIFIED_BY",
     "SELECTIONS",
+    "RISK_OF_BIAS",
+    "JBI_CASE_SERIES_ITEMS",
+    "JBI_JUDGEMENTS",
+    "ROBINS_I_DOMAINS",
+    "ROBINS_I_JUDGEMENTS",
+    "NOT_REPORTED",
 ]

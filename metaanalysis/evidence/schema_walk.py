@@ -13,6 +13,19 @@ from metaanalysis.evidence.readers import _describe, _int, _num, _year_month
 from metaanalysis.evidence.schema import ListOf, MapOf, Record, Scalar
 from metaanalysis.evidence.vocabulary import suggest, suggest_regimen_class
 
+# A judgement's support when it is a quote: the same keys as a number's source.
+SUPPORT_QUOTE = Record(schema.SOURCE.fields)
+
+
+def _iso_date(value: Any) -> date | None:
+    """A date written YYYY-MM-DD (YAML may already have read it as a date)."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+    except ValueError:
+        return None
+
 
 class SchemaWalker:
     def __init__(self, parsed: ParsedFile, regimen_classes: dict, outcomes: dict):
@@ -133,6 +146,18 @@ class SchemaWalker:
             if _year_month(value) is None:
                 hint = " (write only year and month)" if isinstance(value, (date, datetime)) else ""
                 self.error(path, f"expected a year and month YYYY-MM such as 2023-07, got {_describe(value)}{hint}")
+        elif kind == "date":
+            if _iso_date(value) is None:
+                self.error(path, f"expected a date YYYY-MM-DD such as 2026-12-03, got {_describe(value)}")
+        elif kind == "support":
+            if isinstance(value, dict):
+                self.record(value, SUPPORT_QUOTE, path)
+            elif value != schema.NOT_REPORTED:
+                self.error(
+                    path,
+                    f"expected a quote {{where, quote}} or {schema.NOT_REPORTED} (the source is silent), "
+                    f"got {_describe(value)}",
+                )
         elif kind == "p_value":
             if isinstance(value, str):
                 if not re.fullmatch(r"\s*(<|>|<=|>=|≤|≥)\s*(0?\.\d+|1|0)\s*", value):

@@ -24,6 +24,7 @@ from typing import Any
 
 from metaanalysis.evidence.excerpts import quote_problems
 from metaanalysis.evidence.schema import ID_PATTERN, ListOf, Record, Scalar, choice, text
+from metaanalysis.evidence.schema_walk import _iso_date
 from metaanalysis.evidence.validation import ERROR, ParsedFile, Problem, _Checker, parse_file, study_files
 from metaanalysis.evidence.vocabulary import suggest
 
@@ -111,26 +112,6 @@ class SearchLog:
     queries: int  # queries run (database sessions)
 
 
-class _LogChecker(_Checker):
-    """The study-record schema walk, plus dates (YYYY-MM-DD) that only the log has."""
-
-    def scalar(self, value: Any, spec: Scalar, path) -> None:
-        if spec.kind != "date":
-            return super().scalar(value, spec, path)
-        if isinstance(value, date) or (isinstance(value, str) and _iso_date(value) is not None):
-            return
-        self.error(path, f"expected a date YYYY-MM-DD such as 2026-11-21, got {value!r}")
-
-
-def _iso_date(value: Any) -> date | None:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
-    except ValueError:
-        return None
-
-
 def normalise_url(url: str) -> str:
     """The same page however it was written down: scheme, "www.", case of the host, trailing "/"."""
     rest = re.sub(r"^https?://", "", url.strip())
@@ -139,7 +120,7 @@ def normalise_url(url: str) -> str:
     return f"{host}/{path}".rstrip("/")
 
 
-def _session_rules(c: _LogChecker, data: dict, stem: str) -> None:
+def _session_rules(c: _Checker, data: dict, stem: str) -> None:
     name = data.get("session")
     if isinstance(name, str) and name != stem:
         c.error(("session",), f"session '{name}' does not match the file name '{stem}.yaml'")
@@ -230,7 +211,7 @@ def load_search_log(directory: str | Path) -> tuple[SearchLog, list[Problem]]:
         problems += parse_problems
         if parsed is None:
             continue
-        checker = _LogChecker(parsed, {}, {})
+        checker = _Checker(parsed, {}, {})
         checker.walk(parsed.data, SESSION, ())
         if isinstance(parsed.data, dict):
             _session_rules(checker, parsed.data, parsed.stem)
@@ -347,13 +328,42 @@ def check_review(
     review_dir: str | Path, studies_dir: str | Path, parsed: list[ParsedFile]
 ) -> tuple[SearchLog, list[Problem]]:
     """Everything `metaanalysis validate` checks in review/: the log, the log against the study
-    files (`parsed`: the records as `check_directory` read them), and the quotes of records read at
-    a URL against review/excerpts/."""
+    files (`parsed`: the records as `check_directory` read them), the quotes of records read at
+    a URL against review/excerpts/, what every reviewed record must hold (risk_of_bias,
+    citation.metadata_source) and the published syntheses of review/syntheses/."""
+    from metaanalysis.evidence.syntheses import check_syntheses, load_syntheses  # (it imports this module)
+
     log, problems = load_search_log(Path(review_dir) / "search_log")
     files, _ = study_files(studies_dir)
     problems += check_search_log(log, [f.stem for f in files], studies_dir)
     problems += quote_problems(parsed, Path(review_dir) / "excerpts")
+    problems += reviewed_record_problems(parsed)
+    syntheses, synthesis_problems = load_syntheses(Path(review_dir) / "syntheses")
+    problems += synthesis_problems + check_syntheses(syntheses, log)
     return log, problems
+
+
+# What a record of a reviewed evidence base must hold beyond the format of one file: a draft
+# record validates without them, a record the review includes does not.
+REVIEWED_KEYS = {
+    ("risk_of_bias",): "risk_of_bias is missing: assess the record (docs/risk-of-bias.md)",
+    ("citation", "metadata_source"): "citation.metadata_source is missing: quote where authors and "
+    "year were read (the record's own text, or a second returned source logged in review/search_log)",
+}
+
+
+def reviewed_record_problems(parsed: list[ParsedFile]) -> list[Problem]:
+    problems = []
+    for p in parsed:
+        data = p.data if isinstance(p.data, dict) else {}
+        for path, message in REVIEWED_KEYS.items():
+            holder = data
+            for key in path[:-1]:
+                holder = holder.get(key) if isinstance(holder, dict) else None
+            if isinstance(holder, dict) and path[-1] not in holder:
+                line = p.lines.get(path[:-1]) if len(path) > 1 else p.lines.get(("id",))
+                problems.append(Problem(p.file, ".".join(path), line, ERROR, message))
+    return problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +449,7 @@ __all__ = [
     "load_search_log",
     "check_search_log",
     "check_review",
+    "reviewed_record_problems",
     "review_beside",
     "duplicates",
     "prisma_counts",

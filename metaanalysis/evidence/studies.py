@@ -21,8 +21,10 @@ into one row per prior failure).
 
 Subgroup rows carry `stratified_by`; a stratum `stratified_by: regimen` takes its own
 `regimen` and `regimen_class` (it is a cohort of that class), a patient-characteristic stratum
-keeps its arm's. Response rows carry `assessment` (not_stated when the record is silent) and
-`timepoint_days`.
+keeps its arm's. A stratum that states its own `unit_of_analysis` or `disease` carries them.
+`selection` is population.selection as the record states it (required by the schema; an
+unvalidated dict without it gives <NA>, never an assumed value). Response rows carry
+`assessment` (not_stated when the record is silent) and `timepoint_days`.
 
 Columns naming several ids (`supersedes`, `superseded_by`, `overlaps`) join them with "; ";
 `overlaps` lists relations declared in either record.
@@ -120,6 +122,7 @@ TIME_TO_EVENT_COLUMNS: dict[str, str] = {
 STUDY_COLUMNS: dict[str, str] = {
     "study": "string",
     "citation": "string",
+    "label": "string",
     "title": "string",
     "journal": "string",
     "year": "Int64",
@@ -266,6 +269,7 @@ def study_table(records: list[dict[str, Any]]) -> pd.DataFrame:
             {
                 "study": r["id"],
                 "citation": _short_citation(citation),
+                "label": citation.get("label"),
                 "title": citation.get("title"),
                 "journal": citation.get("journal"),
                 "year": citation.get("year"),
@@ -363,6 +367,9 @@ def _groups(records: list[dict[str, Any]]) -> Iterable[tuple[dict, dict, dict, d
                         "subgroup_label": sub.get("label"),
                         "stratified_by": by,
                         "arm_n": sub_n if sub_n is not None else arm_n,
+                        # a stratum may state its own unit and disease mix (absent: the record's)
+                        "disease": sub.get("disease", context["disease"]),
+                        "unit_of_analysis": sub.get("unit_of_analysis", context["unit_of_analysis"]),
                         **regimen,
                     },
                     sub,
@@ -370,8 +377,9 @@ def _groups(records: list[dict[str, Any]]) -> Iterable[tuple[dict, dict, dict, d
                 )
 
 
-def _selection(record: dict[str, Any]) -> str:
-    return (record.get("population") or {}).get("selection", "after_failure")
+def _selection(record: dict[str, Any]) -> str | None:
+    """population.selection as the record states it (required: no default is assumed)."""
+    return (record.get("population") or {}).get("selection")
 
 
 def _assessment(entry: dict[str, Any], kind: str | None) -> dict[str, Any]:

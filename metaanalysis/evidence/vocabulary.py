@@ -17,6 +17,11 @@ from typing import Any
 
 import yaml
 
+# The populations an analysis pools (data/analyses.yaml) and a published synthesis is filed under:
+# whose prior therapy had failed before the salvage studied. A record's own population is built
+# from population.prior_failure (studies.population_label).
+POPULATIONS = ("after_car_t", "after_bispecific")
+
 
 def _load(name: str) -> dict[str, dict[str, Any]]:
     text = resources.files("metaanalysis").joinpath("data", name).read_text(encoding="utf-8")
@@ -73,4 +78,12 @@ def outcome_labels() -> dict[str, str]:
     return {key: entry.get("label") or key for key, entry in outcomes().items()}
 
 
-__all__ = ["regimen_classes", "outcomes", "suggest", "suggest_regimen_class", "regimen_labels", "outcome_labels"]
+__all__ = [
+    "POPULATIONS",
+    "regimen_classes",
+    "outcomes",
+    "suggest",
+    "suggest_regimen_class",
+    "regimen_labels",
+    "outcome_labels",
+]

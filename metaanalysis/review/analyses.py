@@ -14,8 +14,9 @@ from typing import Any
 import yaml
 
 from metaanalysis.engine.methods import METHODS, PROPORTION_METHODS, SINGLE, IVSettings
+from metaanalysis.evidence.schema import SELECTIONS
+from metaanalysis.evidence.vocabulary import POPULATIONS
 
-POPULATIONS = ("after_car_t", "after_bispecific")
 UNITS = ("patients", "treatment_courses")
 # whole: the whole cohort failing the prior therapy (arm role "overall", no subgroup);
 # by_class: treatment arms by regimen class; by_timing: the declared `timing` strata.
@@ -71,6 +72,9 @@ class Analysis:
     variant: str = "primary"
     bayes: BayesSettings = BayesSettings()
     primary: tuple[PrimaryRule, ...] = (PrimaryRule("GLMM"),)
+    # population.selection values that enter (None: every selection); e.g. (after_failure,) pools
+    # failure cohorts only and lists prior-exposure cohorts with the reason
+    selections: tuple[str, ...] | None = None
 
     def primary_for(self, k: int, extreme_arm: bool = False) -> str:
         """The primary method of a class with k studies (SINGLE for one study): the first rule that
@@ -243,7 +247,12 @@ def load_plan(path: str | Path | None = None) -> Plan:
     for i, e in enumerate(raw.get("analyses") or []):
         if entry_id("analyses", i, e) is None:
             continue
-        check_keys("analyses", i, e, {"id", "population", "outcome", "methods", "units", "group_by"})
+        check_keys("analyses", i, e, {"id", "population", "outcome", "methods", "units", "group_by", "selection"})
+        chosen = e.get("selection", [])
+        chosen = [chosen] if isinstance(chosen, str) else list(chosen)
+        bad = [x for x in chosen if x not in SELECTIONS]
+        if bad:
+            problems.append(f"{path}: analyses[{i}].selection: unknown {bad} (known: {', '.join(SELECTIONS)})")
         ms = tuple(e.get("methods", methods))
         bad = [m for m in ms if m not in PROPORTION_METHODS]
         if bad:
@@ -264,6 +273,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
                 group_by=e.get("group_by", d.get("group_by", "regimen_class")),
                 bayes=bayes,
                 primary=tuple(primary),
+                selections=tuple(chosen) if "selection" in e else None,
             )
         )
 

@@ -120,6 +120,15 @@ def select_rows(frame: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, 
             ~cand["disease"].isin(analysis.diseases),
             "population outside this sensitivity analysis (" + cand["disease"].astype(str) + ")",
         )
+    if analysis.selections is not None:
+        mark(
+            ~cand["selection"].isin(analysis.selections).fillna(False).astype(bool),
+            "population.selection "
+            + cand["selection"].astype(object).fillna("not stated").astype(str)
+            + ": this analysis pools "
+            + " or ".join(analysis.selections)
+            + " cohorts only",
+        )
     if analysis.exclude_derived:
         mark(cand["derived"].astype(bool), DERIVED)
     for name in analysis.exclude:

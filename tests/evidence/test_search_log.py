@@ -11,7 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from helpers import BASE, line_of
+from helpers import BASE, SESSION, evidence, line_of
+from helpers import edit_session as edit
 
 from metaanalysis.cli import validate as validate_cli
 from metaanalysis.evidence.excerpts import quote_problems, quotes
@@ -19,54 +20,6 @@ from metaanalysis.evidence.search_log import check_review, load_search_log
 from metaanalysis.evidence.validation import ERROR, check_directory
 
 REPO = Path(__file__).resolve().parents[2]
-
-SESSION = """\
-session: 2026-01-02-test
-date: 2026-01-02
-searched: "a test corpus"
-method: database
-queries:
-  - {id: q01, text: "glofitamab after CAR-T", date: 2026-01-02, hits_examined: 8}
-  - {id: q02, text: "second query", date: 2026-01-02, hits_examined: 5}
-screened:
-  - id: r001
-    citation: "Doe J et al. A synthetic study. J Tests 2024"
-    url: "https://example.org/base"
-    found_by: [q01, q02]
-    stage: eligibility
-    decision: include
-    reason: null
-    detail: "12 patients"
-    study_id: base_2024
-  - id: r002
-    citation: "A review"
-    url: "https://example.org/review"
-    found_by: [q01]
-    stage: screening
-    decision: exclude
-    reason: review_article
-  - id: r003
-    citation: "The review again (mirror)"
-    url: "https://mirror.example.org/review"
-    found_by: [q02]
-    stage: screening
-    decision: duplicate
-    reason: null
-    detail: "same as r002"
-"""
-
-
-def evidence(tmp_path: Path, session: str = SESSION, name: str = "2026-01-02-test", **more: str) -> Path:
-    """A studies folder with base_2024.yaml and review/search_log/<name>.yaml beside it."""
-    studies = tmp_path / "extracted_studies"
-    studies.mkdir(exist_ok=True)
-    (studies / "base_2024.yaml").write_text(BASE, encoding="utf-8")
-    log = tmp_path / "review" / "search_log"
-    log.mkdir(parents=True, exist_ok=True)
-    (log / f"{name}.yaml").write_text(session, encoding="utf-8")
-    for other, text in more.items():
-        (log / f"{other.replace('_', '-')}.yaml").write_text(text, encoding="utf-8")
-    return studies
 
 
 def problems_of(tmp_path: Path, session: str = SESSION, **kw):
@@ -82,11 +35,6 @@ def one(problems, path: str, line: int, file_name: str | None = None):
     if file_name:
         assert Path(errs[0].file).name == file_name, str(errs[0])
     return errs[0]
-
-
-def edit(old: str, new: str, text: str = SESSION) -> str:
-    assert old in text, old
-    return text.replace(old, new, 1)
 
 
 def test_valid_session_is_clean(tmp_path):

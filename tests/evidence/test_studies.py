@@ -183,3 +183,25 @@ def test_short_citation_keeps_compound_surnames():
     assert _short_citation({"authors": ["Di Blasi R", "Gat E"], "year": 2022}) == "Di Blasi et al. 2022"
     assert _short_citation({"authors": ["Alarcon Tomas A"], "year": 2022}) == "Alarcon Tomas 2022"
     assert _short_citation({"authors": [], "year": None}) == "Anonymous n.d."
+
+
+def test_a_stratum_carries_its_own_unit_and_disease_and_the_record_its_selection(tmp_path):
+    end = '        source: {where: "Table 2", quote: "ORR 2/8 (25%)"}\n'
+    stratum = (
+        "    subgroups:\n      - id: pvbr\n        label: pv-br\n        stratified_by: regimen\n"
+        "        regimen: Pola-BR\n        regimen_class: chemotherapy\n"
+        "        unit_of_analysis: treatment_courses\n        disease: B-NHL\n"
+        '        binary: {ORR: {events: 1, n: 3, source: {where: "Table 2", quote: "1/3"}}}\n'
+    )
+    frame = load_studies(write(tmp_path, base_2024=edit(end, end + stratum)))
+    sub = frame[frame["subgroup"] == "pvbr"].iloc[0]
+    arm = frame[(frame["arm"] == "chemo") & frame["subgroup"].isna()].iloc[0]
+    assert (sub["unit_of_analysis"], sub["disease"]) == ("treatment_courses", "B-NHL")
+    assert (arm["unit_of_analysis"], arm["disease"]) == ("patients", "LBCL")
+    assert set(frame["selection"]) == {"after_failure"}
+
+
+def test_the_study_table_carries_the_citation_label(tmp_path):
+    text = edit("  source_file: seeds/none.txt\n", '  source_file: seeds/none.txt\n  label: "Test cohort"\n')
+    table = study_table(load_records(write(tmp_path, base_2024=text)))
+    assert table.loc[0, "label"] == "Test cohort" and table.loc[0, "citation"] == "Doe et al. 2024"

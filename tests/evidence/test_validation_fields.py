@@ -110,3 +110,71 @@ def test_plausible_urls_pass(tmp_path):
     ):
         text = edit("  source_file: seeds/none.txt", f'  source_file: seeds/none.txt\n  url: "{url}"')
         assert check(tmp_path, text) == [], url
+
+
+# -- population.selection (required, with its quote) --------------------------------------
+SELECTION = (
+    "  selection: after_failure\n"
+    '  selection_source: {where: "Methods", quote: "patients whose lymphoma progressed after CAR-T"}\n'
+)
+
+
+def test_selection_is_required_with_no_default(tmp_path):
+    text = edit(SELECTION, "")
+    problems = check(tmp_path, text)
+    assert {(p.path, p.line) for p in problems} == {
+        ("population.selection", line_of(text, "population:")),
+        ("population.selection_source", line_of(text, "population:")),
+    }
+    assert all("required key" in p.message for p in problems)
+    assert all(p.file.endswith("base_2024.yaml") for p in problems)
+
+
+def test_selection_values_and_its_source(tmp_path):
+    text = edit("  selection: after_failure\n", "  selection: failed\n")
+    p = only(check(tmp_path, text), "population.selection", line_of(text, "selection: failed"))
+    assert "after_failure" in p.message and "prior_exposure" in p.message
+    text = edit('{where: "Methods", quote: "patients whose lymphoma progressed after CAR-T"}\n', '{where: "Methods"}\n')
+    only(check(tmp_path, text), "population.selection_source.quote", line_of(text, "selection_source:"))
+
+
+# -- citation metadata and label ----------------------------------------------------------
+def test_metadata_must_print_year_doi_and_first_author(tmp_path):
+    meta = '    - {where: "title page", quote: "Doe J, Roe R. A synthetic study. J Tests 2024"}\n'
+    text = edit("  year: 2024\n", "  year: 2023\n")
+    p = only(check(tmp_path, text), "citation.metadata_source", line_of(text, "metadata_source:"))
+    assert "citation.year 2023" in p.message
+    text = edit("  doi: null\n", "  doi: 10.1000/xyz\n")
+    p = only(check(tmp_path, text), "citation.metadata_source", line_of(text, "metadata_source:"))
+    assert "10.1000/xyz" in p.message
+    text = edit("  authors: [Doe J, Roe R]\n", "  authors: [Poe J, Roe R]\n")
+    p = only(check(tmp_path, text), "citation.metadata_source", line_of(text, "metadata_source:"))
+    assert "Poe J" in p.message and "citation.label" in p.message
+    # a source printing no author: the placeholder and a label are clean
+    text = edit(
+        "  authors: [Doe J, Roe R]\n", '  authors: ["not named in the returned text"]\n  label: "Test cohort"\n'
+    )
+    assert (
+        check(tmp_path, edit(meta, '    - {where: "title page", quote: "A synthetic study. J Tests 2024"}\n', text))
+        == []
+    )
+    # a quote in Chinese script cannot show a romanised name: only year and DOI are checked
+    chinese = '    - {where: "citation line", quote: "多伊,罗伊..一项研究[J].测试杂志,2024"}\n'
+    assert check(tmp_path, edit(meta, chinese)) == []
+
+
+def test_metadata_source_entries_are_sources(tmp_path):
+    meta = '    - {where: "title page", quote: "Doe J, Roe R. A synthetic study. J Tests 2024"}\n'
+    text = edit(meta, '    - {where: "title page"}\n')
+    only(check(tmp_path, text), "citation.metadata_source[0].quote", line_of(text, '- {where: "title page"}'))
+    text = edit(meta, '    - {where: "p", quote: "Doe 2024", url: "example.org/x"}\n')
+    p = only(check(tmp_path, text), "citation.metadata_source[0].url", line_of(text, "example.org/x"))
+    assert "does not look like a URL" in p.message
+
+
+# -- a stratum's own unit and disease ---------------------------------------------------------
+def test_a_stratum_may_state_its_unit_and_disease(tmp_path):
+    assert check(tmp_path, with_stratum("        unit_of_analysis: patients\n        disease: B-NHL\n")) == []
+    text = with_stratum("        disease: NHL\n")
+    p = only(check(tmp_path, text), "arms[1].subgroups[0].disease", line_of(text, "disease: NHL"))
+    assert "B-NHL" in p.message

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import analysis, arm, outcome, reasons, record
 
 from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.evidence.studies import outcome_table, study_table
-from metaanalysis.review.analyses import Analysis, AnalysisDeclarationError, IVSettings, load_plan
+from metaanalysis.review.analyses import AnalysisDeclarationError, load_plan
 from metaanalysis.review.pooling import (
     COMBINED,
     DERIVED,
@@ -20,72 +21,6 @@ from metaanalysis.review.pooling import (
     study_level_rows,
 )
 
-SRC = {"where": "Table 2", "quote": "x"}
-
-
-def outcome(events, n, **extra):
-    return {"events": events, "n": n, "source": SRC, **extra}
-
-
-def arm(arm_id, cls, orr=None, cr=None, subgroups=(), **binary):
-    out = {"id": arm_id, "label": arm_id, "regimen": arm_id, "regimen_class": cls, "binary": dict(binary)}
-    if orr is not None:
-        out["binary"]["ORR"] = orr
-    if cr is not None:
-        out["binary"]["CR"] = cr
-    if subgroups:
-        out["subgroups"] = list(subgroups)
-    return out
-
-
-def record(study, *arms, selection=None, confidence="high", source_type="full_text", year=2024):
-    population = {"prior_failure": ["car_t"], "disease": "LBCL", "description": "test"}
-    if selection:
-        population["selection"] = selection
-    return {
-        "id": study,
-        "citation": {
-            "authors": [f"{study.title()} A"],
-            "title": "t",
-            "journal": None,
-            "year": year,
-            "doi": None,
-            "source_type": source_type,
-            "source_file": None,
-            "confidence": confidence,
-        },
-        "centres": [{"name": f"{study} centre", "country": None}],
-        "design": {"type": "retrospective", "setting": "single_centre"},
-        "population": population,
-        "unit_of_analysis": "patients",
-        "arms": list(arms),
-    }
-
-
-def analysis(outcome_name="ORR", **kw) -> Analysis:
-    return Analysis(
-        id=f"{outcome_name.lower()}_after_cart",
-        population="after_car_t",
-        outcome=outcome_name,
-        methods=("GLMM", "PLO"),
-        units=("patients", "treatment_courses"),
-        level=0.95,
-        inverse_variance=IVSettings(),
-        **kw,
-    )
-
-
-def reasons(excluded):
-    return dict(
-        zip(
-            excluded["study"] + ":" + excluded["subgroup"].fillna(excluded["arm"]).astype(str),
-            excluded["reason"],
-            strict=True,
-        )
-    )
-
-
-# -- two arms of one study in one class ---------------------------------------------------
 TWO_ARMS = [
     record("two", arm("a", "bispecific_antibody", outcome(6, 12)), arm("b", "bispecific_antibody", outcome(3, 10))),
     record("other", arm("x", "bispecific_antibody", outcome(5, 20))),
