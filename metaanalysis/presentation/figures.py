@@ -7,10 +7,13 @@ import re
 
 from matplotlib.figure import Figure
 
+from metaanalysis.engine.methods import GLMM
 from metaanalysis.evidence.vocabulary import outcome_labels, regimen_labels
 from metaanalysis.presentation.forest import forest_plot
+from metaanalysis.presentation.forest_text import fmt_p
 from metaanalysis.presentation.labels import cite
 from metaanalysis.presentation.tables import analysis_title
+from metaanalysis.review.result import AnalysisResult, SubgroupTest
 
 MEASURE_NAMES = {"OR": "odds ratio", "RD": "risk difference", "RR": "risk ratio"}
 
@@ -34,21 +37,48 @@ def _study_labels(result, citations, arms) -> dict[str, str]:
     }
 
 
-def analysis_forest(pa, citations: dict[str, str] | None = None, arms=None, **options) -> Figure | None:
-    """The forest plot of one pooled analysis (living.pooling.PooledAnalysis); None if no class has a study."""
-    if not pa.subgroups.groups:
+def subgroup_text(test: SubgroupTest | None) -> list[str]:
+    """The lines about subgroup differences, each naming its model; both tests where both exist."""
+    if test is None:
+        return []
+    lines = []
+    if test.Q is not None:
+        lines.append(
+            f"Test for subgroup differences ({test.method} class estimates, separate τ² per class): "
+            f"Q = {test.Q:.2f}, df = {test.df}, {fmt_p(test.p)}"
+        )
+    if test.permutation_p is not None:
+        how = "all" if test.permutation_exact else f"{test.permutation_iterations:,}"
+        lines.append(
+            f"Permutation test (logit meta-regression on class, REML; {how} label orders): {fmt_p(test.permutation_p)}"
+        )
+    return lines
+
+
+def analysis_forest(result: AnalysisResult, citations: dict[str, str] | None = None, arms=None, **options):
+    """The forest plot of one analysis: each class under its primary method (decided by the
+    pipeline), the GLMM drawn beneath a Bayesian primary estimate as the named alternative, and
+    the subgroup tests named by their models. None if no class has a study."""
+    primary = result.primary_groups()
+    if not primary.groups:
         return None
+    beside = {}
+    for cls in primary.groups:
+        if result.primary[cls] != GLMM and (alt := result.fits[cls].get(GLMM)) is not None and alt.fit is not None:
+            beside[cls] = alt.fit
     return forest_plot(
-        pa.subgroups,
-        title=analysis_title(pa.analysis),
+        primary,
+        title=analysis_title(result.analysis),
         group_labels=regimen_labels(),
-        study_labels=_study_labels(pa.subgroups, citations, arms),
+        study_labels=_study_labels(primary, citations, arms),
+        beside=beside or None,
+        subgroup_text=subgroup_text(result.subgroup_test),
         **options,
     )
 
 
 def comparison_forests(comparison, citations: dict[str, str] | None = None, arms=None) -> dict[str, Figure]:
-    """Measure -> forest plot of a two-arm comparison (living.comparisons.ArmComparison)."""
+    """Measure -> forest plot of a two-arm comparison (review.comparisons.ArmComparison)."""
     t = comparison.table
     names = {}
     for role, col in (("exp", "experimental"), ("ctrl", "control")):
@@ -72,4 +102,4 @@ def comparison_forests(comparison, citations: dict[str, str] | None = None, arms
     return out
 
 
-__all__ = ["analysis_forest", "comparison_forests", "short_arm"]
+__all__ = ["analysis_forest", "comparison_forests", "short_arm", "subgroup_text"]

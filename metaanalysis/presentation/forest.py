@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
-from metaanalysis.engine.results import MetaResult, SubgroupResult
+from metaanalysis.engine.results import Fit, SubgroupResult
 from metaanalysis.presentation import forest_draw as draw
 from metaanalysis.presentation.forest_draw import fp  # noqa: F401  (forestplot, imported with its side effects undone)
 from metaanalysis.presentation.forest_rows import (
@@ -31,7 +31,7 @@ from metaanalysis.presentation.forest_rows import (
     SORT_KEYS,
     Row,
     absolute_weights,
-    beside_row,
+    beside_rows,
     check_study_labels,
     fit_rows,
     frame_of,
@@ -46,7 +46,7 @@ __all__ = ["forest_plot", "save_forest", "PROPORTION_MEASURES", "RATIO_MEASURES"
 
 
 def forest_plot(
-    result: MetaResult | SubgroupResult,
+    result: Fit | SubgroupResult,
     *,
     title: str | None = None,
     percent: bool | None = None,
@@ -62,6 +62,7 @@ def forest_plot(
     favours: tuple[str, str] | None = None,
     beside: Mapping | None = None,
     beside_label: str | None = None,
+    subgroup_text: list[str] | None = None,
     ax=None,
 ) -> Figure:
     """A forest plot of `result`: studies, class subtotals, heterogeneity, subgroup test.
@@ -80,7 +81,9 @@ def forest_plot(
     - Square areas are proportional to weight on one scale across the whole plot.
     - `beside` = {group key: fit}: a second model's pooled estimate drawn under the class's own
       (e.g. the Bayesian model beside the GLMM for classes with few studies); `beside_label`
-      names its row (bold when it says "primary").
+      names its row (bold when it says "primary"); each alternative carries its own heterogeneity.
+    - `subgroup_text`: the lines under the plot about subgroup differences, when the caller has a
+      test to name (the review's: GLMM Q beside the permutation test); default: the Q of `result`.
 
     With `ax=None` the figure is sized to its content and detached from pyplot (no global state
     is left behind); with an `ax`, the plot is drawn there and the figure keeps its size.
@@ -114,13 +117,16 @@ def forest_plot(
         other = (beside or {}).get(key or "result")
         if other is not None and res.k >= 2:
             at = next(i for i, r in enumerate(group_rows) if r.kind == "pooled") + 1
-            group_rows.insert(at, beside_row(other, scale, label, beside_label))
+            group_rows[at:at] = beside_rows(other, scale, label, beside_label)
         rows += [replace(r, indent=grouped) for r in group_rows]
         if grouped and n_fit < len(fits) - 1:
             rows.append(Row("blank", group=label))
     if all(res.k < 2 for _, _, res in fits):  # nothing pooled anywhere: the footnote says so once
         rows = [r for r in rows if not (r.kind == "text" and r.text == "k = 1: not pooled")]
-    closing_lines = subgroup_lines(sub) if sub is not None and len(fits) > 1 else []
+    if subgroup_text is not None:
+        closing_lines = list(subgroup_text) if len(fits) > 1 else []
+    else:
+        closing_lines = subgroup_lines(sub) if sub is not None and len(fits) > 1 else []
     if sub is not None and (sub.overall is not None or closing_lines):
         # The closing lines belong to the last class (or to "Overall"): forestplot needs a group
         # for every row, and a blank group header would collide with the blank row labels.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from metaanalysis.engine.results import MetaResult, SubgroupResult
+from metaanalysis.engine.results import Fit, SubgroupResult
 from metaanalysis.presentation.forest_scale import Scale
 from metaanalysis.presentation.forest_text import heterogeneity, model_label, shows_prediction
 from metaanalysis.presentation.labels import symbols
@@ -40,14 +40,16 @@ class Row:
     indent: bool = False  # text lines inside a class align with its study labels
 
 
-def group_fits(result, group_labels) -> tuple[list[tuple[str, str, MetaResult]], SubgroupResult | None]:
+def group_fits(result, group_labels) -> tuple[list[tuple[str, str, Fit]], SubgroupResult | None]:
     """(key, display label, fit) per class, in the result's order."""
-    if isinstance(result, MetaResult):
+    if isinstance(result, Fit):
         if group_labels:
             raise ValueError("group_labels was given but the result has no groups (a single MetaResult)")
         return [("", "", result)], None
     if not isinstance(result, SubgroupResult):
-        raise TypeError(f"forest_plot takes a MetaResult or SubgroupResult, not {type(result).__name__}")
+        raise TypeError(
+            f"forest_plot takes a fit (MetaResult, BayesResult) or a SubgroupResult, not {type(result).__name__}"
+        )
     if not result.groups:
         raise ValueError("SubgroupResult.groups is empty: there is no group to plot")
     # group_labels may be a whole vocabulary (vocabulary.regimen_labels()): keys without a
@@ -55,8 +57,8 @@ def group_fits(result, group_labels) -> tuple[list[tuple[str, str, MetaResult]],
     group_labels = dict(group_labels or {})
     out = []
     for key, res in result.groups.items():
-        if not isinstance(res, MetaResult):
-            raise TypeError(f"group {key!r}: expected a MetaResult, got {type(res).__name__}")
+        if not isinstance(res, Fit):
+            raise TypeError(f"group {key!r}: expected a fit (MetaResult, BayesResult), got {type(res).__name__}")
         label = symbols(group_labels.get(key, key))
         if not label.strip():
             raise ValueError(f"group {key!r} has an empty label")
@@ -81,7 +83,7 @@ def check_study_labels(fits, study_labels: Mapping[str, str]) -> None:
 
 
 # --------------------------------------------------------------------------- weights
-def absolute_weights(fits: list[tuple[str, str, MetaResult]]) -> tuple[list[list[float]], str | None]:
+def absolute_weights(fits: list[tuple[str, str, Fit]]) -> tuple[list[list[float]], str | None]:
     """Per study, a weight on ONE scale across all groups, and the footnote sentence saying which.
 
     A fit's `weight` column is a percentage within its own group; re-scaled per group, a single
@@ -105,6 +107,8 @@ def absolute_weights(fits: list[tuple[str, str, MetaResult]]) -> tuple[list[list
             total = float(sum(s.n))
         else:
             tau2 = res.tau2 if res.tau2 is not None and res.method not in ("FE", "MH") else 0.0
+            if res.bayesian:  # its weights are posterior means of w_i / sum w: scale by the IV total at tau
+                tau2 = res.tau2
             total = float(sum(1.0 / (v + tau2) for v in s.vi))
         out.append([w / 100.0 * total for w in s.weight])
     unit = "number of patients" if patients else "total inverse-variance weight"
@@ -144,7 +148,7 @@ def study_order(labels: list[str], estimates, weights, sort_by: str | None) -> l
 
 
 def fit_rows(
-    res: MetaResult,
+    res: Fit,
     scale: Scale,
     areas: list[float],
     show_prediction: bool,
@@ -194,12 +198,17 @@ def fit_rows(
     return rows
 
 
-def beside_row(res, scale: Scale, group: str, label: str | None = None) -> Row:
-    """A second model's pooled estimate, drawn as a diamond under the class's own (`beside`)."""
+def beside_rows(res: Fit, scale: Scale, group: str, label: str | None = None) -> list[Row]:
+    """A second model's pooled estimate, drawn as a diamond under the class's own (`beside`),
+    with its own heterogeneity line, labelled as that model's."""
     f = scale.factor
-    lb, ub, _, _ = res.reporting_interval()
-    label = label or ("Bayesian model" if res.method == "BAYES" else f"{res.method} model")
-    return Row("pooled", label=label, group=group, numbers=(res.estimate * f, lb * f, ub * f), bold="primary" in label)
+    lb, ub = res.interval()
+    label = label or f"{model_label(res)} (alternative)"
+    name = "GLMM" if res.method == "GLMM" else model_label(res)
+    return [
+        Row("pooled", label=label, group=group, numbers=(res.estimate * f, lb * f, ub * f), bold="primary" in label),
+        Row("text", text=heterogeneity(res, name=f"{name}, heterogeneity"), group=group),
+    ]
 
 
 def _arm_counts(arm_counts: Mapping | None, group_key: str, study: str) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from matplotlib.ticker import MaxNLocator
 
-from metaanalysis.engine.results import MetaResult
+from metaanalysis.engine.results import Fit
 
 PROPORTION_MEASURES = frozenset({"PR", "PLO", "PAS", "PFT", "GLMM"})
 RATIO_MEASURES = frozenset({"OR", "RR"})
@@ -30,7 +30,7 @@ class Scale:
     xlabel: str
 
 
-def _family(res: MetaResult) -> str:
+def _family(res: Fit) -> str:
     if res.measure in PROPORTION_MEASURES:
         return "proportion"
     if res.measure in RATIO_MEASURES or res.transform == "exp":
@@ -38,7 +38,7 @@ def _family(res: MetaResult) -> str:
     return "difference"
 
 
-def scale_of(fits: Sequence[tuple[str, MetaResult]], percent: bool | None) -> Scale:
+def scale_of(fits: Sequence[tuple[str, Fit]], percent: bool | None) -> Scale:
     families = {name: _family(res) for name, res in fits}
     if len(set(families.values())) > 1:
         listing = ", ".join(f"{name!r}: {res.measure}" for name, res in fits)
@@ -87,7 +87,7 @@ def scale_of(fits: Sequence[tuple[str, MetaResult]], percent: bool | None) -> Sc
 
 
 # --------------------------------------------------------------------------- checks
-def check_fit(name: str, res: MetaResult, scale: Scale, *, studies_shown: bool = True) -> None:
+def check_fit(name: str, res: Fit, scale: Scale, *, studies_shown: bool = True) -> None:
     """Refuse what would draw a wrong picture; name the class, study and field."""
     where = f"group {name!r}" if name else "the result"
     needs_bt = scale.family == "ratio" or (scale.family == "proportion" and res.measure != "PR")
@@ -131,7 +131,7 @@ def check_fit(name: str, res: MetaResult, scale: Scale, *, studies_shown: bool =
         check_pooled(where, res, scale)
 
 
-def check_pooled(where: str, res: MetaResult, scale: Scale) -> None:
+def check_pooled(where: str, res: Fit, scale: Scale) -> None:
     if res.k >= 2:
         lb, ub, pi_lb, pi_ub = res.reporting_interval()
         check_interval(f"{where}, pooled estimate", res.estimate, lb, ub, scale)

@@ -5,27 +5,21 @@ from __future__ import annotations
 
 import math
 import textwrap
+from typing import Any
 
-from metaanalysis.engine.results import MetaResult, SubgroupResult
+from metaanalysis.engine.methods import SCALES as POOLING_SCALES
+from metaanalysis.engine.methods import TAU2_NAMES as TAU2_METHOD_NAMES
+from metaanalysis.engine.results import Fit, SubgroupResult
 from metaanalysis.presentation.labels import symbols
 
-TAU2_METHOD_NAMES = {
-    "DL": "DerSimonian-Laird",
-    "HE": "Hedges",
-    "HS": "Hunter-Schmidt",
-    "SJ": "Sidik-Jonkman",
-    "ML": "ML",
-    "REML": "REML",
-    "EB": "empirical Bayes",
-    "PM": "Paule-Mandel",
-}
-POOLING_SCALES = {"PLO": "logit", "PAS": "arcsine", "PFT": "Freeman-Tukey double arcsine", "PR": "raw proportions"}
 # Below three studies a prediction interval says nothing useful: with k = 2 the between-study
 # variance rests on one degree of freedom (and Higgins et al. 2009's t(k-2) is undefined).
 MIN_K_PREDICTION = 3
 
 
-def model_label(res: MetaResult) -> str:
+def model_label(res: Fit) -> str:
+    if res.bayesian:
+        return f"Bayesian {getattr(res, 'model', '')} model".replace("  ", " ")
     if res.method == "GLMM":
         return "Random-effects model (GLMM)"
     if res.method == "MH":
@@ -47,17 +41,30 @@ def _fmt_tau2(t: float) -> str:
     return "< 0.0001" if t < 1e-4 else f"{t:.4f}"
 
 
-def heterogeneity(res: MetaResult) -> str:
+def _fmt_tau(t: float) -> str:
+    return "0" if t == 0 else ("< 0.01" if t < 0.01 else f"{t:.2f}")
+
+
+def heterogeneity(res: Fit, name: str = "Heterogeneity") -> str:
+    """The heterogeneity line of one fit, in the fit's own terms: for a Bayesian fit the posterior
+    median of τ with its credible interval, for the others τ², I² and Q."""
+    r: Any = res
+    if res.bayesian:
+        pct = f"{r.level:.0%}"
+        return (
+            f"{name}: τ = {_fmt_tau(r.tau)} (posterior median; {pct} credible interval "
+            f"{_fmt_tau(r.tau_ci_lb)} to {_fmt_tau(r.tau_ci_ub)})"
+        )
     parts = []
-    if res.tau2 is not None and res.method not in ("FE", "MH"):  # a common-effect fit estimates no tau^2
-        parts.append(f"τ² = {_fmt_tau2(res.tau2)}")
-    if res.I2 is not None:
-        parts.append(f"I² = {res.I2:.1f}%")
-    if res.QE is not None:
+    if r.tau2 is not None and r.method not in ("FE", "MH"):  # a common-effect fit estimates no tau^2
+        parts.append(f"τ² = {_fmt_tau2(r.tau2)}")
+    if r.I2 is not None:
+        parts.append(f"I² = {r.I2:.1f}%")
+    if r.QE is not None:
         # the GLMM's QE is metafor's Wald-type test, not Cochran's Q
-        name = "Wald Q" if res.method == "GLMM" else "Q"
-        parts.append(f"{name} = {res.QE:.2f} (df = {res.k - 1}), {fmt_p(res.QEp)}")
-    return "Heterogeneity: " + ("; ".join(parts) if parts else "not estimated")
+        q = "Wald Q" if r.method == "GLMM" else "Q"
+        parts.append(f"{q} = {r.QE:.2f} (df = {r.k - 1}), {fmt_p(r.QEp)}")
+    return f"{name}: " + ("; ".join(parts) if parts else "not estimated")
 
 
 def subgroup_lines(sub: SubgroupResult) -> list[str]:
@@ -70,13 +77,19 @@ def subgroup_lines(sub: SubgroupResult) -> list[str]:
     return lines
 
 
-def shows_prediction(res: MetaResult, show_prediction: bool) -> bool:
+def shows_prediction(res: Fit, show_prediction: bool) -> bool:
     return show_prediction and res.k >= MIN_K_PREDICTION and res.reporting_interval()[2] is not None
 
 
-def method_text(res: MetaResult) -> str:
+def method_text(res: Fit) -> str:
+    r: Any = res
+    if res.bayesian:
+        return (
+            f"Bayesian {r.model} model: posterior median and {r.level:.0%} equal-tailed credible interval, "
+            f"prior {r.tau_prior} on τ and {r.mu_prior} on μ"
+        )
     if res.method == "GLMM":
-        nagq = res.provenance.get("nAGQ")
+        nagq = r.provenance.get("nAGQ")
         text = f"Binomial-normal GLMM (ML{'' if nagq is None else f', nAGQ = {nagq}'}), Wald CI"
     elif res.method == "MH":
         text = "Common effect, Mantel-Haenszel"
@@ -86,23 +99,26 @@ def method_text(res: MetaResult) -> str:
         ci = {
             "knha": "Hartung-Knapp-Sidik-Jonkman CI",
             "knha_adhoc": "Hartung-Knapp-Sidik-Jonkman CI (ad hoc variance floor)",
-        }.get(res.test, "Wald z CI")
+        }.get(r.test, "Wald z CI")
         text = f"Random effects, {TAU2_METHOD_NAMES.get(res.method, res.method)} τ², {ci}"
     if res.measure in POOLING_SCALES and res.method != "GLMM":
         text += f", pooled on the {POOLING_SCALES[res.measure]} scale"
     return text
 
 
-def pi_text(res: MetaResult) -> str:
-    if res.pi_method == "metafor":  # metafor: t(k-1) under knha, normal quantile under z
-        return "prediction interval t(k-1)" if res.test != "z" else "prediction interval with normal quantile"
-    if res.pi_method == "higgins2009":
+def pi_text(res: Fit) -> str:
+    r: Any = res
+    if res.bayesian:
+        return "prediction interval: posterior predictive of a new cohort's true rate"
+    if r.pi_method == "metafor":  # metafor: t(k-1) under knha, normal quantile under z
+        return "prediction interval t(k-1)" if r.test != "z" else "prediction interval with normal quantile"
+    if r.pi_method == "higgins2009":
         return "prediction interval t(k-2) (Higgins et al. 2009)"
-    return f"prediction interval: {res.pi_method}"
+    return f"prediction interval: {r.pi_method}"
 
 
 def footnote(
-    fits: list[tuple[str, str, MetaResult]],
+    fits: list[tuple[str, str, Fit]],
     sub: SubgroupResult | None,
     show_prediction: bool,
     weight_scale: str | None,
@@ -136,15 +152,12 @@ def footnote(
             parts.append("Test for subgroup differences with a separate τ² per group")
         parts += [symbols(note[:1].upper() + note[1:]) for note in sub.notes]
     drawn_beside = [b for key, _, res in fits if res.k >= 2 and (b := (beside or {}).get(key or "result"))]
-    if drawn_beside:
-        b = drawn_beside[0]
-        what = f"Bayesian {b.model} model" if b.method == "BAYES" else f"{b.method} model"
-        parts.append(
-            f"{what}: posterior median and {b.level:.0%} equal-tailed credible interval, prior "
-            f"{b.tau_prior} on τ and {b.mu_prior} on μ"
-            if b.method == "BAYES"
-            else what
-        )
+    beside_texts = dict.fromkeys(
+        f"{model_label(b)} (alternative, drawn beneath): {method_text(b)}"
+        for b in drawn_beside
+        if method_text(b) not in methods
+    )
+    parts += list(beside_texts)
     if weight_scale:
         parts.append(weight_scale)
     if any(res.method == "GLMM" for _, res in pooled):

@@ -20,6 +20,7 @@ from metaanalysis.engine.methods import SINGLE
 from metaanalysis.engine.resampling import GoshResult
 from metaanalysis.engine.results import Fit, SubgroupResult
 from metaanalysis.review.analyses import Analysis, Plan
+from metaanalysis.review.comparisons import ArmComparison
 
 POOLED_COLUMNS = [
     "analysis",
@@ -228,8 +229,7 @@ class Review:
     records: tuple[dict, ...]  # the study records as read (labels, references, quotes)
     analyses: tuple[AnalysisResult, ...]  # the primary variant of every declared analysis
     sensitivity: tuple[AnalysisResult, ...]  # every analysis under every sensitivity variant
-    comparisons: pd.DataFrame  # two-arm comparisons (results/comparisons.csv)
-    comparison_fits: Mapping[str, Mapping[str, SubgroupResult]]  # comparison id -> measure -> fits
+    comparisons: tuple[ArmComparison, ...]  # two-arm comparisons within a study
     landmarks: pd.DataFrame
     medians: pd.DataFrame
     hazard_ratios: pd.DataFrame
@@ -239,6 +239,7 @@ class Review:
     studies: pd.DataFrame  # the evidence base, one row per study (results/studies.csv)
     prisma: pd.DataFrame | None = None  # the PRISMA 2020 counts of the search log
     last_search: str | None = None  # the date of the newest search session (the data cut-off)
+    syntheses: pd.DataFrame | None = None  # published pooled estimates, set beside ours (never pooled)
     notes: tuple[str, ...] = field(default=())
 
     def analysis(self, analysis_id: str, variant: str = "primary") -> AnalysisResult:
@@ -261,6 +262,10 @@ class Review:
     def study_level_table(self) -> pd.DataFrame:
         parts = [a.included for a in self.analyses if len(a.included)]
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    def comparisons_table(self) -> pd.DataFrame:
+        """results/comparisons.csv"""
+        return pd.concat([c.table for c in self.comparisons], ignore_index=True) if self.comparisons else pd.DataFrame()
 
     def excluded_table(self) -> pd.DataFrame:
         parts = [a.excluded for a in self.analyses if len(a.excluded)]
