@@ -18,43 +18,37 @@
 #
 # Every study in `extracted_studies/`, what it reports, and which of its numbers can and cannot be
 # pooled, with the reason. Every number here is read from a study record, and every record carries
-# the sentence it was read from.
+# the sentence it was read from. The page shows the study records exactly as the run read them.
 
 # %% tags=["parameters"]
-STUDIES_DIR = "../extracted_studies"
 RESULTS_DIR = "../results"
+STUDIES_DIR = "../extracted_studies"
 
 # %%
 import pandas as pd
+from IPython.display import display
 
-from metaanalysis.evidence.studies import load_records, outcome_table, study_table
-from metaanalysis.review.analyses import load_plan
-from metaanalysis.review.pooling import excluded_table
+from metaanalysis.evidence.studies import outcome_table
+from metaanalysis.presentation.display import show_saved_figure
+from metaanalysis.presentation.pages import open_review
+from metaanalysis.presentation.prisma import counts_table, prisma_figure
 
 pd.set_option("display.max_colwidth", 80)
-records = load_records(STUDIES_DIR)
-frame = outcome_table(records)
-plan = load_plan()
+review = open_review(RESULTS_DIR, STUDIES_DIR)
+frame = outcome_table(list(review.records))
 
 # %% [markdown]
 # ## How the studies were found: PRISMA 2020 flow
 #
 # Drawn from the search log in `review/search_log/` (every query and every record screened, with
 # the decision and the reason for each exclusion; `docs/search-log.md` says how each box is
-# counted). `metaanalysis run` saves the same diagram as `results/figures/prisma.png` and its
-# counts as `results/prisma.csv`.
+# counted). The run saves the diagram as `results/figures/prisma.png` and its counts as
+# `results/prisma.csv`.
 
 # %%
-from IPython.display import Image, display
-
-from metaanalysis.evidence.search_log import load_search_log, prisma_counts, review_beside
-from metaanalysis.presentation.prisma import counts_table, png_bytes, prisma_figure
-
-search_log = review_beside(STUDIES_DIR) / "search_log"
-if search_log.is_dir():
-    counts = prisma_counts(load_search_log(search_log)[0])
-    display(Image(data=png_bytes(prisma_figure(counts))))
-    display(counts_table(counts))
+if review.prisma is not None:
+    show_saved_figure(RESULTS_DIR, "prisma", lambda: prisma_figure(review.prisma), alt="PRISMA 2020 flow diagram")
+    display(counts_table(review.prisma))
 else:
     print("No search log (review/search_log/) beside the studies folder: no flow diagram.")
 
@@ -62,7 +56,7 @@ else:
 # ## Studies and their characteristics
 
 # %%
-study_table(records)
+review.studies
 
 # %% [markdown]
 # ## Provenance: printed or derived
@@ -100,6 +94,6 @@ frame.loc[
 # study in the same class enter as one cohort (summed); the arms are listed here with that reason.
 
 # %%
-excluded_table(frame, plan.analyses)[
+review.excluded_table()[
     ["analysis", "study", "arm", "subgroup", "regimen_class", "events", "n", "percent", "assessment", "reason"]
 ]

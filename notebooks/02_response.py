@@ -16,48 +16,21 @@
 # %% [markdown]
 # # Response by regimen class
 #
-# Overall response (ORR) and complete response (CR), pooled by regimen class. The table shows each
-# class's primary estimate: for two to four studies the Bayesian normal-normal model on the logit
-# scale (half-normal(1) prior on τ; chosen by a coverage simulation, `docs/methods-small-k.md`),
-# for five or more the binomial-normal GLMM (R meta's default for single-arm proportions). The
-# forest plots show the GLMM with the Bayesian estimate beneath it. A class with one study is
-# shown, not pooled. The logit and Freeman-Tukey inverse-variance models are in the sensitivity
-# notebook.
+# Overall response (ORR) and complete response (CR), pooled by regimen class. Each class is shown
+# with its primary estimate, as the run decided it by the rule in `analyses.yaml`: for two to four
+# studies the Bayesian normal-normal model on the logit scale (half-normal(1) prior on τ; chosen by
+# a coverage simulation, `docs/methods-small-k.md`), with its credible interval, posterior τ and
+# posterior predictive interval; for five or more the binomial-normal GLMM (R meta's default for
+# single-arm proportions). On the forest plots the GLMM is drawn beneath a Bayesian estimate as
+# the named alternative, with its own heterogeneity. A class with one study is shown, not pooled.
+# The logit and Freeman-Tukey inverse-variance models are on the sensitivity page.
 
 # %% tags=["parameters"]
-STUDIES_DIR = "../extracted_studies"
 RESULTS_DIR = "../results"
+STUDIES_DIR = "../extracted_studies"
 
 # %%
-from metaanalysis.evidence.studies import load_records, outcome_table
-from metaanalysis.presentation.display import show_saved_figure
-from metaanalysis.presentation.figures import analysis_forest
-from metaanalysis.presentation.labels import arm_labels, citation_labels
-from metaanalysis.presentation.summary import primary_rows
-from metaanalysis.presentation.tables import paper_table, readable
-from metaanalysis.review.analyses import load_plan
-from metaanalysis.review.pooling import pool, pooled_table
+from metaanalysis.presentation.pages import RESPONSE, open_review, outcome_page
 
-records = load_records(STUDIES_DIR)
-frame = outcome_table(records)
-citations, arms = citation_labels(records), arm_labels(records)
-plan = load_plan()
-response = [a for a in plan.analyses if a.outcome in ("ORR", "CR")]
-
-# %%
-paper_table(readable(primary_rows(pooled_table(frame, response)), citations, arms), numeric=("k", "N"))
-
-# %% [markdown]
-# ## Forest plots
-#
-# The figures `metaanalysis run` saved in `results/figures/` (drawn here only when they are missing
-# or older than the study records).
-
-
-# %%
-def draw(analysis):  # None where no study reports this outcome in this population yet
-    return analysis_forest(pool(frame, analysis, analysis.primary_method), citations, arms)
-
-
-for analysis in response:
-    show_saved_figure(RESULTS_DIR, analysis.id, lambda analysis=analysis: draw(analysis), inputs=[STUDIES_DIR])
+review = open_review(RESULTS_DIR, STUDIES_DIR)
+outcome_page(review, RESULTS_DIR, RESPONSE)

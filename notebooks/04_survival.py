@@ -36,33 +36,31 @@
 # in `survival_medians.csv`.
 
 # %% tags=["parameters"]
-STUDIES_DIR = "../extracted_studies"
 RESULTS_DIR = "../results"
+STUDIES_DIR = "../extracted_studies"
 
 # %%
-from pathlib import Path
-
 import pandas as pd
-from IPython.display import Image, Markdown, display
 
-from metaanalysis.evidence.studies import load_records
+from metaanalysis.presentation.display import show_saved_figure
+from metaanalysis.presentation.pages import open_review
 from metaanalysis.presentation.survival_figures import (
-    draw_survival,
+    hazard_ratio_forest,
+    median_plot,
     readable_hazard_ratios,
     readable_landmarks,
     readable_medians,
 )
-from metaanalysis.review.analyses import load_plan
-from metaanalysis.review.survival import survival_tables
 
 pd.set_option("display.max_colwidth", 90)
-tables = survival_tables(load_records(STUDIES_DIR), load_plan())
-figures = {p.stem: p for p in draw_survival(tables, Path(RESULTS_DIR) / "figures") if p.suffix == ".png"}
-medians = tables["survival_medians.csv"]
+review = open_review(RESULTS_DIR, STUDIES_DIR)
+medians = review.medians
 
 
-def show(name):
-    display(Image(filename=str(figures[name]), width=900))
+def show(analysis):
+    """The plot the run drew of one median analysis (drawn in memory if its file is missing)."""
+    part = medians[medians["analysis"] == analysis]
+    show_saved_figure(RESULTS_DIR, f"survival_{analysis}", lambda: median_plot(part, part["label"].iloc[0]))
 
 
 # %% [markdown]
@@ -73,7 +71,7 @@ whole = medians[medians["analysis"] == "os_median_after_cart"]
 readable_medians(whole)
 
 # %%
-show("survival_os_median_after_cart")
+show("os_median_after_cart")
 
 # %% [markdown]
 # ## By the time from CAR-T infusion to failure
@@ -86,18 +84,20 @@ timing = medians[medians["analysis"] == "os_median_after_cart_by_timing"]
 readable_medians(timing)
 
 # %%
-show("survival_os_median_after_cart_by_timing")
+show("os_median_after_cart_by_timing")
 
 # %% [markdown]
 # ## Median PFS, and medians by salvage class
 
 # %%
+from IPython.display import Markdown, display
+
 for analysis in ("pfs_median_after_cart", "os_median_after_cart_by_class", "pfs_median_after_cart_by_class"):
     part = medians[medians["analysis"] == analysis]
     if len(part):
         display(Markdown(f"### {part['label'].iloc[0]}"))
         display(readable_medians(part))
-        show(f"survival_{analysis}")
+        show(analysis)
 
 # %% [markdown]
 # ## Hazard ratios
@@ -105,11 +105,11 @@ for analysis in ("pfs_median_after_cart", "os_median_after_cart_by_class", "pfs_
 # A hazard ratio below 1 favours the first-named group. Single studies are shown as printed.
 
 # %%
-readable_hazard_ratios(tables["survival_hazard_ratios.csv"])
+readable_hazard_ratios(review.hazard_ratios)
 
 # %%
-if "survival_hazard_ratios" in figures:
-    show("survival_hazard_ratios")
+if review.hazard_ratio_fits:
+    show_saved_figure(RESULTS_DIR, "survival_hazard_ratios", lambda: hazard_ratio_forest(review))
 
 # %% [markdown]
 # ## Landmark rates
@@ -117,4 +117,4 @@ if "survival_hazard_ratios" in figures:
 # Rates printed without a CI or a cohort size are listed, not pooled: no variance is invented.
 
 # %%
-readable_landmarks(tables["landmarks.csv"])
+readable_landmarks(review.landmarks)

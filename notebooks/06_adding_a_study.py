@@ -16,16 +16,18 @@
 # %% [markdown]
 # # Walkthrough: adding a new study
 #
-# A living meta-analysis is re-run whenever a study appears. Here we copy the evidence base to a
-# scratch folder, add a (fictional, clearly labelled) study record, re-run every analysis, and read
-# the change report: which studies were added, and which pooled estimates moved and by how much.
+# A living meta-analysis is re-run whenever a study appears. Here we copy part of the evidence base
+# (the bispecific-antibody and polatuzumab cohorts after CAR-T failure, for overall and complete
+# response) to a scratch folder, run the pipeline on it, add a (fictional, clearly labelled) study
+# record, run it again, and read the change report: which studies were added, and which pooled
+# estimates moved and by how much. The full evidence base runs the same way, only longer.
 #
 # For a real study: `metaanalysis new-study ID` writes a commented template; fill it in next to the
 # paper, run `metaanalysis validate`, then `python3 make.py run`.
 
 # %% tags=["parameters"]
-STUDIES_DIR = "../extracted_studies"
 RESULTS_DIR = "../results"
+STUDIES_DIR = "../extracted_studies"
 
 # %%
 import shutil
@@ -33,16 +35,17 @@ import tempfile
 from pathlib import Path
 
 from metaanalysis.cli.new_study import write_template
+from metaanalysis.pipeline.demo import small_copy
 from metaanalysis.pipeline.run import run
+from metaanalysis.presentation.pages import open_review
 
 # Removed at the end of the notebook, and when the kernel exits should a cell fail first.
 scratch_dir = tempfile.TemporaryDirectory(prefix="metaanalysis-walkthrough-")
 scratch = Path(scratch_dir.name)
-studies = scratch / "extracted_studies"
-shutil.copytree(STUDIES_DIR, studies)
-# The baseline: the evidence base as it stands, pooled into the scratch folder, so that the
-# change report below compares against a complete run.
-baseline = run(studies, scratch / "results", log=lambda *a: None)  # not displayed: a dict of paths
+studies, analyses = small_copy(open_review(RESULTS_DIR), scratch)
+# The baseline: the small copy pooled into the scratch folder, so that the change report below
+# compares against a complete run.
+baseline = run(studies, scratch / "results", analyses, log=lambda *a: None)  # not displayed: a dict of paths
 
 # %% [markdown]
 # The template a new study starts from:
@@ -57,7 +60,7 @@ print(template.read_text())
 # %%
 shutil.copy("example_new_study.yaml", studies / "example_new_study.yaml")
 print((studies / "example_new_study.yaml").read_text())
-second = run(studies, scratch / "results", log=lambda *a: None)
+second = run(studies, scratch / "results", analyses, log=lambda *a: None)
 print(second["report"].text())
 
 # %%

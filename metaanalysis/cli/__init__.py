@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of notebooks (default: notebooks/ here, beside --studies, or in the project)",
     )
     p.add_argument("--skip-notebooks", action="store_true", help="pool and plot only")
-    p.set_defaults(module="metaanalysis.pipeline.run")
+    p.set_defaults(module="metaanalysis.cli.run")
 
     p = sub.add_parser("new-study", help="write a commented template for a new study record")
     p.add_argument("id", help="study id, e.g. smith2026")

@@ -6,7 +6,7 @@ of the previous complete run (its folder holds a manifest, see `staging.py`) wit
 whatever tables they are, so a table added to `run` is covered without further code.
 
     compare(old_pooled, new_pooled, old_studies, new_studies)   pooled estimates only
-    compare_runs(old_dir, new_dir, primary=..., previous=...)    every table and the evidence base
+    compare_runs(old_dir, new_dir, previous=...)    every table and the evidence base
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ class ChangeReport:
     estimates: pd.DataFrame  # one row per pooled estimate that appeared, vanished or moved
     studies_edited: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = ()
     tables: tuple[TableDiff, ...] = ()
-    primary: frozenset = frozenset()  # (analysis, method) pairs of the primary analyses
+    primary: frozenset = frozenset()  # (analysis, regimen_class, method) of the rows pooled.csv marks primary
+    primary_old: frozenset = frozenset()  # the same in the previous run (for estimates that were removed)
     notes: tuple[str, ...] = ()
     previous: str = ""  # when the run compared against finished
     unchanged: int = 0  # pooled estimates that did not move
@@ -116,12 +117,8 @@ class ChangeReport:
         return "\n".join(lines)
 
     def _star(self, r) -> str:
-        analysis = getattr(r, "analysis", None)
-        return (
-            " (primary)"
-            if (analysis, r.method) in self.primary or (analysis is not None and str(r.method).startswith("not pooled"))
-            else ""
-        )
+        marked = self.primary_old if getattr(r, "change", "") == "removed" else self.primary
+        return " (primary)" if (getattr(r, "analysis", None), r.regimen_class, r.method) in marked else ""
 
     def markdown(self) -> str:
         """The full version: this run's entry in the history and `changes.md`."""
@@ -337,16 +334,27 @@ def _floats(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def primary_rows(*pooled: pd.DataFrame | None) -> frozenset:
+    """(analysis, regimen_class, method) of every row a pooled.csv marks primary (the pipeline
+    decided it; the change report only reads it)."""
+    out = set()
+    for t in pooled:
+        if t is not None and {"analysis", "regimen_class", "method", "primary"} <= set(t.columns):
+            flag = t["primary"].astype(str).str.lower().isin(("true", "1"))
+            out |= set(zip(t.loc[flag, "analysis"], t.loc[flag, "regimen_class"], t.loc[flag, "method"], strict=True))
+    return frozenset(out)
+
+
 def compare_runs(
     old_dir: Path | None,
     new_dir: Path,
     *,
-    primary: frozenset = frozenset(),
     previous: str = "",
     notes: tuple[str, ...] = (),
 ) -> ChangeReport:
     """The full report: `old_dir` is the last complete run (None on a first run)."""
     new_tables = read_tables(new_dir)
+    primary = primary_rows(new_tables.get("pooled.csv"))
     if old_dir is None:
         return ChangeReport(True, (), (), pd.DataFrame(), primary=primary, notes=notes)
     old_tables = read_tables(old_dir)
@@ -362,6 +370,7 @@ def compare_runs(
         old_ids, new_ids = ids(old_tables.get("studies.csv")), ids(new_tables.get("studies.csv"))
         edited = ()
     pooled_old, pooled_new = old_tables.get("pooled.csv"), new_tables.get("pooled.csv")
+    primary_old = primary_rows(pooled_old)  # a removed estimate is starred as the old run marked it
     if pooled_old is None or pooled_new is None or not len(pooled_new.columns) or not set(KEY) <= set(pooled_old):
         pooled_old = pooled_new = pd.DataFrame(columns=KEY + ESTIMATE_COLUMNS)
     return compare(
@@ -372,6 +381,7 @@ def compare_runs(
         studies_edited=tuple(edited),
         tables=tables,
         primary=primary,
+        primary_old=primary_old,
         previous=previous,
         notes=notes,
     )

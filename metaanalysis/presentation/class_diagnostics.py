@@ -1,7 +1,7 @@
-"""Everything the sensitivity page shows for one pooled regimen class: the fit's summary (metafor
-style), leave-one-out, influence diagnostics, Egger's test, funnel and Baujat plots and the
-cumulative meta-analysis by publication year. Influence diagnostics are defined for
-inverse-variance models, so the class is read from its logit (PLO) fit."""
+"""The sensitivity page's view of one pooled class: the fit's summary (metafor style),
+leave-one-out, influence diagnostics, Egger's test, funnel and Baujat plots and the cumulative
+meta-analysis by publication year, read from the review's `ClassDiagnostics` (computed once by
+the pipeline, on the class's logit fit); nothing is fitted here."""
 
 from __future__ import annotations
 
@@ -10,18 +10,19 @@ from dataclasses import dataclass
 import pandas as pd
 from matplotlib.figure import Figure
 
-from metaanalysis.engine.diagnostics import EggerResult, egger_test, leave1out
-from metaanalysis.engine.influence import baujat, cumulative, influence
+from metaanalysis.engine.diagnostics import EggerResult
 from metaanalysis.engine.transforms import apply_transform
+from metaanalysis.evidence.vocabulary import regimen_labels
 from metaanalysis.presentation.diagnostic_plots import baujat_plot, cumulative_plot, funnel_plot
 from metaanalysis.presentation.figures import short_arm
-from metaanalysis.presentation.labels import MISSING, cite, fmt_number, fmt_p, fmt_percent_ci, is_missing
-
-MIN_K = 3  # leave-one-out keeps two studies, Egger's regression one residual degree of freedom
+from metaanalysis.presentation.labels import MISSING, cite, fmt_number, fmt_p, fmt_percent_ci
+from metaanalysis.presentation.tables import analysis_title
+from metaanalysis.review.class_diagnostics import MIN_K
+from metaanalysis.review.result import ClassDiagnostics, Review
 
 
 @dataclass(frozen=True)
-class ClassDiagnostics:
+class ClassPage:
     title: str
     summary: str
     leave_one_out: pd.DataFrame
@@ -30,21 +31,25 @@ class ClassDiagnostics:
     figures: dict[str, Figure]
 
 
-def diagnose(class_fit, analysis, title: str, citations: dict[str, str], arms=None) -> ClassDiagnostics | None:
-    """`class_fit`: a living.pooling.ClassFit from an inverse-variance (PLO) pooling; None below MIN_K."""
-    res = class_fit.result
-    if res is None or not class_fit.pooled or res.k < MIN_K:
-        return None
-    s = res.studies
+def class_pages(review: Review, citations: dict[str, str], arms=None) -> list[ClassPage]:
+    """One page section per diagnosed class, in the order of the analyses."""
+    titles = {a.id: analysis_title(a) for a in review.plan.analyses}
+    return [present(d, titles.get(d.analysis, d.analysis), citations, arms) for d in review.diagnostics]
+
+
+def present(d: ClassDiagnostics, analysis: str, citations: dict[str, str], arms=None) -> ClassPage:
+    title = f"{analysis}, {regimen_labels().get(d.regimen_class, d.regimen_class).lower()}"
+    res = d.fit
     short = {key: short_arm(v) for key, v in (arms or {}).items()}
-    labels = [cite(x, citations, short) for x in s.study]
-    iv = analysis.inverse_variance
-    opts = dict(method=iv.method, test=iv.test)
-    l1o = leave1out(s.yi, s.vi, studies=labels, level=analysis.level, **opts)
+
+    def name(x: str) -> str:
+        return cite(x, citations, short)
+
     back = (lambda x: apply_transform(res.transform, x)) if res.transform else (lambda x: x)
+    l1o = d.leave_one_out
     loo = pd.DataFrame(
         {
-            "Study left out": l1o["study"],
+            "Study left out": l1o["study"].map(name),
             "Estimate (95 % CI)": [
                 fmt_percent_ci(back(r.estimate), back(r.ci_lb), back(r.ci_ub)) for r in l1o.itertuples()
             ],
@@ -54,10 +59,10 @@ def diagnose(class_fit, analysis, title: str, citations: dict[str, str], arms=No
             "p (Q)": l1o["QEp"].map(fmt_p),
         }
     )
-    infl = influence(s.yi, s.vi, studies=labels, **opts)
+    infl = d.influence
     inf_table = pd.DataFrame(
         {
-            "Study": infl["study"],
+            "Study": infl["study"].map(name),
             "rstudent": infl["rstudent"].map(lambda v: fmt_number(v, 2)),
             "DFFITS": infl["dffits"].map(lambda v: fmt_number(v, 2)),
             "Cook's distance": infl["cook_d"].map(lambda v: fmt_number(v, 3)),
@@ -69,30 +74,21 @@ def diagnose(class_fit, analysis, title: str, citations: dict[str, str], arms=No
             "Influential": infl["influential"].map(lambda f: "yes" if f else "no"),
         }
     )
-    egger = egger_test(s.yi, s.vi, method=iv.method, test="z")
-    years = [9999 if is_missing(y) else int(y) for y in class_fit.rows["year"]]  # undated reports last
-    steps = cumulative(
-        s.yi,
-        s.vi,
-        order=years,
-        studies=labels,
-        measure=res.measure,
-        level=analysis.level,
-        pi_method=iv.pi_method,
-        **opts,
-    )
+    labels = [name(x) for x in res.studies.study]
+    baujat = d.baujat.assign(study=d.baujat["study"].map(name))
+    steps = d.cumulative.assign(added=d.cumulative["added"].map(name))
     figures = {
         "funnel": funnel_plot(
             res,
-            egger,
+            d.egger,
             title=f"Funnel plot: {title}",
             labels=labels,
             xlabel=f"{'Logit proportion' if res.measure == 'PLO' else res.measure} (model scale)",
         ),
-        "baujat": baujat_plot(baujat(s.yi, s.vi, studies=labels, **opts), title=f"Baujat plot: {title}"),
+        "baujat": baujat_plot(baujat, title=f"Baujat plot: {title}"),
         "cumulative": cumulative_plot(steps, title=f"Cumulative meta-analysis by publication year: {title}"),
     }
-    return ClassDiagnostics(title, res.summary(), loo, inf_table, egger, figures)
+    return ClassPage(title, res.summary(), loo, inf_table, d.egger, figures)
 
 
 def egger_text(e: EggerResult) -> str:
@@ -108,4 +104,4 @@ def egger_text(e: EggerResult) -> str:
     )
 
 
-__all__ = ["diagnose", "egger_text", "ClassDiagnostics", "MIN_K", "MISSING"]
+__all__ = ["class_pages", "present", "egger_text", "ClassPage", "MIN_K", "MISSING"]

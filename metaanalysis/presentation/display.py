@@ -3,8 +3,8 @@
 `show_figure(fig)` renders a figure to PNG itself, so a page shows the picture even in a kernel
 started with MPLBACKEND=Agg (where `display(fig)` prints only `<Figure size ...>`).
 `show_saved_figure(...)` shows the PNG that `metaanalysis run` already wrote to
-`results/figures/` (no second drawing of the same plot) and draws the figure only when that
-file is missing or older than the evidence it was drawn from.
+`results/figures/` (no second drawing of the same plot) and draws the figure in memory only when
+that file is missing; it never writes into the results folder.
 """
 
 from __future__ import annotations
@@ -49,26 +49,14 @@ def show_figure(fig: Figure, *, alt: str = "figure") -> None:
     display(figure_image(fig, alt=alt))
 
 
-def _newest_input(inputs) -> float:
-    times = []
-    for p in map(Path, inputs or ()):
-        if p.is_dir():
-            times += [f.stat().st_mtime for f in p.rglob("*") if f.is_file()]
-        elif p.exists():
-            times.append(p.stat().st_mtime)
-    return max(times, default=0.0)
-
-
-def show_saved_figure(
-    results_dir, name: str, draw: Callable[[], Figure | None], *, inputs=(), alt: str | None = None
-) -> str:
-    """Show `<results_dir>/figures/<name>.png` if it is newer than every file in `inputs`
-    (study folder, analyses file); otherwise call `draw()` and show its figure (`draw` returns
-    None when there is nothing to plot). Returns "saved", "drawn" or "nothing", so a caller
-    (or a test) can tell what the page shows."""
+def show_saved_figure(results_dir, name: str, draw: Callable[[], Figure | None], *, alt: str | None = None) -> str:
+    """Show `<results_dir>/figures/<name>.png`, the figure the run drew from the review; when that
+    file is missing, call `draw()` (the same drawing from the same review, in memory; None when
+    there is nothing to plot). Nothing is written. Returns "saved", "drawn" or "nothing", so a
+    caller (or a test) can tell what the page shows."""
     png = Path(results_dir) / "figures" / f"{name}.png"
     alt = alt or f"Forest plot {name}"
-    if png.exists() and png.stat().st_mtime >= _newest_input(inputs):
+    if png.exists():
         display(saved_image(png, alt=alt))
         return "saved"
     fig = draw()

@@ -115,9 +115,8 @@ def forest_plot(
     for n_fit, (key, label, res) in enumerate(fits):
         group_rows = fit_rows(res, scale, areas[n_fit], show_prediction, label, group_key=key, **options)
         other = (beside or {}).get(key or "result")
-        if other is not None and res.k >= 2:
-            at = next(i for i, r in enumerate(group_rows) if r.kind == "pooled") + 1
-            group_rows[at:at] = beside_rows(other, scale, label, beside_label)
+        if other is not None and res.k >= 2:  # after the class's own estimate, PI and heterogeneity
+            group_rows += beside_rows(other, scale, label, beside_label)
         rows += [replace(r, indent=grouped) for r in group_rows]
         if grouped and n_fit < len(fits) - 1:
             rows.append(Row("blank", group=label))

@@ -25,6 +25,19 @@ POPULATION_LABELS = {
 }
 
 
+def population_label(analysis) -> str:
+    """What an analysis' population is, named for what it pools: "after failure" only where the
+    analysis admits failure cohorts alone; otherwise it says that prior-exposure cohorts are in."""
+    base = POPULATION_LABELS.get(analysis.population, analysis.population)
+    selections = getattr(analysis, "selections", None)
+    if selections is not None and tuple(selections) == ("after_failure",):
+        return base
+    exposed = {"after_car_t": "CAR-T", "after_bispecific": "bispecific-antibody"}.get(analysis.population)
+    if exposed is None:
+        return base
+    return f"After {exposed} failure, with cohorts of any prior {exposed} exposure"
+
+
 def is_missing(x: Any) -> bool:
     if x is None or x is pd.NA:
         return True
@@ -97,13 +110,16 @@ def _surname(author: str) -> str:
     return " ".join(words)
 
 
-def citation_label(authors: Iterable[str] | None, year: Any, journal: str | None = None) -> str:
+def citation_label(
+    authors: Iterable[str] | None, year: Any, journal: str | None = None, label: str | None = None
+) -> str:
     """First author's surname and year, as a forest plot or table cites a study:
-    "Thieblemont 2023". A record whose authors are not named falls back on the journal."""
+    "Thieblemont 2023". A source that names no author is cited by its record's short `label`
+    (a cohort or trial name), then by its journal; "n.d." only where no source prints a year."""
     first = next(iter(authors or []), "") or ""
     name = _surname(str(first))
     if not name or name.lower().startswith("not named"):
-        name = (journal or "").strip() or "Unnamed report"
+        name = (label or "").strip() or (journal or "").strip() or "Unnamed report"
     return f"{name} {'n.d.' if is_missing(year) else int(year)}"
 
 
@@ -112,7 +128,7 @@ def citation_labels(records: Iterable[dict]) -> dict[str, str]:
     labels = {}
     for r in sorted(records, key=lambda r: r["id"]):
         c = r.get("citation") or {}
-        labels[r["id"]] = citation_label(c.get("authors"), c.get("year"), c.get("journal"))
+        labels[r["id"]] = citation_label(c.get("authors"), c.get("year"), c.get("journal"), c.get("label"))
     counts: dict[str, int] = {}
     for label in labels.values():
         counts[label] = counts.get(label, 0) + 1
@@ -158,6 +174,7 @@ __all__ = [
     "MISSING",
     "NOT_ESTIMABLE",
     "POPULATION_LABELS",
+    "population_label",
     "fmt_number",
     "fmt_interval",
     "fmt_percent_ci",

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 KERNEL = "python3"
@@ -171,10 +173,19 @@ def execute_notebooks(
     paths = list(paths)
     if not paths:
         return []
-    # the walkthrough notebook re-runs the whole pipeline: by far the longest, so it starts first
-    queue_order = sorted(paths, key=lambda p: "living.run import run" not in p.read_text(encoding="utf-8"))
+    # the walkthrough notebook runs the pipeline on a small copy: the longest, so it starts first
+    queue_order = sorted(paths, key=lambda p: "pipeline.run import" not in p.read_text(encoding="utf-8"))
     n = workers or min(len(paths), os.cpu_count() or 1)
-    done = asyncio.run(_execute_all(queue_order, parameters, cwd, max(1, n), on_done))
+    # nbclient replaces the SIGINT/SIGTERM handlers while a kernel runs and leaves its own behind:
+    # put back whatever the caller had (the command's handlers), in the main thread only
+    main_thread = threading.current_thread() is threading.main_thread()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    try:
+        done = asyncio.run(_execute_all(queue_order, parameters, cwd, max(1, n), on_done))
+    finally:
+        for s, handler in handlers.items():
+            if handler is not None:
+                signal.signal(s, handler)
     return [done[p] for p in paths]
 
 

@@ -148,17 +148,24 @@ def counts_table(counts: PrismaCounts) -> pd.DataFrame:
     return pd.DataFrame(counts.rows(), columns=["stage", "box", "reason", "n"])
 
 
-def save_prisma(counts: PrismaCounts, out_dir: str | Path) -> list[Path]:
-    """Write figures/prisma.png (300 dpi), figures/prisma.svg and prisma.csv under `out_dir`."""
-    out = Path(out_dir)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+def save_prisma_figure(counts: PrismaCounts, figures_dir: str | Path) -> list[Path]:
+    """Write prisma.png (300 dpi) and prisma.svg into `figures_dir`."""
+    folder = Path(figures_dir)
+    folder.mkdir(parents=True, exist_ok=True)
     fig = prisma_figure(counts)
-    png, svg, csv = out / "figures" / "prisma.png", out / "figures" / "prisma.svg", out / "prisma.csv"
+    png, svg = folder / "prisma.png", folder / "prisma.svg"
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "metaanalysis-prisma"}):
         fig.savefig(png, dpi=300, format="png", facecolor="white")
         fig.savefig(svg, format="svg", facecolor="white", metadata={"Date": None})
+    return [png, svg]
+
+
+def save_prisma(counts: PrismaCounts, out_dir: str | Path) -> list[Path]:
+    """Write figures/prisma.png (300 dpi), figures/prisma.svg and prisma.csv under `out_dir`."""
+    csv = Path(out_dir) / "prisma.csv"
+    figures = save_prisma_figure(counts, Path(out_dir) / "figures")
     counts_table(counts).to_csv(csv, index=False)
-    return [png, svg, csv]
+    return [*figures, csv]
 
 
 def png_bytes(fig: Figure, dpi: int = 110) -> bytes:

@@ -83,31 +83,38 @@ def median_plot(table: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-def draw_survival(tables: dict, figures_dir: Path) -> list[Path]:
-    """Median plots and the hazard-ratio forest plot; returns the files written."""
+def draw_survival(review, figures_dir: Path) -> list[Path]:
+    """Median plots and the hazard-ratio forest plot of a review; returns the files written."""
     written: list[Path] = []
-    medians = tables["survival_medians.csv"]
+    medians = review.medians
     for analysis, table in medians.groupby("analysis", sort=False):
         fig = median_plot(table, table["label"].iloc[0])
         written += save_forest(fig, Path(figures_dir) / f"survival_{analysis}")
         plt.close(fig)
-    fits = tables.get("hazard_ratio_fits") or {}
-    if fits:
-        sub = SubgroupResult(
-            groups=fits,
-            Qbetween=None,
-            Qbetween_df=None,
-            Qbetween_p=None,
-            notes=("different comparisons: no test for subgroup differences",),
-        )
-        fig = forest_plot(
-            sub,
-            title="Hazard ratios after CAR-T failure (as printed; pooled where k >= 2)",
-            xlabel="Hazard ratio (log scale)",
-        )
+    fig = hazard_ratio_forest(review)
+    if fig is not None:
         written += save_forest(fig, Path(figures_dir) / "survival_hazard_ratios")
         plt.close(fig)
     return written
+
+
+def hazard_ratio_forest(review) -> Figure | None:
+    """The hazard ratios of a review, one group per comparison (None when there are none)."""
+    fits = dict(review.hazard_ratio_fits or {})
+    if not fits:
+        return None
+    sub = SubgroupResult(
+        groups=fits,
+        Qbetween=None,
+        Qbetween_df=None,
+        Qbetween_p=None,
+        notes=("different comparisons: no test for subgroup differences",),
+    )
+    return forest_plot(
+        sub,
+        title="Hazard ratios after CAR-T failure (as printed; pooled where k >= 2)",
+        xlabel="Hazard ratio (log scale)",
+    )
 
 
 # -- reader-facing tables -------------------------------------------------------------------

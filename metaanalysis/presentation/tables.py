@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from metaanalysis.engine.methods import METHODS
 from metaanalysis.evidence.vocabulary import outcome_labels, regimen_labels
 from metaanalysis.presentation.labels import (
     MISSING,
@@ -23,10 +24,11 @@ from metaanalysis.presentation.labels import (
     fmt_percent_ci,
     fmt_ratio_ci,
     is_missing,
+    population_label,
     symbols,
 )
 from metaanalysis.presentation.style import paper_table
-from metaanalysis.review.pooling import pooled_table
+from metaanalysis.review.result import Review
 
 __all__ = [
     "analysis_title",
@@ -39,22 +41,15 @@ __all__ = [
     "comparison_table",
     "paper_table",
     "METHOD_LABELS",
+    "heterogeneity_cell",
 ]
 
-METHOD_LABELS = {
-    "GLMM": "GLMM",
-    "PLO": "Logit, IV",
-    "PFT": "Freeman-Tukey, IV",
-    "PAS": "Arcsine, IV",
-    "PR": "Raw proportion, IV",
-    "BAYES": "Bayesian",
-    "not pooled (k = 1)": "single study, not pooled",
-}
+METHOD_LABELS = {name: m.label for name, m in METHODS.items()}
 
 
 def analysis_title(analysis) -> str:
     """E.g. "Overall response (CR + PR) after CAR-T failure"."""
-    population = POPULATION_LABELS.get(analysis.population, analysis.population)
+    population = population_label(analysis)
     outcome = outcome_labels().get(analysis.outcome, analysis.outcome)
     return symbols(f"{outcome} {population[0].lower()}{population[1:]}")
 
@@ -64,8 +59,11 @@ def _blank_repeats(column: pd.Series) -> pd.Series:
     return column.where(column.ne(column.shift()), "")
 
 
-def readable(pooled: pd.DataFrame, citations: dict[str, str] | None = None, arms=None) -> pd.DataFrame:
-    """Pooled rows (results/pooled.csv columns) as a table of labels and percentages."""
+def readable(
+    pooled: pd.DataFrame, citations: dict[str, str] | None = None, arms=None, populations: dict | None = None
+) -> pd.DataFrame:
+    """Pooled rows (results/pooled.csv columns) as a table of labels and percentages;
+    `populations`: analysis id -> population label (`population_label`), else by population."""
     if pooled.empty:
         return pd.DataFrame()
     classes, outcomes, cites = regimen_labels(), outcome_labels(), citations or {}
@@ -79,16 +77,17 @@ def readable(pooled: pd.DataFrame, citations: dict[str, str] | None = None, arms
     ]
     table = pd.DataFrame(
         {
-            "Population": pooled["population"].map(POPULATION_LABELS).fillna(pooled["population"]),
+            "Population": pooled["population"].map(POPULATION_LABELS).fillna(pooled["population"])
+            if populations is None
+            else pooled["analysis"].map(populations).fillna(pooled["population"]),
             "Outcome": pooled["outcome"].map(outcomes).fillna(pooled["outcome"]).map(symbols),
             "Regimen class": pooled["regimen_class"].map(classes).fillna(pooled["regimen_class"]),
             "Method": pooled["method"].map(lambda m: METHOD_LABELS.get(m, m)),
             "k": pooled["k"].map(fmt_count),
             "N": pooled["n_total"].map(fmt_count),
-            "Estimate (95 % CI)": estimate,
+            "Estimate (95 % interval)": estimate,
             "95 % prediction interval": [fmt_interval(r.pi_lb, r.pi_ub) for r in pooled.itertuples()],
-            "τ²": pd.to_numeric(pooled["tau2"], errors="coerce").map(lambda t: fmt_number(t, 3)),
-            "I² (%)": pd.to_numeric(pooled["I2"], errors="coerce").map(lambda v: fmt_number(v, 0)),
+            "Heterogeneity": [heterogeneity_cell(r) for _, r in pooled.iterrows()],
             "Studies": pooled["studies"].map(lambda s: cite_list(s, cites, arms)),
         }
     ).reset_index(drop=True)
@@ -97,26 +96,43 @@ def readable(pooled: pd.DataFrame, citations: dict[str, str] | None = None, arms
     return table
 
 
+def heterogeneity_cell(row) -> str:
+    """The row's heterogeneity in its model's terms: τ with its credible interval for a Bayesian
+    estimate ("τ = 0.26 (0.01-1.29)"), τ² and I² otherwise; a dash for a single study."""
+    method = METHODS.get(row.get("method"))
+    if method is not None and method.bayesian and not is_missing(row.get("tau")):
+        interval = fmt_interval(row.get("tau_ci_lb"), row.get("tau_ci_ub"), scale=1.0, decimals=2)
+        return f"τ = {fmt_number(row['tau'], 2)} ({interval})"
+    parts = []
+    if not is_missing(row.get("tau2")):
+        parts.append(f"τ² = {fmt_number(row['tau2'], 3)}")
+    if not is_missing(row.get("I2")):
+        parts.append(f"I² = {fmt_number(row['I2'], 0)} %")
+    return "; ".join(parts) or MISSING
+
+
 def _cell(r) -> str:
     return fmt_percent_ci(r.estimate, r.ci_lb, r.ci_ub)
 
 
-def by_method(frame: pd.DataFrame, analyses, titles: dict[str, str] | None = None) -> pd.DataFrame:
-    """Pooled classes (k >= 2) side by side under every declared method."""
-    table = pooled_table(frame, analyses)
-    table = table[table["k"] >= 2]
+def by_method(review: Review, analyses=None) -> pd.DataFrame:
+    """Pooled classes (k >= 2) side by side under every fitted method; the primary one marked."""
+    ids = None if analyses is None else {a.id for a in analyses}
+    table = review.pooled_table()
+    table = table[(table["k"] >= 2) & (table["analysis"].isin(ids) if ids is not None else True)]
     if table.empty:
         return pd.DataFrame()
     order = list(dict.fromkeys(table["method"]))
+    cell = table.apply(lambda r: _cell(r) + (" (primary)" if r["primary"] else ""), axis=1)
     wide = (
-        table.assign(cell=table.apply(_cell, axis=1))
+        table.assign(cell=cell)
         .pivot_table(
             index=["analysis", "regimen_class", "k"], columns="method", values="cell", aggfunc="first", sort=False
         )
         .reindex(columns=order)
         .reset_index()
     )
-    return _label_keys(wide.rename(columns=METHOD_LABELS), analyses, titles).fillna(MISSING)
+    return _label_keys(wide.rename(columns=METHOD_LABELS), review.plan.analyses, None).fillna(MISSING)
 
 
 def _label_keys(wide: pd.DataFrame, analyses, titles) -> pd.DataFrame:
@@ -129,22 +145,24 @@ def _label_keys(wide: pd.DataFrame, analyses, titles) -> pd.DataFrame:
     return wide
 
 
-def by_variant(frame: pd.DataFrame, plan) -> pd.DataFrame:
-    """Primary-method estimates of every pooled class under each sensitivity variant."""
-    parts = [pooled_table(frame, plan.analyses, primary_only=True)]
-    parts += [pooled_table(frame, [v.apply(a) for a in plan.analyses], primary_only=True) for v in plan.sensitivity]
-    table = pd.concat(parts, ignore_index=True)
-    pooled_keys = table.loc[table["k"] >= 2, ["analysis", "regimen_class"]].drop_duplicates()
+def by_variant(review: Review) -> pd.DataFrame:
+    """Each pooled class's primary estimate (as the pipeline decided it: the method its k calls for
+    in that variant) under the primary analysis and every sensitivity variant."""
+    table = pd.concat([review.pooled_table(), review.sensitivity_table()], ignore_index=True)
+    table = table[table["primary"].astype(bool)]
+    pooled_keys = table.loc[
+        (table["variant"] == "primary") & (table["k"] >= 2), ["analysis", "regimen_class"]
+    ].drop_duplicates()
     table = table.merge(pooled_keys, on=["analysis", "regimen_class"])
     if table.empty:
         return pd.DataFrame()
-    cell = table.apply(lambda r: f"{_cell(r)}, k = {r.k}", axis=1)
-    labels = {"primary": "Primary analysis", **{v.id: v.label for v in plan.sensitivity}}
+    cell = table.apply(lambda r: f"{_cell(r)}, k = {r.k}, {METHOD_LABELS.get(r.method, r.method)}", axis=1)
+    labels = {"primary": "Primary analysis", **{v.id: v.label for v in review.plan.sensitivity}}
     wide = table.assign(cell=cell, variant=table["variant"].map(labels)).pivot_table(
         index=["analysis", "regimen_class"], columns="variant", values="cell", aggfunc="first", sort=False
     )
     wide = wide.reindex(columns=[c for c in labels.values() if c in wide.columns]).reset_index()
-    return _label_keys(wide, plan.analyses, None).fillna("no study left")
+    return _label_keys(wide, review.plan.analyses, None).fillna("no study left")
 
 
 # -- survival --------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def compute_review(
         diagnostics=tuple(d for r in analyses for d in diagnose(r)),
         resampling=resampling(analyses),
         studies=study_table(records),
-        prisma=None if search_log is None else pd.DataFrame(prisma_counts(search_log).rows()),
+        prisma=None if search_log is None else prisma_counts(search_log),
         last_search=None if search_log is None else last_search(search_log),
         syntheses=syntheses,
     )

@@ -19,6 +19,7 @@ from metaanalysis.engine.diagnostics import EggerResult
 from metaanalysis.engine.methods import SINGLE
 from metaanalysis.engine.resampling import GoshResult
 from metaanalysis.engine.results import Fit, SubgroupResult
+from metaanalysis.evidence.search_log import PrismaCounts
 from metaanalysis.review.analyses import Analysis, Plan
 from metaanalysis.review.comparisons import ArmComparison
 
@@ -237,7 +238,7 @@ class Review:
     diagnostics: tuple[ClassDiagnostics, ...]
     resampling: Resampling | None
     studies: pd.DataFrame  # the evidence base, one row per study (results/studies.csv)
-    prisma: pd.DataFrame | None = None  # the PRISMA 2020 counts of the search log
+    prisma: PrismaCounts | None = None  # the PRISMA 2020 counts of the search log
     last_search: str | None = None  # the date of the newest search session (the data cut-off)
     syntheses: pd.DataFrame | None = None  # published pooled estimates, set beside ours (never pooled)
     notes: tuple[str, ...] = field(default=())

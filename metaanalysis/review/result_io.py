@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from metaanalysis.engine import bayes_result, diagnostics, methods, resampling, results
+from metaanalysis.evidence import search_log
 from metaanalysis.review import analyses, comparisons, result
 
 FORMAT = "metaanalysis-review"
@@ -42,7 +43,7 @@ class ReviewFileError(ValueError):
 
 def _classes() -> dict[str, type]:
     found = {}
-    for module in (results, bayes_result, diagnostics, resampling, methods, analyses, comparisons, result):
+    for module in (results, bayes_result, diagnostics, resampling, methods, search_log, analyses, comparisons, result):
         for name in dir(module):
             obj = getattr(module, name)
             if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == module.__name__:
