@@ -53,11 +53,16 @@ _PUBLIC = {
     "estimate_tau2": "metaanalysis.engine.estimators",
     "Control": "metaanalysis.engine.estimators",
     "MetaResult": "metaanalysis.engine.results",
+    "Fit": "metaanalysis.engine.results",
+    "METHODS": "metaanalysis.engine.methods",
     "to_pymare": "metaanalysis.engine.pymare_dataset",
     "from_pymare": "metaanalysis.engine.pymare_dataset",
     "median_of_medians": "metaanalysis.engine.medians",
     # review rules and pipeline
     "load_plan": "metaanalysis.review.analyses",
+    "compute_review": "metaanalysis.review.compute",
+    "load_review": "metaanalysis.review.result_io",
+    "Review": "metaanalysis.review.result",
     "run": "metaanalysis.pipeline.run",
     # presentation
     "forest_plot": "metaanalysis.presentation.forest",

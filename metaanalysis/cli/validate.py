@@ -8,7 +8,7 @@ Exit code 1 if any error, 0 when only warnings (or nothing) remain.
 
 from __future__ import annotations
 
-from metaanalysis.evidence.search_log import check_review, review_beside
+from metaanalysis.evidence.review_folder import check_review, review_beside
 from metaanalysis.evidence.validation import ERROR, check_directory
 from metaanalysis.presentation.safe_text import printable
 

@@ -59,12 +59,6 @@ class EffectSizes:
     def k(self) -> int:
         return len(self.yi)
 
-    def to_pymare(self):
-        """The same effect sizes as a `pymare.Dataset` (intercept only), for PyMARE's estimators."""
-        from metaanalysis.engine.pymare_dataset import to_pymare
-
-        return to_pymare(self)
-
 
 def escalc(
     measure: str,

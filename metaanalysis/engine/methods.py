@@ -24,15 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metaanalysis.engine.bayes import rma_bayes_effects
-from metaanalysis.engine.bayes_binomial import rma_bayes_binomial
-from metaanalysis.engine.bayes_priors import parse_tau_prior
 from metaanalysis.engine.bayes_result import BAYES_BN, BAYES_NN
-from metaanalysis.engine.effects import escalc
-from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.engine.results import Fit
-from metaanalysis.engine.rma import rma_effects
-from metaanalysis.engine.single_study import single_proportion
 
 GLMM = "GLMM"
 MH = "MH"
@@ -101,6 +94,8 @@ def describe(name: str, iv: IVSettings | None = None, tau_prior: str | None = No
     iv = iv or IVSettings()
     pct = f"{level:.0%}"
     ivtext = f"{TAU2_NAMES.get(iv.method, iv.method)} τ², {CI_NAMES.get(iv.test, iv.test)}"
+    from metaanalysis.engine.bayes_priors import parse_tau_prior  # scipy: only when a prior is described
+
     prior = parse_tau_prior(tau_prior).label if tau_prior else "no"
     if name == GLMM:
         return (
@@ -140,6 +135,15 @@ def fit_proportion(
     tau_prior: str,
 ) -> Fit:
     """Pool one regimen class's events/n with the method `name` (a key of METHODS)."""
+    # The models are imported here, not with the registry: the names and labels above are read by
+    # the plots and tables, which must not pay for (or inherit the warning filters of) statsmodels.
+    from metaanalysis.engine.bayes import rma_bayes_effects
+    from metaanalysis.engine.bayes_binomial import rma_bayes_binomial
+    from metaanalysis.engine.effects import escalc
+    from metaanalysis.engine.glmm import rma_glmm
+    from metaanalysis.engine.rma import rma_effects
+    from metaanalysis.engine.single_study import single_proportion
+
     events, n = np.asarray(events, dtype=int), np.asarray(n, dtype=int)
     labels = tuple(studies)
     if name == SINGLE:

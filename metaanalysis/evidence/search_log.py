@@ -22,10 +22,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from metaanalysis.evidence.excerpts import quote_problems
 from metaanalysis.evidence.schema import ID_PATTERN, ListOf, Record, Scalar, choice, text
 from metaanalysis.evidence.schema_walk import _iso_date
-from metaanalysis.evidence.validation import ERROR, ParsedFile, Problem, _Checker, parse_file, study_files
+from metaanalysis.evidence.validation import ERROR, ParsedFile, Problem, _Checker, parse_file
 from metaanalysis.evidence.vocabulary import suggest
 
 STAGES = ("screening", "eligibility")
@@ -324,25 +323,6 @@ def review_beside(studies_dir: str | Path) -> Path:
     return (path.parent if path.name else path.resolve().parent) / "review"
 
 
-def check_review(
-    review_dir: str | Path, studies_dir: str | Path, parsed: list[ParsedFile]
-) -> tuple[SearchLog, list[Problem]]:
-    """Everything `metaanalysis validate` checks in review/: the log, the log against the study
-    files (`parsed`: the records as `check_directory` read them), the quotes of records read at
-    a URL against review/excerpts/, what every reviewed record must hold (risk_of_bias,
-    citation.metadata_source) and the published syntheses of review/syntheses/."""
-    from metaanalysis.evidence.syntheses import check_syntheses, load_syntheses  # (it imports this module)
-
-    log, problems = load_search_log(Path(review_dir) / "search_log")
-    files, _ = study_files(studies_dir)
-    problems += check_search_log(log, [f.stem for f in files], studies_dir)
-    problems += quote_problems(parsed, Path(review_dir) / "excerpts")
-    problems += reviewed_record_problems(parsed)
-    syntheses, synthesis_problems = load_syntheses(Path(review_dir) / "syntheses")
-    problems += synthesis_problems + check_syntheses(syntheses, log)
-    return log, problems
-
-
 # What a record of a reviewed evidence base must hold beyond the format of one file: a draft
 # record validates without them, a record the review includes does not.
 REVIEWED_KEYS = {
@@ -448,7 +428,6 @@ __all__ = [
     "PrismaCounts",
     "load_search_log",
     "check_search_log",
-    "check_review",
     "reviewed_record_problems",
     "review_beside",
     "duplicates",

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from metaanalysis import __version__
-from metaanalysis.evidence.search_log import check_review, review_beside
+from metaanalysis.evidence.review_folder import check_review, review_beside
 from metaanalysis.evidence.studies import StudyValidationError
 from metaanalysis.evidence.validation import check_directory, errors
 from metaanalysis.pipeline.changes import compare_runs

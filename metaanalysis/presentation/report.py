@@ -71,7 +71,7 @@ def write_report(
     """Execute every notebook, write `<name>.html` and an `index.html` linking them.
 
     `index_html(pages)` builds the index from [(file name, title)]; by default the summary of
-    findings (`presentation.summary`) read from the run's results.
+    findings (`presentation.summary`) of the review in `parameters["RESULTS_DIR"]`.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     written, titles = [], []
@@ -90,11 +90,9 @@ def write_report(
         titles.append((target.name, page_title(nb, path.stem.replace("_", " "))))
     if index_html is None:
         from metaanalysis.presentation.summary import index_page
+        from metaanalysis.review.result_io import load_review
 
-        results_dir = parameters.get("RESULTS_DIR")
-        index_text = index_page(
-            titles, Path(results_dir) if results_dir else None, studies_dir=parameters.get("STUDIES_DIR")
-        )
+        index_text = index_page(load_review(parameters["RESULTS_DIR"]), titles)
     else:
         index_text = index_html(titles)
     index = out_dir / "index.html"

@@ -256,6 +256,7 @@ def study_level_rows(included: pd.DataFrame, analysis: Analysis) -> pd.DataFrame
         "selection",
         "unit_of_analysis",
         "disease",
+        "derived_from",
         "year",
         "label",
     ]

@@ -261,16 +261,22 @@ class Review:
         return table[table["primary"].astype(bool)].reset_index(drop=True)
 
     def study_level_table(self) -> pd.DataFrame:
-        parts = [a.included for a in self.analyses if len(a.included)]
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        return _stack([a.included for a in self.analyses])
 
     def comparisons_table(self) -> pd.DataFrame:
         """results/comparisons.csv"""
         return pd.concat([c.table for c in self.comparisons], ignore_index=True) if self.comparisons else pd.DataFrame()
 
     def excluded_table(self) -> pd.DataFrame:
-        parts = [a.excluded for a in self.analyses if len(a.excluded)]
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        return _stack([a.excluded for a in self.analyses])
+
+
+def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The parts one below the other; with no rows at all, still their columns."""
+    full = [p for p in parts if len(p)]
+    if full:
+        return pd.concat(full, ignore_index=True)
+    return parts[0].iloc[:0].reset_index(drop=True) if parts else pd.DataFrame()
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:

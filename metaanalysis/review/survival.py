@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,7 +112,9 @@ def _median_rows(spec: MedianAnalysis, gid: str, glabel: str, rows: pd.DataFrame
         group=gid,
         group_label=glabel,
     )
-    rows = rows.sort_values(["year", "study", "arm"]).assign(cohort=lambda f: f.apply(_label, axis=1))
+    rows = rows.sort_values(["year", "study", "arm"])
+    # apply() on no rows returns a frame, not a column: an empty group gets an empty column
+    rows = rows.assign(cohort=rows.apply(_label, axis=1) if len(rows) else pd.Series(dtype=object, index=rows.index))
     reasons = _superseded_or_overlapping(rows)
     reasons[reasons.isna() & rows["not_reached"].fillna(False).astype(bool)] = NOT_REACHED
     use = rows[reasons.isna()]
@@ -373,15 +374,3 @@ def survival_tables(records: list[dict[str, Any]], plan: Plan) -> dict[str, Any]
         "landmarks.csv": pool_landmarks(tte, plan.landmarks),
         "hazard_ratio_fits": fits,
     }
-
-
-def write_survival(records: list[dict[str, Any]], plan: Plan, out_dir: Path) -> list[Path]:
-    """Write the survival tables and figures under `out_dir`; return the files written."""
-    from metaanalysis.presentation.survival_figures import draw_survival
-
-    tables = survival_tables(records, plan)
-    written = []
-    for name in ("survival_medians.csv", "survival_hazard_ratios.csv"):  # run.py writes landmarks.csv
-        tables[name].to_csv(Path(out_dir) / name, index=False)
-        written.append(Path(out_dir) / name)
-    return written + draw_survival(tables, Path(out_dir) / "figures")

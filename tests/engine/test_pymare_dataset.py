@@ -89,7 +89,7 @@ def test_rma_on_a_dataset_is_rma_on_its_columns():
     a = rma(to_pymare(es), method="REML", test="knha", measure="PLO", studies=es.studies)
     b = rma(es.yi, es.vi, method="REML", test="knha", measure="PLO", studies=es.studies)
     assert a.to_dict() == b.to_dict()
-    assert es.to_pymare().y.ravel().tolist() == es.yi.tolist()
+    assert to_pymare(es).y.ravel().tolist() == es.yi.tolist()
 
 
 def test_a_dataset_with_moderators_is_refused_not_fitted_without_them():

@@ -18,7 +18,8 @@ from metaanalysis.evidence.validation import check_directory, parse_text, valida
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "base_2024.yaml"
 BASE_TEXT = FIXTURE.read_text(encoding="utf-8")
-EVENTS_LINE = "        events: 6\n"  # arms[0].binary.ORR.events, line 49 of the fixture
+EVENTS_LINE = "        events: 6\n"  # arms[0].binary.ORR.events (its n on the next line)
+LINE = BASE_TEXT.splitlines().index(EVENTS_LINE.rstrip("\n")) + 1  # found in the fixture, not assumed
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True)
 
 
@@ -49,7 +50,7 @@ def events_problems(spelling: str):
 def test_yaml11_and_yaml12_spellings_are_refused_with_file_line_and_field(spelling, yaml11):
     assert yaml.load(f"x: {spelling}", Loader=yaml.SafeLoader)["x"] == (yaml11 if yaml11 is not None else spelling)
     [problem] = events_problems(spelling)
-    assert problem.severity == "error" and problem.line == 49 and problem.file == "base_2024.yaml"
+    assert problem.severity == "error" and problem.line == LINE and problem.file == "base_2024.yaml"
     assert f"'{spelling}' is not a plain decimal number" in problem.message
 
 
@@ -61,7 +62,10 @@ def test_the_message_says_what_each_reader_would_make_of_it():
 def test_every_misspelt_number_in_a_file_is_listed_at_once():
     text = with_events("012").replace("        n: 12\n", "        n: 0x0c\n", 1)
     problems = validate_text(text, "base_2024.yaml")
-    assert [(p.line, p.path) for p in problems] == [(49, "arms[0].binary.ORR.events"), (50, "arms[0].binary.ORR.n")]
+    assert [(p.line, p.path) for p in problems] == [
+        (LINE, "arms[0].binary.ORR.events"),
+        (LINE + 1, "arms[0].binary.ORR.n"),
+    ]
 
 
 def test_quoted_spellings_are_text_and_the_schema_says_so():
@@ -166,7 +170,7 @@ def test_validate_and_summary_report_huge_counts_in_one_line(tmp_path, capsys, c
     (tmp_path / "base_2024.yaml").write_text(with_events(str(n)), encoding="utf-8")
     assert cli.main([command, str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "base_2024.yaml:49: error: arms[0].binary.ORR.events:" in out and "too large" in out
+    assert f"base_2024.yaml:{LINE}: error: arms[0].binary.ORR.events:" in out and "too large" in out
 
 
 # -- depth and size ---------------------------------------------------------------------

@@ -16,7 +16,8 @@ from helpers import edit_session as edit
 
 from metaanalysis.cli import validate as validate_cli
 from metaanalysis.evidence.excerpts import quote_problems, quotes
-from metaanalysis.evidence.search_log import check_review, load_search_log
+from metaanalysis.evidence.review_folder import check_review
+from metaanalysis.evidence.search_log import load_search_log
 from metaanalysis.evidence.validation import ERROR, check_directory
 
 REPO = Path(__file__).resolve().parents[2]

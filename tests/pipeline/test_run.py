@@ -92,10 +92,10 @@ def test_pooled_numbers_equal_the_engine_on_study_level_csv(first_run):
         assert len(rows) == row["k"] and rows["n"].sum() == row["n_total"]
         if row["method"] == "GLMM":
             res = rma_glmm(rows["events"].to_numpy(), rows["n"].to_numpy(), nAGQ=7)
-        elif row["method"] == "BAYES" and plan[row["analysis"]].bayes.model == "normal-normal":
+        elif row["method"] == "BAYES-NN":
             es = escalc("PLO", events=rows["events"].to_numpy(), n=rows["n"].to_numpy(), add=None, to="only0")
             res = rma_bayes_effects(es, tau_prior=plan[row["analysis"]].bayes.tau_prior)
-        elif row["method"] == "BAYES":
+        elif row["method"] == "BAYES-BN":
             res = rma_bayes_binomial(
                 rows["events"].to_numpy(),
                 rows["n"].to_numpy(),
@@ -160,7 +160,7 @@ def test_a_new_study_is_picked_up_and_the_change_report_names_it(first_run, tmp_
         & (moved["population"] == "after_car_t")
     ]
     # every declared method moved; BAYES too, the class having at most defaults.bayes.max_k studies
-    assert set(bsab["method"]) == {"GLMM", "PLO", "PFT", "BAYES"}
+    assert set(bsab["method"]) == {"GLMM", "PLO", "PFT", "BAYES-NN"}
     assert (bsab["k_new"] == bsab["k_old"] + 1).all()
     text = (work / "results" / "changes.md").read_text(encoding="utf-8")
     assert "example_new_study" in text and "bispecific_antibody" in text

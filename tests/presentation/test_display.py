@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import time
-
 import matplotlib
 from matplotlib.figure import Figure
 
@@ -28,27 +25,18 @@ def test_figure_image_is_a_png_shown_at_100_px_per_inch():
     assert 450 <= image.width <= 650
 
 
-def test_saved_figure_is_shown_when_newer_than_the_evidence(tmp_path, monkeypatch):
+def test_the_saved_figure_is_shown_and_a_missing_one_drawn_in_memory(tmp_path, monkeypatch):
+    """A page shows the figure the run drew; it draws (from the same review) only a missing one,
+    and writes nothing into the results folder."""
     shown = []
     monkeypatch.setattr(disp, "display", shown.append)
-    studies = tmp_path / "studies"
-    studies.mkdir()
-    record = studies / "a.yaml"
-    record.write_text("id: a\n")
     figures = tmp_path / "results" / "figures"
     figures.mkdir(parents=True)
     _figure().savefig(figures / "orr.png", dpi=300)
-    past = time.time() - 3600
-    os.utime(record, (past, past))
+    before = sorted(p.name for p in figures.iterdir())
     drawn = []
-    assert (
-        disp.show_saved_figure(tmp_path / "results", "orr", lambda: drawn.append(1) or _figure(), inputs=[studies])
-        == "saved"
-    )
+    assert disp.show_saved_figure(tmp_path / "results", "orr", lambda: drawn.append(1) or _figure()) == "saved"
     assert drawn == [] and len(shown) == 1 and shown[0].width == 600
-
-    os.utime(record, None)  # the evidence changed after the figure was written: draw afresh
-    os.utime(figures / "orr.png", (past, past))
-    assert disp.show_saved_figure(tmp_path / "results", "orr", _figure, inputs=[studies]) == "drawn"
-    assert disp.show_saved_figure(tmp_path / "results", "missing", _figure, inputs=[studies]) == "drawn"
-    assert disp.show_saved_figure(tmp_path / "results", "missing", lambda: None, inputs=[studies]) == "nothing"
+    assert disp.show_saved_figure(tmp_path / "results", "missing", _figure) == "drawn"
+    assert disp.show_saved_figure(tmp_path / "results", "missing", lambda: None) == "nothing"
+    assert sorted(p.name for p in figures.iterdir()) == before  # nothing written

@@ -400,7 +400,7 @@ def test_bad_percent_and_wrong_type_are_errors():
     bcg = _bcg_rr()
     with pytest.raises(ValueError, match="percent=True is only meaningful for proportion"):
         forest_plot(bcg, percent=True)
-    with pytest.raises(TypeError, match="MetaResult or SubgroupResult"):
+    with pytest.raises(TypeError, match=r"fit \(MetaResult, BayesResult\) or a SubgroupResult"):
         forest_plot(bcg.to_frame())
 
 
@@ -534,8 +534,9 @@ def test_dollar_signs_in_labels_are_text_not_mathtext():
 
 
 def test_a_second_model_is_drawn_beside_the_class_estimate():
-    # The Bayesian binomial-normal estimate under the GLMM's, with its credible interval in the
-    # table column and the footnote naming the model and its priors.
+    # The Bayesian binomial-normal estimate under the GLMM's (the alternative, drawn beneath), with
+    # its credible interval in the table column, its own heterogeneity line, and the footnote
+    # naming the model and its priors.
     from metaanalysis.engine.bayes_binomial import rma_bayes_binomial
     from metaanalysis.engine.glmm import rma_glmm
 
@@ -547,10 +548,39 @@ def test_a_second_model_is_drawn_beside_the_class_estimate():
     texts = _texts(fig)
     lb, ub, _, _ = bayes.reporting_interval()
     assert any(
-        t.startswith(f"Bayesian model {100 * bayes.estimate:.1f} [{100 * lb:.1f}, {100 * ub:.1f}]") for t in texts
+        t.startswith(
+            f"Bayesian binomial-normal model (alternative) {100 * bayes.estimate:.1f} [{100 * lb:.1f}, {100 * ub:.1f}]"
+        )
+        for t in texts
     )
     assert any("posterior median" in t and "half-normal" in t for t in texts)
+    assert any(t.startswith(f"Bayesian binomial-normal model, heterogeneity: τ = {bayes.tau:.2f}") for t in texts)
     # without `beside`, no such row; a caller may name it (the run says which model is primary)
-    assert not any(t.startswith("Bayesian model") for t in _texts(forest.forest_plot(sub)))
+    assert not any(t.startswith("Bayesian") for t in _texts(forest.forest_plot(sub)))
     named = _texts(forest.forest_plot(sub, beside={"c": bayes}, beside_label="Bayesian model (primary, k ≤ 4)"))
     assert any(t.startswith("Bayesian model (primary, k ≤ 4) ") for t in named)
+
+
+# --------------------------------------------------------------------------- any fit
+def test_a_bayesian_fit_is_drawn_with_its_own_interval_heterogeneity_and_prediction():
+    """forest_plot takes a BayesResult as it takes a MetaResult (one result interface): the pooled
+    row is the posterior median and credible interval, the heterogeneity line the posterior tau
+    with its credible interval, the bar the posterior predictive interval, all read from the fit."""
+    from metaanalysis.engine.bayes import rma_bayes_effects
+    from metaanalysis.engine.effects import escalc
+
+    es = escalc("PLO", events=[33, 40, 29], n=[61, 92, 60], add=None, to="only0", studies=["A", "B", "C"])
+    fit = rma_bayes_effects(es, tau_prior="halfnormal:1.0", level=0.95)
+    fig = forest_plot(fit, title="Bayes")
+    texts = " | ".join(_texts(fig))
+    lb, ub = fit.interval()
+    pi_lb, pi_ub = fit.prediction()
+    assert f"{fit.estimate * 100:.1f} [{lb * 100:.1f}, {ub * 100:.1f}]" in texts
+    assert f"[{pi_lb * 100:.1f}, {pi_ub * 100:.1f}]" in texts  # the posterior predictive interval
+    assert "Bayesian normal-normal model" in texts
+    assert (
+        f"τ = {fit.tau:.2f} (posterior median; 95% credible interval {fit.tau_ci_lb:.2f} to {fit.tau_ci_ub:.2f})"
+        in texts
+    )
+    assert "credible interval, prior half-normal(1) on τ" in texts  # the footnote names model and priors
+    assert "I²" not in texts and "τ² =" not in texts  # no frequentist heterogeneity for this fit

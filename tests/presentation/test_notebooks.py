@@ -55,6 +55,45 @@ def test_notebook_holds_no_statistics_of_its_own(path):
             assert not {n.split(".")[0] for n in names} & FORBIDDEN_IMPORTS, (path.name, names)
 
 
+# What only the pipeline does: read and validate the evidence, pool, fit, compute the review.
+FORBIDDEN_CALLS = {
+    "load_records", "load_studies", "check_directory", "validate_directory", "outcome_table",
+    "escalc", "rma", "rma_effects", "rma_glmm", "rma_bayes", "rma_bayes_effects", "rma_bayes_binomial",
+    "rma_mh", "rma_mods", "fit_proportion", "pool_analysis", "select_rows", "compute_review",
+    "subgroup_test", "permutest", "gosh", "leave1out", "influence", "egger_test", "cumulative",
+    "survival_tables", "pool_medians", "pool_landmarks", "pool_hazard_ratios", "compare_arms", "run",
+}  # fmt: skip
+PAGES = [p for p in NOTEBOOKS if p.stem[:2] in ("02", "03", "04", "05")]
+
+
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.stem)
+def test_result_pages_only_load_the_review_and_present_it(path):
+    """02-05 read results/review.json and call presentation functions: no call (or import) of
+    anything that reads the evidence, pools or fits."""
+    found = set()
+    for cell in read_notebook(path).cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Call):
+                f = node.func
+                found.add(f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else "")
+            elif isinstance(node, ast.ImportFrom):
+                found |= {a.name for a in node.names}
+                assert not (node.module or "").startswith(("metaanalysis.review.", "metaanalysis.engine.")) or (
+                    node.module == "metaanalysis.review.result_io"
+                ), (path.name, node.module)
+    assert not found & FORBIDDEN_CALLS, (path.name, sorted(found & FORBIDDEN_CALLS))
+    assert "open_review" in found, "the page loads the review the run computed"
+
+
+def test_the_page_check_finds_a_fitting_call(tmp_path):
+    fake = tmp_path / "02_fake.py"
+    fake.write_text(NOTEBOOKS[1].read_text(encoding="utf-8") + "\n# %%\nrma([0.1], [0.2])\n", encoding="utf-8")
+    with pytest.raises(AssertionError, match="rma"):
+        test_result_pages_only_load_the_review_and_present_it(fake)
+
+
 def test_parameters_are_injected_after_the_parameters_cell():
     nb = read_notebook(NOTEBOOKS[0])
     index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
@@ -62,6 +101,7 @@ def test_parameters_are_injected_after_the_parameters_cell():
     assert injected.cells[index + 1].source.endswith("STUDIES_DIR = '/x'")
 
 
+@pytest.mark.xdist_group("report")  # the one built report (conftest.built_report)
 def test_every_notebook_executes_and_is_exported_as_html(built_report):
     results, pages = built_report
     assert [p.name for p in pages] == [f"{p.stem}.html" for p in NOTEBOOKS] + ["index.html"]

@@ -152,6 +152,9 @@ def test_the_evidence_notebook_shows_the_diagram_as_an_image(tmp_path):
     work = tmp_path / "notebooks"
     work.mkdir()
     notebook = shutil.copy(ROOT / "notebooks" / "01_evidence_overview.py", work)
+    plan = tmp_path / "plan.yaml"  # one analysis: the fixture study has none of the declared comparisons
+    plan.write_text("analyses:\n  - {id: orr_after_cart, population: after_car_t, outcome: ORR}\n", encoding="utf-8")
+    run(studies, tmp_path / "results", plan, log=lambda *a: None)  # the page shows the review the run computed
     pages = write_report(
         [Path(notebook)],
         tmp_path / "report",

@@ -91,6 +91,7 @@ def _measure(page: Path, tmp: Path) -> dict:
     return json.loads(html.unescape(found.group(1)))
 
 
+@pytest.mark.xdist_group("report")  # the one built report (conftest.built_report)
 def test_every_page_shows_its_forest_plots_in_a_browser(browser, built_report, tmp_path):
     results, pages = built_report
     shots = Path(os.environ.get("METAANALYSIS_SCREENSHOT_DIR", ROOT / "results" / "screenshots"))

@@ -1,123 +1,113 @@
-"""The report's summary of findings: primary-method rows, labels, caveats."""
+"""The report's summary of findings: each class's primary row as the review decided it, labels,
+caveats, the methods paragraph from the method registry, and the last search date as cut-off.
+
+The review is computed from small records built here; expected numbers come from the engine
+called directly on the same counts (never from the page)."""
 
 from __future__ import annotations
 
-import pandas as pd
+from dataclasses import replace
 
-from metaanalysis.presentation.summary import caveats, index_page, primary_rows, summary_of_findings
+import pytest
+from helpers import arm, outcome, record
+
+from metaanalysis.engine.glmm import rma_glmm
+from metaanalysis.engine.methods import IVSettings, fit_proportion
+from metaanalysis.engine.single_study import single_proportion
+from metaanalysis.presentation.labels import fmt_percent_ci
+from metaanalysis.presentation.summary import caveats, index_page, summary_of_findings
+from metaanalysis.review.analyses import load_plan
+from metaanalysis.review.compute import compute_review
+
+COUNTS = {  # study -> (class, events, n)
+    "thieblemont": ("bispecific_antibody", 33, 61),
+    "shumilov": ("bispecific_antibody", 40, 92),
+    "topp": ("bispecific_antibody", 29, 60),
+    "descart": ("lenalidomide_based", 7, 52),
+    "gouni": ("polatuzumab_based", 25, 57),
+    "kim": ("polatuzumab_based", 3, 13),
+    "a1": ("checkpoint_inhibitor", 3, 10),
+    "a2": ("checkpoint_inhibitor", 4, 12),
+    "a3": ("checkpoint_inhibitor", 6, 20),
+    "a4": ("checkpoint_inhibitor", 2, 9),
+    "a5": ("checkpoint_inhibitor", 8, 25),
+}
 
 
-def _pooled():
-    base = dict(
-        analysis="orr_after_cart",
-        variant="primary",
-        population="after_car_t",
-        outcome="ORR",
-        pi_lb=None,
-        pi_ub=None,
-        tau2=0.0,
-        Qbetween=None,
-        Qbetween_p=None,
-        error=None,
+@pytest.fixture(scope="module")
+def review():
+    records = [record(s, arm("x", cls, orr=outcome(e, n))) for s, (cls, e, n) in COUNTS.items()]
+    plan = load_plan()
+    plan = replace(
+        plan,
+        analyses=tuple(a for a in plan.analyses if a.id == "orr_after_cart"),
+        landmarks=(),
+        comparisons=(),
+        sensitivity=(),
+        medians=(),
+        hazard_ratios=(),
     )
-    rows = [
-        dict(
-            base,
-            regimen_class="bispecific_antibody",
-            method="GLMM",
-            k=3,
-            n_total=213,
-            estimate=0.4789,
-            ci_lb=0.4126,
-            ci_ub=0.5459,
-            I2=0.0,
-            studies="thieblemont;shumilov;topp",
-        ),
-        dict(
-            base,
-            regimen_class="lenalidomide_based",
-            method="not pooled (k = 1)",
-            k=1,
-            n_total=52,
-            estimate=0.1346,
-            ci_lb=0.0559,
-            ci_ub=0.2579,
-            I2=None,
-            studies="descart",
-        ),
-        dict(
-            base,
-            regimen_class="polatuzumab_based",
-            method="GLMM",
-            k=2,
-            n_total=70,
-            estimate=0.20749,
-            ci_lb=0.0911,
-            ci_ub=0.4063,
-            I2=61.2,
-            studies="gouni;kjim (pola)",
-        ),
-        dict(
-            base,
-            regimen_class="bispecific_antibody",
-            method="PLO",
-            k=3,
-            n_total=213,
-            estimate=0.4790,
-            ci_lb=0.3490,
-            ci_ub=0.6119,
-            I2=0.0,
-            studies="thieblemont;shumilov;topp",
-        ),
+    return compute_review(records, plan)
+
+
+def _counts(cls):
+    rows = [(s, e, n) for s, (c, e, n) in COUNTS.items() if c == cls]
+    return [r[1] for r in rows], [r[2] for r in rows], [r[0] for r in rows]
+
+
+def test_each_class_shows_its_primary_estimate_with_method_and_intervals(review):
+    ((population, table),) = summary_of_findings(review).items()
+    assert population.startswith("After CAR-T failure")
+    assert list(table.columns) == [
+        "Outcome",
+        "Regimen class",
+        "Method",
+        "Estimate (95 % interval)",
+        "95 % prediction interval",
+        "k",
+        "N",
+        "Studies",
+        "Caveats",
     ]
-    return pd.DataFrame(rows)
-
-
-def test_only_the_primary_method_and_single_studies_are_summarised():
-    rows = primary_rows(_pooled())
-    assert list(rows["method"]) == ["GLMM", "not pooled (k = 1)", "GLMM"]
-
-
-def test_summary_table_reads_like_a_paper():
-    cites = {
-        "thieblemont": "Thieblemont 2023",
-        "shumilov": "Shumilov 2025",
-        "topp": "Topp 2025",
-        "descart": "DESCAR-T 2025",
-        "gouni": "Gouni 2024",
-        "kjim": "Kim 2023",
-    }
-    ((population, table),) = summary_of_findings(_pooled(), cites, {("kjim", "pola"): "Pola-BR"}).items()
-    assert population == "After CAR-T failure"
-    assert list(table.columns) == ["Outcome", "Regimen class", "Estimate (95 % CI)", "k", "N", "Studies", "Caveats"]
-    assert list(table["Outcome"]) == ["Overall response (CR + PR)", "", ""]
-    assert list(table["Estimate (95 % CI)"]) == ["47.9 % (41.3-54.6)", "13.5 % (5.6-25.8)", "20.7 % (9.1-40.6)"]
-    assert table.loc[0, "Studies"] == "Thieblemont 2023; Shumilov 2025; Topp 2025"
-    assert table.loc[2, "Studies"] == "Gouni 2024; Kim 2023 (Pola-BR)"
+    by_class = dict(zip(table["Regimen class"], table["Estimate (95 % interval)"], strict=True))
+    by_method = dict(zip(table["Regimen class"], table["Method"], strict=True))
+    iv = IVSettings()
+    # 2 to 4 studies: the Bayesian normal-normal model (the plan's rule)
+    e, n, s = _counts("bispecific_antibody")
+    bayes = fit_proportion("BAYES-NN", e, n, studies=s, level=0.95, iv=iv, tau_prior="halfnormal:1.0")
+    assert by_class["Bispecific antibody"] == fmt_percent_ci(bayes.estimate, *bayes.interval())
+    assert by_method["Bispecific antibody"] == "Bayesian, normal-normal"
+    # 5 studies: the GLMM
+    e, n, s = _counts("checkpoint_inhibitor")
+    glmm = rma_glmm(e, n, studies=s, nAGQ=7)
+    assert by_class["Checkpoint inhibitor"] == fmt_percent_ci(glmm.estimate, *glmm.interval())
+    assert by_method["Checkpoint inhibitor"] == "GLMM"
+    # one study: its own proportion with the exact interval
+    one = single_proportion(7, 52, study="descart")
+    assert by_class["Lenalidomide-based"] == fmt_percent_ci(one.estimate, *one.interval())
+    assert list(table["Outcome"]) == ["Overall response (CR + PR)"] + [""] * (len(table) - 1)
     assert "NaN" not in table.to_string() and "<NA>" not in table.to_string()
 
 
-def test_caveats_name_few_studies_heterogeneity_and_patients():
-    rows = _pooled()
-    assert caveats(rows.iloc[0]) == "3 studies: τ² imprecise"
-    assert caveats(rows.iloc[1]) == "single study, not pooled; 52 patients"
-    assert caveats(rows.iloc[2]) == (
-        "2 studies: heterogeneity cannot be judged; substantial heterogeneity (I² = 61 %); 70 patients"
-    )
+def test_caveats_name_few_studies_heterogeneity_and_patients(review):
+    rows = review.primary_rows().set_index("regimen_class")
+    assert caveats(rows.loc["bispecific_antibody"]) == "3 studies: τ² imprecise"
+    assert caveats(rows.loc["lenalidomide_based"]) == "single study, not pooled; 52 patients"
+    assert caveats(rows.loc["polatuzumab_based"]).startswith("2 studies: heterogeneity cannot be judged")
 
 
-def test_index_page_states_run_date_cutoff_version_and_methods(tmp_path):
-    _pooled().to_csv(tmp_path / "pooled.csv", index=False)
-    page = index_page([("02_response.html", "Response by regimen class")], tmp_path)
+def test_index_page_states_run_date_cutoff_version_and_methods(review):
+    page = index_page(review, [("02_response.html", "Response by regimen class")])
     for text in (
         "Summary of findings",
         "Run date",
-        "Data cut-off",
+        "Data cut-off (last search of the literature)",
         "Toolkit version",
-        "metaanalysis ",
-        "binomial-normal random-intercept GLMM",
-        "47.9 % (41.3-54.6)",
+        "binomial-normal random-intercept GLMM",  # the registry's description of each method shown
+        "Bayesian normal-normal random-effects model on the logit scale",
+        "half-normal(1) prior on τ",
+        "Bayesian, normal-normal for 2 to 4 studies; GLMM for every other class",  # the rule, in words
         "href='02_response.html'",
     ):
         assert text in page, text
-    assert "NaN" not in page and "&lt;NA&gt;" not in page
+    assert "NaN" not in page and "&lt;NA&gt;" not in page and "BAYES: BAYES" not in page

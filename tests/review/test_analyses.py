@@ -13,7 +13,15 @@ def test_packaged_plan_declares_primary_defaults_and_known_outcomes():
     assert plan.analyses and plan.comparisons and plan.sensitivity and plan.landmarks
     known = outcomes()
     for a in plan.analyses:
-        assert a.primary_method == "GLMM"  # R meta's default for single-arm proportions
+        # 2 to 4 studies: the Bayesian normal-normal model (docs/methods-small-k.md); otherwise the GLMM,
+        # R meta's default for single-arm proportions; one study: shown, not pooled
+        assert [a.primary_for(k) for k in (1, 2, 4, 5, 30)] == [
+            "not pooled (k = 1)",
+            "BAYES-NN",
+            "BAYES-NN",
+            "GLMM",
+            "GLMM",
+        ]
         assert a.inverse_variance.method == "REML" and a.inverse_variance.test == "knha"
         assert a.outcome in known, a.outcome
     for c in plan.comparisons:
@@ -103,7 +111,7 @@ def test_readable_table_formats_single_study_and_pooled_rows():
         ]
     )
     table = readable(pooled, {"a": "Alpha 2021", "b": "Beta 2022", "c": "Gamma 2023"})
-    assert table["Estimate (95 % CI)"].tolist() == ["47.7 % (39.9-55.6)", "11.1 % (2.4-29.2)"]
+    assert table["Estimate (95 % interval)"].tolist() == ["47.7 % (39.9-55.6)", "11.1 % (2.4-29.2)"]
     assert table["Regimen class"].tolist() == ["Bispecific antibody", "Chemotherapy"]
     assert table["Outcome"].tolist() == ["Overall response (CR + PR)", "CRS grade ≥ 3"]
     assert table["Population"].tolist() == ["After CAR-T failure", ""]  # printed once per block
@@ -111,5 +119,6 @@ def test_readable_table_formats_single_study_and_pooled_rows():
     assert table["Studies"].tolist() == ["Alpha 2021; Beta 2022", "Gamma 2023"]
     assert table["Method"].tolist() == ["GLMM", "single study, not pooled"]
     single = readable(pooled.iloc[1:])
-    assert single["τ²"].tolist() == ["–"] and single["I² (%)"].tolist() == ["–"]
+    assert single["Heterogeneity"].tolist() == ["–"]
+    assert table["Heterogeneity"].tolist() == ["τ² = 0.000; I² = 0 %", "–"]
     assert "NaN" not in single.to_string() and "<NA>" not in single.to_string()

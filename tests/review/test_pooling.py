@@ -16,10 +16,16 @@ from metaanalysis.review.pooling import (
     DERIVED,
     STRATUM,
     STRATUM_IN_POOLED_ARM,
-    pool,
+    pool_analysis,
     select_rows,
-    study_level_rows,
 )
+
+
+def _class(result, cls):
+    """(the class's study rows, its GLMM result) in a pooled analysis."""
+    rows = result.included[result.included["regimen_class"] == cls]
+    return rows, result.fits[cls]["GLMM"]
+
 
 TWO_ARMS = [
     record("two", arm("a", "bispecific_antibody", outcome(6, 12)), arm("b", "bispecific_antibody", outcome(3, 10))),
@@ -29,10 +35,10 @@ TWO_ARMS = [
 
 def test_two_arms_of_one_study_in_one_class_are_one_cohort():
     frame = outcome_table(TWO_ARMS)
-    pa = pool(frame, analysis(), "GLMM")
-    fit = pa.classes["bispecific_antibody"]
-    assert len(fit.rows) == 2 and fit.pooled  # k = 2 studies, not 3 arms
-    two = fit.rows[fit.rows["study"] == "two"].iloc[0]
+    pa = pool_analysis(frame, analysis())
+    rows, fit = _class(pa, "bispecific_antibody")
+    assert len(rows) == 2 and fit.pooled and fit.k == 2  # k = 2 studies, not 3 arms
+    two = rows[rows["study"] == "two"].iloc[0]
     assert (int(two["events"]), int(two["n"])) == (9, 22)  # 6 + 3, 12 + 10
     assert two["derived"] and two["combined"] and two["derived_from"] == "sum"
     assert "a 6/12 + b 3/10" in two["note"] and two["label"] == "two (a+b)"
@@ -43,13 +49,13 @@ def test_two_arms_of_one_study_in_one_class_are_one_cohort():
     assert (~pa.included["combined"]).sum() + len(pa.excluded) == len(frame[frame["outcome"] == "ORR"])
     # the model sees the summed cohort
     ref = rma_glmm(np.array([9, 5]), np.array([22, 20]), nAGQ=7)
-    assert fit.result.estimate == pytest.approx(ref.estimate, rel=1e-12)
-    level = study_level_rows(pa)
+    assert fit.fit.estimate == pytest.approx(ref.estimate, rel=1e-12)
+    level = pa.included
     assert level.loc[level["study"] == "two", ["combined", "derived"]].all(axis=None)
 
 
 def test_the_combined_count_is_dropped_with_the_derived_counts():
-    pa = pool(outcome_table(TWO_ARMS), analysis(exclude_derived=True), "GLMM")
+    pa = pool_analysis(outcome_table(TWO_ARMS), analysis(exclude_derived=True))
     assert list(pa.included["study"]) == ["other"]
     assert set(reasons(pa.excluded).values()) == {DERIVED}
 
@@ -87,10 +93,10 @@ STRATA = [
 
 def test_a_regimen_stratum_is_a_cohort_of_its_class_a_patient_stratum_is_not():
     frame = outcome_table(STRATA)
-    pa = pool(frame, analysis(), "GLMM")
-    pola = pa.classes["polatuzumab_based"]
-    assert pola.pooled and sorted(pola.rows["study"]) == ["mixed", "pola2"]
-    row = pola.rows[pola.rows["study"] == "mixed"].iloc[0]
+    pa = pool_analysis(frame, analysis())
+    rows, pola = _class(pa, "polatuzumab_based")
+    assert pola.pooled and sorted(rows["study"]) == ["mixed", "pola2"]
+    row = rows[rows["study"] == "mixed"].iloc[0]
     assert (int(row["events"]), int(row["n"]), row["label"]) == (4, 8, "mixed (pola)")
     assert reasons(pa.excluded) == {"mixed:early": STRATUM}
     assert set(pa.included["regimen_class"]) == {"polatuzumab_based", "non_cart_salvage_mixed"}
@@ -145,7 +151,7 @@ def test_sensitivity_variants_drop_exactly_their_rows(variant, dropped, phrase):
     included, excluded = select_rows(frame, sensitivity.apply(analysis()))
     assert set(included["study"]) == {"failed", "exposed", "shaky", "congress"} - {dropped}
     assert list(excluded["study"]) == [dropped] and phrase in excluded["reason"].iloc[0]
-    assert pool(frame, sensitivity.apply(analysis()), "GLMM").analysis.variant == variant
+    assert pool_analysis(frame, sensitivity.apply(analysis())).analysis.variant == variant
 
 
 def test_unknown_exclusion_is_a_declaration_error(tmp_path):
