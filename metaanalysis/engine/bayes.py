@@ -55,6 +55,12 @@ def tau_support(logpost, scale: float, points: int = 481, drop: float = _DROP) -
         grid = np.linspace(0.0, top, points)
         lp = logpost(grid)
         keep = np.flatnonzero(lp > np.max(lp) - drop)
+        if len(keep) == 0:  # max - drop rounds to max itself (or the values are not finite)
+            raise RuntimeError(
+                "the posterior of tau cannot be computed in double precision: its log density is of the "
+                f"order of {np.max(np.abs(lp)):.3g} on tau in [0, {top:g}], where a difference of {drop:g} is "
+                "lost (are the estimates on a scale far from the prior's?)"
+            )
         if keep[-1] < len(grid) - 1:
             step = grid[1] - grid[0]
             return max(0.0, grid[keep[0]] - step), grid[keep[-1]] + step
