@@ -13,15 +13,44 @@ import importlib
 import sys
 
 MEASURES = ["PR", "PLO", "PAS", "PFT", "OR", "RR", "RD", "GEN"]
-METHODS = ["FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM", "GLMM", "MH", "BAYES"]
+
+
+class PoolMethods:
+    """The names `pool-csv --method` accepts, read from the engine's registries when first needed
+    (`pool_csv.method_names()`): importing the engine costs seconds that `validate` need not pay.
+    argparse iterates it only to print --help."""
+
+    def __iter__(self):
+        from metaanalysis.cli.pool_csv import method_names
+
+        return iter(method_names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in list(self)
+
+
+def _pool_method(name: str) -> str:
+    """--method's type: a registry name, or a one-line error naming the names (BAYES: both models)."""
+    from metaanalysis.cli.pool_csv import method_error
+
+    if (problem := method_error(name)) is not None:
+        raise argparse.ArgumentTypeError(problem.removeprefix("--method ").strip())
+    return name
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line (the command, what is wrong, where to read more), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="metaanalysis",
         description="Living meta-analysis toolkit: study records, random-effects pooling, forest plots.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
 
     p = sub.add_parser("validate", help="check every study record and list every problem at once")
     p.add_argument("directory", nargs="?", default="extracted_studies", help="folder of study YAML files")
@@ -34,7 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pool-csv", help="pool any CSV table and print the result as JSON")
     p.add_argument("file", help="CSV with study,events,n | study,ai,n1i,ci,n2i | study,yi,vi")
     p.add_argument("--measure", required=True, choices=MEASURES)
-    p.add_argument("--method", default="REML", choices=METHODS)
+    p.add_argument(
+        "--method",
+        default="REML",
+        type=_pool_method,
+        choices=PoolMethods(),
+        metavar="METHOD",
+        help="a tau^2 estimator (inverse-variance pooling of the yi, vi of --measure) or a model of the "
+        "engine's method registry (engine/methods.py); one of: %(choices)s (default %(default)s)",
+    )
     p.add_argument(
         "--ci",
         default="knha",
@@ -53,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--tau-prior",
         default=None,
         metavar="halfnormal:SCALE",
-        help="--method BAYES: half-normal prior on tau (default per measure: 1.0 for PLO, 0.5 for "
-        "OR/RR, 0.25 for PR/PAS/PFT/RD; GEN needs one)",
+        help="--method BAYES-NN or BAYES-BN: half-normal prior on tau (default per measure: 1.0 for PLO, "
+        "0.5 for OR/RR, 0.25 for PR/PAS/PFT/RD; GEN needs one; SCALE between 1e-10 and 1e10)",
     )
     p.add_argument("--json", action="store_true", help="print JSON (the only output format for now)")
     p.set_defaults(module="metaanalysis.cli.pool_csv")

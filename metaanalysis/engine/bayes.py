@@ -20,10 +20,12 @@ these exact CDFs (tolerance 1e-12).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from metaanalysis.engine.bayes_numerics import _TAIL as _CHEBYSHEV_TAIL
 from metaanalysis.engine.bayes_numerics import ChebyshevDensity, NormalMixture, chebyshev_nodes, clenshaw_curtis_weights
 from metaanalysis.engine.bayes_priors import MuPrior, TauPrior, default_tau_prior
 from metaanalysis.engine.bayes_result import BayesResult, posterior_result
@@ -53,6 +55,12 @@ def tau_support(logpost, scale: float, points: int = 481, drop: float = _DROP) -
         grid = np.linspace(0.0, top, points)
         lp = logpost(grid)
         keep = np.flatnonzero(lp > np.max(lp) - drop)
+        if len(keep) == 0:  # max - drop rounds to max itself (or the values are not finite)
+            raise RuntimeError(
+                "the posterior of tau cannot be computed in double precision: its log density is of the "
+                f"order of {np.max(np.abs(lp)):.3g} on tau in [0, {top:g}], where a difference of {drop:g} is "
+                "lost (are the estimates on a scale far from the prior's?)"
+            )
         if keep[-1] < len(grid) - 1:
             step = grid[1] - grid[0]
             return max(0.0, grid[keep[0]] - step), grid[keep[-1]] + step
@@ -60,40 +68,84 @@ def tau_support(logpost, scale: float, points: int = 481, drop: float = _DROP) -
     raise RuntimeError(f"the posterior of tau does not decay before tau = {top:g}")
 
 
+# Work arrays of (tau values x studies) are cut into blocks of at most this many elements, so that
+# memory stays bounded whatever the number of studies (100,000 studies: a few MB per block, not
+# 481 x 100,000 doubles for the support grid). Each block computes exactly what the whole array
+# would, row by row (sums run over studies within one row), so the numbers do not depend on it.
+_BLOCK = 1 << 18
+
+
+def _row_blocks(n_rows: int, k: int) -> list[slice]:
+    step = max(1, _BLOCK // max(k, 1))
+    return [slice(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
+
+
 def nn_posterior(yi, vi, tau_prior: TauPrior, mu_prior: MuPrior) -> NormalNormalPosterior:
     y = np.asarray(yi, dtype=float)
     v = np.asarray(vi, dtype=float)
     prec0, m0 = mu_prior.precision, mu_prior.mean
+    k = len(y)
 
     def conditional(tau):
-        t2 = np.asarray(tau, dtype=float)[..., None] ** 2
-        w = 1.0 / (v + t2)
-        W = w.sum(-1) + prec0
-        m = (np.sum(w * y, -1) + prec0 * m0) / W
-        return w, W, m
+        """(sum w, W, m) for each tau (a 1-d array), w_i = 1 / (v_i + tau^2), one block of tau at a time."""
+        tau = np.asarray(tau, dtype=float)
+        sw, wy = np.empty(len(tau)), np.empty(len(tau))
+        for rows in _row_blocks(len(tau), k):
+            w = 1.0 / (v + tau[rows, None] ** 2)
+            sw[rows], wy[rows] = w.sum(-1), np.sum(w * y, -1)
+        W = sw + prec0
+        return sw, W, (wy + prec0 * m0) / W
 
     def logpost(tau):
-        w, W, m = conditional(tau)
-        t2 = np.asarray(tau, dtype=float)[..., None] ** 2
-        loglik = -0.5 * (
-            np.sum(np.log(v + t2), -1) + np.log(W) + np.sum(w * (y - m[..., None]) ** 2, -1) + prec0 * (m0 - m) ** 2
-        )
-        return loglik + tau_prior.logpdf(tau)
+        tau = np.asarray(tau, dtype=float)
+        _, W, m = conditional(tau)
+        out = np.empty(len(tau))
+        for rows in _row_blocks(len(tau), k):
+            t2 = tau[rows, None] ** 2
+            w = 1.0 / (v + t2)
+            out[rows] = -0.5 * (
+                np.sum(np.log(v + t2), -1)
+                + np.log(W[rows])
+                + np.sum(w * (y - m[rows, None]) ** 2, -1)
+                + prec0 * (m0 - m[rows]) ** 2
+            )
+        return out + tau_prior.logpdf(tau)
+
+    def rounding(tau: float) -> float:
+        """What double precision can resolve of p(tau | y) relative to its maximum: the rounding
+        error of the sums in logpost, about eps times the size of their terms."""
+        t2 = tau * tau
+        w = 1.0 / (v + t2)
+        m = (np.sum(w * y) + prec0 * m0) / (w.sum() + prec0)
+        size = np.sum(np.abs(np.log(v + t2))) + np.sum(w * (y - m) ** 2) + abs(math.log(w.sum() + prec0))
+        return float(np.finfo(float).eps * size)
 
     lo, hi = tau_support(logpost, tau_prior.scale)
-    tau_dist = ChebyshevDensity.fit(logpost, lo, hi)
+    try:
+        tau_dist = ChebyshevDensity.fit(logpost, lo, hi)
+    except RuntimeError:
+        # With many studies (~50,000 and more) the log posterior is a sum of so many terms that its
+        # rounding error exceeds the series' target of 1e-13: resolve it to what double precision
+        # holds instead. Only fits that did not converge take this route; every other is unchanged.
+        floor = rounding((lo + hi) / 2)
+        if floor <= _CHEBYSHEV_TAIL:
+            raise
+        tau_dist = ChebyshevDensity.fit(logpost, lo, hi, tail=floor)
     # mixture nodes: twice the resolution the tau density itself needed
     n = 2 * len(tau_dist.coef) - 1
     nodes = lo + (hi - lo) * (chebyshev_nodes(n) + 1) / 2
     lp = logpost(nodes)
     mass = clenshaw_curtis_weights(n) * np.exp(lp - lp.max())
     mass = np.clip(mass, 0.0, None)  # CC weights are positive; guards round-off only
-    w, W, m = conditional(nodes)
+    sw, W, m = conditional(nodes)
     V = 1.0 / W
     mu = NormalMixture(mass, m, np.sqrt(V))
     predictive = NormalMixture(mass, m, np.sqrt(V + nodes**2))
-    share = w / w.sum(-1, keepdims=True)
-    weights = (mass / mass.sum()) @ share
+    # posterior mean of w_i / sum w: blocks of studies (columns), each a full sum over the nodes
+    p = mass / mass.sum()
+    weights = np.empty(k)
+    for cols in _row_blocks(k, n):
+        weights[cols] = p @ ((1.0 / (v[cols] + nodes[:, None] ** 2)) / sw[:, None])
     return NormalNormalPosterior(tau_dist, mu, predictive, weights)
 
 

@@ -10,11 +10,15 @@ normalised: a changed word, number or punctuation mark is an error.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from metaanalysis.evidence.reading import decode_utf8
 from metaanalysis.evidence.validation import ERROR, ParsedFile, Problem, format_path
+
+_LINES = re.compile(r"\r\n|[\r\n]")  # a text file's lines, as an editor counts them
 
 
 def normalise(text: str) -> str:
@@ -57,7 +61,15 @@ def quote_problems(parsed: list[ParsedFile], excerpts_dir: str | Path) -> list[P
                 )
             )
             continue
-        text = normalise(excerpt.read_text(encoding="utf-8", errors="replace"))
+        try:
+            decoded, not_utf8 = decode_utf8(excerpt.read_bytes(), _LINES)
+        except OSError as exc:
+            problems.append(Problem(str(excerpt), "", None, ERROR, f"cannot read the file: {exc.strerror}"))
+            continue
+        if decoded is None:  # its quotes cannot be checked until it is saved as UTF-8
+            problems += [Problem(str(excerpt), "", e.line, ERROR, e.message) for e in not_utf8]
+            continue
+        text = normalise(decoded)
         for path, quote in to_check:
             if normalise(quote) not in text:
                 problems.append(

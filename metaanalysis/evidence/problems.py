@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from metaanalysis.evidence.reading import MAX_BYTES, read_yaml
+from metaanalysis.evidence.reading import MAX_BYTES, decode_utf8, read_yaml
 
 ERROR = "error"
 WARNING = "warning"
@@ -79,11 +79,12 @@ def parse_file(path: str | Path) -> tuple[ParsedFile | None, list[Problem]]:
                     f"the file is {size:,} bytes; a study record is at most {MAX_BYTES:,} (is this the right file?)",
                 )
             ]
-        text = Path(path).read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, [Problem(file, "", None, ERROR, f"not UTF-8 text (byte {exc.start}): save the file as UTF-8")]
+        data = Path(path).read_bytes()
     except OSError as exc:
         return None, [Problem(file, "", None, ERROR, f"cannot read the file: {exc.strerror}")]
+    text, found = decode_utf8(data)
+    if text is None:
+        return None, [Problem(file, "", e.line, ERROR, e.message) for e in found]
     return parse_text(text, file)
 
 

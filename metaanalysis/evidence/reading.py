@@ -9,14 +9,19 @@ reader follows, so numbers are read by one strict rule, plain decimal (as JSON w
 
 Quoted values are text, as always. Also refused, each with its line and field: integers beyond
 2^53 (the largest whole number a float, and so the models, hold exactly), floats that overflow
-to infinity or underflow to zero, terminal control characters (ESC ...) in text. Bounded before
-anything is built: the size of the text (MAX_BYTES) and the nesting depth (MAX_DEPTH; checked on
-the parser's event stream, which needs no recursion, so a 30,000-deep file is an error message
-and not a crash of the interpreter).
+to infinity or underflow to zero, terminal control characters (ESC ...) in text, and every
+explicit tag (`!!int 010`, `!!float 1:30`, `!int` under a `%TAG` directive, `!!str`, `!` or a
+custom `!foo`): a tag changes how the text after it is read (`!!int 010` is 8, `!!float 3_3` is
+33), so a record says what it means without one. Characters that YAML does not allow anywhere
+(NUL, raw ESC and the other C0/C1 controls, even in a comment) are named with line and column
+before the parser sees them. Bounded before anything is built: the size of the text (MAX_BYTES)
+and the nesting depth (MAX_DEPTH; checked on the parser's event stream, which needs no
+recursion, so a 30,000-deep file is an error message and not a crash of the interpreter).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +49,12 @@ _YAML11_FLOAT = re.compile(
     r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*"
 )
 _YAML12 = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+# What YAML allows in a stream at all (its "printable" set, as the parsers check it).
+_NOT_YAML = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# YAML's line breaks, so that our line numbers are the parser's.
+_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+_CHARACTER_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "backspace", 0x0B: "vertical tab", 0x0C: "form feed", 0x1B: "ESC"}
+MAX_LISTED_LINES = 20  # lines with forbidden characters listed one by one; the rest are counted
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -84,8 +95,10 @@ def read_yaml(text: str) -> tuple[YamlDocument | None, list[ReadError]]:
                 None,
             )
         ]
+    if forbidden := forbidden_characters(text):
+        return None, forbidden
     try:
-        _check_depth(text)
+        tagged = _scan_events(text)
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
@@ -93,7 +106,7 @@ def read_yaml(text: str) -> tuple[YamlDocument | None, list[ReadError]]:
                 raise ReadError("the file is empty", None)
             doc = YamlDocument(lines={(): node.start_mark.line + 1})
             found: list[ReadError] = []
-            doc.data = _build(node, (), loader, doc, set(), found)
+            doc.data = _build(node, (), _Context(loader, doc, set(), found, tagged))
         finally:
             loader.dispose()
     except ReadError as exc:
@@ -115,11 +128,119 @@ def read_yaml(text: str) -> tuple[YamlDocument | None, list[ReadError]]:
     return (None, found) if found else (doc, [])
 
 
+def line_starts(text: str) -> list[int]:
+    """The index at which each line of `text` starts (line breaks as YAML counts them)."""
+    return [0] + [m.end() for m in _BREAK.finditer(text)]
+
+
+_BOMS = {
+    b"\xff\xfe\x00\x00": "UTF-32",
+    b"\x00\x00\xfe\xff": "UTF-32",
+    b"\xff\xfe": "UTF-16",
+    b"\xfe\xff": "UTF-16",
+}
+
+
+def decode_utf8(data: bytes, breaks: re.Pattern[str] = _BREAK) -> tuple[str | None, list[ReadError]]:
+    """The text of `data`, or (None, one error per line that is not UTF-8, with its columns).
+
+    Lines are counted with `breaks` (YAML's line breaks by default) and columns in characters, as
+    an editor shows them; a file that starts with a UTF-16 or UTF-32 byte-order mark is named so.
+    """
+    for bom, name in _BOMS.items():
+        if data.startswith(bom):
+            return None, [
+                ReadError(
+                    f"the file is {name} text (it starts with a {name} byte-order mark), not UTF-8: "
+                    "save the file as UTF-8",
+                    1,
+                )
+            ]
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError:
+        pass
+    text = data.decode("utf-8", "surrogateescape")  # each byte that is not UTF-8 becomes U+DC80..U+DCFF
+    starts = [0] + [m.end() for m in breaks.finditer(text)]
+    by_line: dict[int, list[tuple[int, int]]] = {}
+    for m in re.finditer("[\udc80-\udcff]", text):
+        line = bisect.bisect_right(starts, m.start())
+        by_line.setdefault(line, []).append((m.start() - starts[line - 1] + 1, ord(m.group()) - 0xDC00))
+    out = []
+    for line, found in list(by_line.items())[:MAX_LISTED_LINES]:
+        shown = ", ".join(f"0x{b:02X} at column {col}" for col, b in found[:3]) + (", ..." if len(found) > 3 else "")
+        plural = "s" if len(found) > 1 else ""
+        out.append(ReadError(f"not UTF-8 text (byte{plural} {shown}): save the file as UTF-8", line))
+    if len(by_line) > MAX_LISTED_LINES:
+        rest = list(by_line)[MAX_LISTED_LINES:]
+        out.append(
+            ReadError(
+                f"not UTF-8 text on {len(rest):,} more lines (lines {rest[0]} to {rest[-1]}): save the file as UTF-8",
+                rest[0],
+            )
+        )
+    return None, out
+
+
+def forbidden_characters(text: str) -> list[ReadError]:
+    """Characters YAML allows nowhere (not even in a comment), one error per line with the columns."""
+    hits = list(_NOT_YAML.finditer(text))
+    if not hits:
+        return []
+    starts = line_starts(text)
+    by_line: dict[int, list[tuple[int, str]]] = {}
+    for m in hits:
+        line = bisect.bisect_right(starts, m.start())
+        by_line.setdefault(line, []).append((m.start() - starts[line - 1] + 1, m.group()))
+    out = []
+    for line, found in list(by_line.items())[:MAX_LISTED_LINES]:
+        names = sorted({_character_name(c) for _, c in found})
+        columns = ", ".join(str(col) for col, _ in found[:5]) + (", ..." if len(found) > 5 else "")
+        out.append(
+            ReadError(
+                f"contains {' and '.join(names)} (column{'s' if len(found) > 1 else ''} {columns}), "
+                "which YAML does not allow anywhere in a file, not even in a comment: remove "
+                f"{'them' if len(found) > 1 else 'it'}",
+                line,
+            )
+        )
+    if len(by_line) > MAX_LISTED_LINES:
+        rest = list(by_line)[MAX_LISTED_LINES:]
+        out.append(
+            ReadError(
+                f"{len(rest):,} more lines (lines {rest[0]} to {rest[-1]}) hold such characters (is this a text file?)",
+                rest[0],
+            )
+        )
+    return out
+
+
+def _character_name(c: str) -> str:
+    code = ord(c)
+    if 0xD800 <= code <= 0xDFFF:
+        return f"an unpaired surrogate U+{code:04X}"
+    name = _CHARACTER_NAMES.get(code)
+    return f"the control character U+{code:04X}" + (f" ({name})" if name else "")
+
+
 _TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep; a study record nests about 8 (is this the right file?)"
 
 
-def _check_depth(text: str) -> None:
+_NODE_KIND = {yaml.ScalarEvent: yaml.ScalarNode, yaml.SequenceStartEvent: yaml.SequenceNode}
+
+
+def _node_key(kind: type, mark: Any) -> tuple:
+    return (kind, mark.index, mark.line, mark.column)
+
+
+def _scan_events(text: str) -> dict[tuple, str]:
+    """Check the nesting depth on the event stream; return the explicit tags, by node position.
+
+    A node's tag is resolved by the time it is composed, so whether it was written out can only
+    be seen here: an event's `tag` is None unless the text gave one.
+    """
     depth = 0
+    tagged: dict[tuple, str] = {}
     try:
         for event in yaml.parse(text, Loader=_Loader):
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
@@ -128,6 +249,10 @@ def _check_depth(text: str) -> None:
                     raise ReadError(_TOO_DEEP, event.start_mark.line + 1 if event.start_mark else None)
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
+            tag = getattr(event, "tag", None)  # scalars and collection starts; None unless written
+            if tag is not None:
+                kind = _NODE_KIND.get(type(event), yaml.MappingNode)
+                tagged[_node_key(kind, event.start_mark)] = tag
     except yaml.MarkedYAMLError as exc:
         # The libyaml in PyYAML 6.0.4's wheels (not 6.0.1-6.0.3's) stops flow nesting itself ("exceeded
         # maximum nesting depth") while it scans ahead for a simple key, before the parser has
@@ -137,9 +262,48 @@ def _check_depth(text: str) -> None:
             raise
         mark = exc.problem_mark or exc.context_mark
         raise ReadError(_TOO_DEEP, mark.line + 1 if mark else None) from None
+    return tagged
 
 
-def _build(node: yaml.Node, path: tuple, loader: Any, doc: YamlDocument, seen: set[int], found: list[ReadError]) -> Any:
+@dataclass(slots=True)
+class _Context:
+    loader: Any
+    doc: YamlDocument
+    seen: set[int]
+    found: list[ReadError]
+    tagged: dict[tuple, str]  # explicit tags by node position (_node_key)
+
+
+def _shown_tag(tag: str) -> str:
+    for prefix, short in (("tag:yaml.org,2002:", "!!"), ("!", "!")):
+        if tag.startswith(prefix):
+            return short + tag[len(prefix) :]
+    return f"!<{tag}>"
+
+
+def _tag_problem(node: yaml.Node, path: tuple, ctx: _Context) -> bool:
+    """Record an error (and return True) when `node` was written with an explicit tag."""
+    tag = ctx.tagged.get(_node_key(type(node), node.start_mark))
+    if tag is None:
+        return False
+    if isinstance(node, yaml.ScalarNode):
+        what = f"the YAML tag {_shown_tag(tag)} (before {_shorten(node.value)!r}) is not allowed"
+        fix = "remove it: write numbers in plain decimal digits, text in quotes"
+    else:
+        what = f"the YAML tag {_shown_tag(tag)} is not allowed"
+        fix = "remove it: write the list or mapping without a tag"
+    ctx.found.append(
+        ReadError(
+            f"{what}: a tag changes how a value is read (!!int 010 is 8, !!float 1:30 is 90); {fix}",
+            node.start_mark.line + 1,
+            path,
+        )
+    )
+    return True
+
+
+def _build(node: yaml.Node, path: tuple, ctx: _Context) -> Any:
+    loader, doc, seen, found = ctx.loader, ctx.doc, ctx.seen, ctx.found
     if id(node) in seen:
         # An alias: the same node reached twice. Refused so that a record reads the same to a human
         # as to the tool (and a recursive alias cannot loop). The node's own mark is the anchor's.
@@ -150,22 +314,23 @@ def _build(node: yaml.Node, path: tuple, loader: Any, doc: YamlDocument, seen: s
             path,
         )
     seen.add(id(node))
+    tagged = _tag_problem(node, path, ctx)
     if isinstance(node, yaml.ScalarNode):
         doc.raw[path] = node.value
-        return _scalar(node, path, loader, found)
+        return node.value if tagged else _scalar(node, path, loader, found)
     if isinstance(node, yaml.SequenceNode):
         out_list = []
         for i, item in enumerate(node.value):
             # An alias item has no mark of its own: fall back on the list's line.
             doc.lines[path + (i,)] = (item.start_mark.line if id(item) not in seen else node.start_mark.line) + 1
-            out_list.append(_build(item, path + (i,), loader, doc, seen, found))
+            out_list.append(_build(item, path + (i,), ctx))
         return out_list
     out: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key_line = key_node.start_mark.line + 1
         if not isinstance(key_node, yaml.ScalarNode):
             raise ReadError("a mapping key must be a plain name", key_line, path)
-        key = _scalar(key_node, path, loader, found)
+        key = key_node.value if _tag_problem(key_node, path, ctx) else _scalar(key_node, path, loader, found)
         if key in out:
             raise ReadError(
                 f"key {key!r} appears twice (lines {doc.lines[path + (key,)]} and {key_line}); "
@@ -174,7 +339,7 @@ def _build(node: yaml.Node, path: tuple, loader: Any, doc: YamlDocument, seen: s
                 path + (key,),
             )
         doc.lines[path + (key,)] = key_line
-        out[key] = _build(value_node, path + (key,), loader, doc, seen, found)
+        out[key] = _build(value_node, path + (key,), ctx)
     return out
 
 
@@ -280,4 +445,15 @@ def _shorten(text: str) -> str:
     return text if len(text) <= 24 else f"{text[:10]}...{text[-6:]} ({len(text)} characters)"
 
 
-__all__ = ["read_yaml", "ReadError", "YamlDocument", "spelling_problem", "MAX_BYTES", "MAX_DEPTH", "MAX_INT"]
+__all__ = [
+    "read_yaml",
+    "ReadError",
+    "YamlDocument",
+    "spelling_problem",
+    "forbidden_characters",
+    "decode_utf8",
+    "line_starts",
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_INT",
+]

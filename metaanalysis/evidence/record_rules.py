@@ -114,7 +114,9 @@ class RecordChecker(SchemaWalker):
     # -- risk of bias (docs/risk-of-bias.md) -----------------------------------------------
     def risk_of_bias(self, rob: dict, data: dict) -> None:
         """A judgement and its support agree; a record holding a comparison assesses it."""
-        judged = [(("risk_of_bias", "items", k), _map(v)) for k, v in _map(rob.get("items")).items()]
+        judged: list[tuple[tuple, dict]] = [
+            (("risk_of_bias", "items", k), _map(v)) for k, v in _map(rob.get("items")).items()
+        ]
         for i, comp in enumerate(_list(rob.get("comparisons"))):
             domains = _map(_map(comp).get("domains"))
             judged += [(("risk_of_bias", "comparisons", i, "domains", k), _map(v)) for k, v in domains.items()]

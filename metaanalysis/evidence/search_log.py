@@ -24,7 +24,14 @@ from typing import Any
 
 from metaanalysis.evidence.schema import ID_PATTERN, ListOf, Record, Scalar, choice, text
 from metaanalysis.evidence.schema_walk import _iso_date
-from metaanalysis.evidence.validation import ERROR, ParsedFile, Problem, _Checker, parse_file
+from metaanalysis.evidence.validation import (
+    ERROR,
+    ParsedFile,
+    Problem,
+    _Checker,
+    parse_file,
+    record_files,
+)
 from metaanalysis.evidence.vocabulary import suggest
 
 STAGES = ("screening", "eligibility")
@@ -196,16 +203,12 @@ def _session_rules(c: _Checker, data: dict, stem: str) -> None:
 def load_search_log(directory: str | Path) -> tuple[SearchLog, list[Problem]]:
     """Every session of `directory` (review/search_log), checked on its own."""
     d = Path(directory)
-    problems: list[Problem] = []
     if not d.is_dir():
         return SearchLog((), (), 0), [Problem(str(d), "", None, ERROR, "no such directory")]
-    problems += [
-        Problem(str(p), "", None, ERROR, "session files must end in .yaml (this one is not read)")
-        for p in sorted(d.iterdir())
-        if p.suffix.lower() in (".yml", ".yaml") and p.suffix != ".yaml"
-    ]
+    # The file names themselves (<YYYY-MM-DD>-<topic>) are checked with the session's fields.
+    files, problems = record_files(d, "session", None, required=False)
     sessions: list[tuple[tuple, ParsedFile]] = []
-    for f in sorted(d.glob("*.yaml")):
+    for f in files:
         parsed, parse_problems = parse_file(f)
         problems += parse_problems
         if parsed is None:
@@ -337,7 +340,7 @@ def reviewed_record_problems(parsed: list[ParsedFile]) -> list[Problem]:
     for p in parsed:
         data = p.data if isinstance(p.data, dict) else {}
         for path, message in REVIEWED_KEYS.items():
-            holder = data
+            holder: Any = data
             for key in path[:-1]:
                 holder = holder.get(key) if isinstance(holder, dict) else None
             if isinstance(holder, dict) and path[-1] not in holder:

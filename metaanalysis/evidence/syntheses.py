@@ -26,13 +26,14 @@ from metaanalysis.evidence.excerpts import normalise, quote_problems
 from metaanalysis.evidence.readers import _int, _list, _map, _num, _str
 from metaanalysis.evidence.schema import ID_PATTERN, PAIR, SOURCE, STUDY, ListOf, Record, Scalar, choice, text
 from metaanalysis.evidence.search_log import SearchLog, normalise_url
-from metaanalysis.evidence.validation import ERROR, ParsedFile, Problem, _Checker, parse_file
+from metaanalysis.evidence.validation import ERROR, ParsedFile, Problem, _Checker, parse_file, record_files
 from metaanalysis.evidence.vocabulary import POPULATIONS, suggest
 from metaanalysis.evidence.vocabulary import outcomes as load_outcomes
 from metaanalysis.evidence.vocabulary import regimen_classes as load_regimen_classes
 
 DESIGNS = ("meta_analysis", "systematic_review")
 CITATION = STUDY.fields["citation"]
+assert isinstance(CITATION, Record)
 CITATION_KEYS = ("authors", "title", "journal", "year", "doi", "source_type", "label", "metadata_source")
 COUNT = Record({"value": Scalar("integer", required=True, minimum=1), "source": SOURCE})
 ESTIMATE = Record(
@@ -89,7 +90,7 @@ class Synthesis:
 
 
 def synthesis_files(directory: str | Path) -> list[Path]:
-    return sorted(Path(directory).glob("*.yaml"))
+    return record_files(directory, "synthesis", ID_PATTERN, required=False)[0]
 
 
 def load_syntheses(directory: str | Path) -> tuple[list[Synthesis], list[Problem]]:
@@ -98,15 +99,11 @@ def load_syntheses(directory: str | Path) -> tuple[list[Synthesis], list[Problem
     d = Path(directory)
     if not d.is_dir():
         return [], []  # no syntheses recorded: nothing to check
-    problems = [
-        Problem(str(p), "", None, ERROR, "synthesis files must end in .yaml (this one is not read)")
-        for p in sorted(d.iterdir())
-        if p.suffix.lower() in (".yml", ".yaml") and p.suffix != ".yaml"
-    ]
+    files, problems = record_files(d, "synthesis", ID_PATTERN, required=False)
     classes, outcomes = load_regimen_classes(), load_outcomes()
     found: list[Synthesis] = []
     parsed_files: list[ParsedFile] = []
-    for f in synthesis_files(d):
+    for f in files:
         parsed, parse_problems = parse_file(f)
         problems += parse_problems
         if parsed is None:
@@ -173,8 +170,8 @@ def _rules(c: _Checker, parsed: ParsedFile, outcomes: dict) -> None:
                 c.error(path + (key,), f"{key} = {part} is more than the synthesis pooled ({total} {what})")
         # Every number is as printed: the value (and each CI bound) appears in its quote.
         quote = normalise(str(_map(est.get("source")).get("quote", "")))
-        for key in ("value", ("ci", 0), ("ci", 1)):
-            field = path + ((key,) if isinstance(key, str) else key)
+        for where in ("value", ("ci", 0), ("ci", 1)):
+            field = path + ((where,) if isinstance(where, str) else where)
             raw = parsed.raw.get(field)
             if raw and quote and raw not in quote:
                 c.error(field, f"{raw} is not printed in this estimate's quote (copy the number as printed)")

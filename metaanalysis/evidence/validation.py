@@ -17,6 +17,7 @@ once so that a reviewer fixes a file in one pass.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from metaanalysis.evidence.problems import (
 )
 from metaanalysis.evidence.readers import percent_matches, printed_decimals  # noqa: F401
 from metaanalysis.evidence.record_rules import RecordChecker
+from metaanalysis.evidence.schema import ID_PATTERN
 from metaanalysis.evidence.vocabulary import outcomes as load_outcomes
 from metaanalysis.evidence.vocabulary import regimen_classes as load_regimen_classes
 
@@ -66,17 +68,79 @@ def check_files(
     return parsed_files, problems
 
 
-def study_files(directory: str | Path) -> tuple[list[Path], list[Problem]]:
-    """The `*.yaml` files of a directory (sorted), and problems with the directory itself."""
+# What a folder of records may hold besides them, without a word: folder metadata that tools
+# write by themselves and that holds no record (git's placeholders, macOS Finder, Windows Explorer).
+QUIET_NAMES = frozenset({".gitkeep", ".gitignore", ".DS_Store", "Thumbs.db", "desktop.ini"})
+# Endings that editors, merge tools and backups add after a file's name: copies, not records.
+BACKUP_ENDINGS = (".bak", ".orig", ".old", ".swp", ".swo", ".tmp", ".rej", ".save", "~", "#")
+_YAMLISH = re.compile(r"\.ya?ml", re.IGNORECASE)
+
+
+def name_problem(name: str, noun: str = "study", stem_pattern: str | None = ID_PATTERN) -> tuple[str, str] | None:
+    """(severity, message) for a file name in a folder of records that is not `<stem>.yaml`, or None.
+
+    Errors for names that look meant as records but are not read as they stand (`x.yaml `,
+    `x.YAML`, `x.yml`, `x.yaml.txt`) or whose stem breaks `stem_pattern` (read all the same, so that
+    every other problem is listed too); warnings for hidden files, backup copies and other files,
+    which are not read.
+    """
+    shown = repr(name)
+    if name in QUIET_NAMES:
+        return None
+    if name.startswith("."):
+        return WARNING, f"a hidden file ({shown}): not read as a {noun} record (a record is named <id>.yaml)"
+    if name.endswith(BACKUP_ENDINGS) and _YAMLISH.search(name):
+        return WARNING, f"a backup or editor copy ({shown}): not read as a {noun} record (delete it when done)"
+    if name.endswith(".yaml"):
+        stem = name[: -len(".yaml")]
+        if stem_pattern is not None and not re.fullmatch(stem_pattern, stem):
+            words = _PATTERN_WORDS.get(stem_pattern, stem_pattern)
+            return ERROR, f"the file name {shown} is not <id>.yaml with an id of {words}: rename it (read all the same)"
+        return None
+    if not _YAMLISH.search(name):
+        return WARNING, f"not a {noun} record ({shown}; records are named <id>.yaml): not read"
+    stripped = name.strip()
+    if stripped != name and stripped.endswith(".yaml"):
+        why = "begins or ends with white space"
+    elif re.search(r"\.ya?ml$", stripped, re.IGNORECASE):
+        why = f"ends in {stripped[stripped.rindex('.') :]!r}"
+    else:
+        why = "has more after '.yaml'" if ".yaml" in name.lower() else "has more after '.yml'"
+    return ERROR, f"{noun} files must end in exactly .yaml; the name {shown} {why}: not read (rename it)"
+
+
+_PATTERN_WORDS = {ID_PATTERN: "lowercase letters, digits and _"}
+_FOLDER_WORDS = {"study": "studies", "session": "search log", "synthesis": "syntheses"}
+
+
+def record_files(
+    directory: str | Path, noun: str = "study", stem_pattern: str | None = ID_PATTERN, *, required: bool = True
+) -> tuple[list[Path], list[Problem]]:
+    """The `<stem>.yaml` files of a folder of records (sorted) and a problem for everything else in it.
+
+    Nothing is skipped without a word: every other entry gets an error or a warning (see
+    `name_problem`), links are followed only to files inside the folder, and record files in a
+    subfolder are named.
+    """
     d = Path(directory)
     if not d.is_dir():
         return [], [Problem(str(d), "", None, ERROR, "no such directory")]
     files, problems = [], []
     inside = d.resolve()
     for p in sorted(d.iterdir()):
-        if p.suffix != ".yaml":
+        if p.is_dir() and not p.is_symlink():
+            continue  # searched below
+        if p.is_dir():
+            problems.append(Problem(str(p), "", None, WARNING, "a symbolic link to a folder: not searched"))
             continue
-        # Never read outside the studies folder, never skip a file without saying so.
+        found = name_problem(p.name, noun, stem_pattern)
+        if found is not None:
+            problems.append(Problem(str(p), "", None, *found))
+            if found[0] == WARNING or not p.name.endswith(".yaml"):
+                continue
+        elif not p.name.endswith(".yaml"):
+            continue  # folder metadata (QUIET_NAMES)
+        # Never read outside the folder, never skip a file without saying so.
         if p.is_symlink() and not p.exists():
             problems.append(
                 Problem(str(p), "", None, ERROR, "a symbolic link to nothing (its target is missing): not read")
@@ -88,27 +152,28 @@ def study_files(directory: str | Path) -> tuple[list[Path], list[Problem]]:
                     "",
                     None,
                     ERROR,
-                    "a symbolic link to a file outside the studies folder: not read (copy the record into the folder)",
+                    f"a symbolic link to a file outside the {_FOLDER_WORDS.get(noun, noun)} folder: not read "
+                    "(copy the record into the folder)",
                 )
             )
         elif not p.is_file():
             problems.append(Problem(str(p), "", None, ERROR, "not a regular file: not read"))
         else:
             files.append(p)
-    problems += [
-        Problem(str(p), "", None, ERROR, "study files must end in .yaml (this one is not read)")
-        for p in sorted(d.iterdir())
-        if p.suffix.lower() in (".yml", ".yaml") and p.suffix != ".yaml"
-    ]
-    # Nothing is silently skipped: study files parked in a subfolder are named.
-    # (os.walk does not follow symbolic links: a link to / is not searched.)
+    # Record files parked in a subfolder are named (os.walk does not follow symbolic links: a link
+    # to / is not searched).
     nested = sorted(
-        Path(root) / f for root, _, names in os.walk(d) if Path(root) != d for f in names if f.endswith(".yaml")
+        Path(root) / f for root, _, names in os.walk(d) if Path(root) != d for f in names if _YAMLISH.search(f)
     )
-    problems += [Problem(str(p), "", None, WARNING, "in a subfolder: not read as a study record") for p in nested]
-    if not files:
-        problems.append(Problem(str(d), "", None, ERROR, "no study files (*.yaml) in this directory"))
+    problems += [Problem(str(p), "", None, WARNING, f"in a subfolder: not read as a {noun} record") for p in nested]
+    if required and not files:
+        problems.append(Problem(str(d), "", None, ERROR, f"no {noun} files (*.yaml) in this directory"))
     return files, problems
+
+
+def study_files(directory: str | Path) -> tuple[list[Path], list[Problem]]:
+    """The `<id>.yaml` files of a studies folder (sorted), and a problem for everything else in it."""
+    return record_files(directory, "study", ID_PATTERN)
 
 
 def check_directory(
@@ -160,6 +225,8 @@ __all__ = [
     "validate_directory",
     "validate_text",
     "study_files",
+    "record_files",
+    "name_problem",
     "errors",
     "percent_matches",
     "printed_decimals",

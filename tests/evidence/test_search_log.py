@@ -210,3 +210,12 @@ def test_a_missing_excerpt_is_named(tmp_path):
     (excerpts / "base_2024.txt").unlink()
     problems = quote_problems(parsed, excerpts)
     assert len(problems) == 1 and problems[0].path == "citation.source_file" and "base_2024.txt" in problems[0].message
+
+
+def test_an_excerpt_that_is_not_utf8_is_named_by_line_not_read_with_replacements(tmp_path):
+    _, parsed, excerpts = url_record(tmp_path)
+    good = (excerpts / "base_2024.txt").read_bytes()
+    (excerpts / "base_2024.txt").write_bytes(good + b"\nOS caf\xe9\n")
+    problems = quote_problems(parsed, excerpts)
+    assert len(problems) == 1 and Path(problems[0].file).name == "base_2024.txt", problems
+    assert problems[0].line == good.count(b"\n") + 2 and "0xE9 at column 7" in problems[0].message
