@@ -372,31 +372,39 @@ def _log_lik(method: str, yc, vi, X, tau2: float, sums: InterceptSums | None = N
     return -0.5 * (k - p) * math.log(2 * math.pi) - 0.5 * float(np.sum(np.log(vi + tau2))) - 0.5 * logdet - 0.5 * rss
 
 
+def _likelihood_fit(method: str, yc, vi, X, control: Control, sums: InterceptSums | None) -> Tau2Fit:
+    k, p = X.shape
+    tau2, iterations = _fisher_scoring(method, yc, vi, X, control, sums)
+    notes: tuple[str, ...] = ()
+    # metafor's guard against Fisher scoring stopping at a local maximum:
+    # if tau^2 = 0 has a higher likelihood, it reports tau^2 = 0.
+    if method in ("ML", "REML") and tau2 > control.threshold:
+        if _log_lik(method, yc, vi, X, 0.0, sums) - _log_lik(method, yc, vi, X, tau2, sums) > control.tol:
+            notes = (
+                f"{method}: Fisher scoring may have stopped at a local maximum; tau^2 set to 0 "
+                "(higher likelihood), as metafor does",
+            )
+            tau2 = 0.0
+    tau2 = max(control.tau2_min, tau2)
+    if method == "EB":
+        se = _se_moment(vi, tau2, k, p)
+    elif sums is not None:
+        t = sums.reml_terms(tau2)
+        se = math.sqrt(2 / (t["W2"] if method == "ML" else t["trace_pp"]))
+    else:
+        w = 1.0 / (vi + tau2)
+        se = math.sqrt(2 / (float(np.sum(w**2)) if method == "ML" else Projection(w, X).trace_pdp()))
+    return Tau2Fit(method, tau2, se, iterations, notes)
+
+
 def _likelihood(method: str):
     def estimate(yc, vi, X, control: Control) -> Tau2Fit:
-        k, p = X.shape
         sums = InterceptSums(yc, vi, centred=True) if intercept_only(X) else None
-        tau2, iterations = _fisher_scoring(method, yc, vi, X, control, sums)
-        notes: tuple[str, ...] = ()
-        # metafor's guard against Fisher scoring stopping at a local maximum:
-        # if tau^2 = 0 has a higher likelihood, it reports tau^2 = 0.
-        if method in ("ML", "REML") and tau2 > control.threshold:
-            if _log_lik(method, yc, vi, X, 0.0, sums) - _log_lik(method, yc, vi, X, tau2, sums) > control.tol:
-                notes = (
-                    f"{method}: Fisher scoring may have stopped at a local maximum; tau^2 set to 0 "
-                    "(higher likelihood), as metafor does",
-                )
-                tau2 = 0.0
-        tau2 = max(control.tau2_min, tau2)
-        if method == "EB":
-            se = _se_moment(vi, tau2, k, p)
-        elif sums is not None:
-            t = sums.reml_terms(tau2)
-            se = math.sqrt(2 / (t["W2"] if method == "ML" else t["trace_pp"]))
-        else:
-            w = 1.0 / (vi + tau2)
-            se = math.sqrt(2 / (float(np.sum(w**2)) if method == "ML" else Projection(w, X).trace_pdp()))
-        return Tau2Fit(method, tau2, se, iterations, notes)
+        try:
+            return _likelihood_fit(method, yc, vi, X, control, sums)
+        finally:
+            if sums is not None:
+                sums.close()
 
     estimate.__name__ = f"_{method.lower()}"
     estimate.__doc__ = f"{method} by Fisher scoring (metafor's algorithm, start and stopping rule)."

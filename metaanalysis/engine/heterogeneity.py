@@ -63,13 +63,11 @@ def q_test(yi, vi, *, X: np.ndarray | None = None) -> QTest:
     k, p = X.shape
     if k <= p:
         raise ValueError(f"Q test needs more studies than coefficients (k = {k}, p = {p})")
-    if intercept_only(X):  # weighted sums, two k-vectors of work space
-        w = 1.0 / vi
-        W = float(w.sum())
-        r = yi - float(w @ yi) / W
-        np.multiply(r, r, out=r)
-        QE = max(0.0, float(w @ r))
-        return QTest(QE, k - 1, float(stats.chi2.sf(QE, k - 1)), (k - 1) / (W - float(w @ w) / W))
+    if intercept_only(X):  # weighted sums in reused work space
+        with InterceptSums(yi, vi) as sums:
+            QE = max(0.0, sums.q(0.0))
+            vt = (k - 1) / sums.trace(0.0)
+        return QTest(QE, k - 1, float(stats.chi2.sf(QE, k - 1)), vt)
     QE = max(0.0, q_statistic(yi - yi.mean(), 1.0 / vi, X))
     return QTest(QE, k - p, float(stats.chi2.sf(QE, k - p)), typical_variance(vi, X))
 
@@ -162,6 +160,8 @@ def qprofile_ci(
                 name="Q-profile lower limit",
             )
     vt = (k - p) / sums.trace(0.0) if sums is not None else typical_variance(vi, X)
+    if sums is not None:
+        sums.close()
     I2_lb, H2_lb = i2_h2(lb, vt)
     I2_ub, H2_ub = i2_h2(ub, vt)
     return Tau2Interval(lb, ub, I2_lb, I2_ub, H2_lb, H2_ub, tuple(notes))

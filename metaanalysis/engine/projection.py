@@ -16,7 +16,33 @@ algebraically those of the dense formulas, so results agree to rounding.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
+
+# Work space of InterceptSums: k-vectors handed back by `close()` are kept per thread for the
+# next fit of the same k (fresh pages cost more than the passes over them at k = 100,000). Only
+# vectors of at most _POOL_MAX elements are kept, at most _POOL_KEEP of them, one k at a time.
+_POOL = threading.local()
+_POOL_MAX, _POOL_KEEP = 1 << 20, 8
+
+
+def _take(k: int) -> np.ndarray:
+    free = getattr(_POOL, "free", None)
+    if free and free[0].shape[0] == k:
+        return free.pop()
+    return np.empty(k)
+
+
+def _give(*bufs: np.ndarray | None) -> None:
+    for b in bufs:
+        if b is None or b.shape[0] > _POOL_MAX:
+            continue
+        free = getattr(_POOL, "free", None)
+        if not free or free[0].shape[0] != b.shape[0]:
+            free = _POOL.free = []
+        if len(free) < _POOL_KEEP:
+            free.append(b)
 
 
 class Projection:
@@ -108,7 +134,8 @@ class InterceptSums:
     the quantities `Projection` computes for a column of ones, algebraically. The expanded
     forms lose digits when the weighted mean lies far from the centre (m S_1 or m^2 T_0 much
     larger than the residual sum); then the centre moves to the weighted mean and the sums are
-    taken again, so at least 13 significant digits remain.
+    taken again, so at least 13 significant digits remain. Use it as a context manager (or call
+    `close()`): its k-vectors then go back to a per-thread work space for the next fit.
     """
 
     __slots__ = ("y", "v", "yc", "yc2", "w", "scratch", "centre")
@@ -121,20 +148,31 @@ class InterceptSums:
         self.y = np.ascontiguousarray(y, dtype=float)
         self.v = np.ascontiguousarray(v, dtype=float)
         k = self.y.shape[0]
-        self.w = np.empty(k)
-        self.scratch = np.empty(k)
-        self.yc2 = np.empty(k) if squares else None
+        self.w = _take(k)
+        self.scratch = _take(k)
+        self.yc2 = _take(k) if squares else None
         if centred:
             self.yc, self.centre = self.y, 0.0
             if self.yc2 is not None:
                 np.multiply(self.yc, self.yc, out=self.yc2)
         else:
-            self.yc = np.empty(k)
+            self.yc = _take(k)
             self._set_centre(float(self.y.sum()) / k)
+
+    def __enter__(self) -> InterceptSums:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Hand the work vectors back (the object is unusable afterwards)."""
+        _give(self.w, self.scratch, self.yc2, None if self.yc is self.y else self.yc)
+        self.w = self.scratch = self.yc = self.yc2 = None  # type: ignore[assignment]
 
     def _set_centre(self, c: float) -> None:
         if self.yc is self.y:
-            self.yc = np.empty(self.y.shape[0])
+            self.yc = _take(self.y.shape[0])
         np.subtract(self.y, c, out=self.yc)
         if self.yc2 is not None:
             np.multiply(self.yc, self.yc, out=self.yc2)
