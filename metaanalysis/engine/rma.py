@@ -347,7 +347,8 @@ def _validate(yi, vi, studies):
 
 
 def _numeric_arrays(yi, vi):
-    """float copies of yi and vi when both are numpy arrays of a real (not bool) dtype."""
+    """yi and vi as float64 (the arrays themselves when already float64; rma only reads them)
+    when both are numpy arrays of a real (not bool) dtype."""
     if all(isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype.kind in "fiu" for a in (yi, vi)):
         return yi.astype(float, copy=False), vi.astype(float, copy=False)
     return None
