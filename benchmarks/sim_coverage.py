@@ -727,7 +727,7 @@ def cache_dir(root: Path) -> Path:
 
 
 def run(cells, replicates: int, client, cache: Path | None = None) -> tuple[dict, dict]:
-    """Submit one task per (cell, block), slowest cells first; collect in grid order. With
+    """Submit one task per (cell, block), block by block; collect in grid order. With
     `cache`, finished blocks are kept there and a rerun computes only the missing ones."""
     from distributed import as_completed, progress
 
@@ -745,7 +745,9 @@ def run(cells, replicates: int, client, cache: Path | None = None) -> tuple[dict
     if cache:
         cache.mkdir(parents=True, exist_ok=True)
         print(f"{len(tasks) - len(todo)} of {len(tasks)} blocks from {cache}", flush=True)
-    order = sorted(todo, key=lambda i: (-tasks[i][0].k, i))
+    # block-major: every cell's first block, then every cell's second, ...: a run stopped early has
+    # left every cell with about the same number of replicates in the cache (slowest cells first)
+    order = sorted(todo, key=lambda i: (tasks[i][1], -tasks[i][0].k, i))
     futures = [client.submit(run_block, *tasks[i], pure=False) for i in order]
     if sys.stdout.isatty() and not cache:
         progress(futures)
