@@ -1,6 +1,6 @@
 """Speed and agreement beside the peers: every case of issue 11's table, in one command.
 
-    .venv/bin/python benchmarks/compare.py [--repeats 5] [--no-r] [--skip-run] [--quick]
+    .venv/bin/python benchmarks/compare.py [--repeats 5] [--no-r] [--skip-run] [--quick] [--only TEXT ...]
 
 For each case this library, PyMARE and statsmodels run in this process and R metafor in one
 persistent `Rscript benchmarks/metafor_cases.R` process (skipped, with a note, when Rscript
@@ -9,6 +9,11 @@ each tool's time is the median of its repeats, and the numbers each tool produce
 printed beside the times, so agreement is visible with speed. `metaanalysis run` is timed
 as a subprocess, with and without notebooks. Every option of a peer is passed explicitly
 (their defaults have changed between releases). Speed is never asserted in the tests.
+
+The REML cases at k >= 1,000 time `rma(..., study_rows=False)`: the fit, its Q-profile CI, Q test
+and prediction interval, without the per-study rows of the result, as PyMARE returns none; the
+line after k = 100,000 times the default `rma()` with its 100,000 rows. `--only` keeps the cases
+whose label contains one of the given texts (e.g. `--only "k = 100,000" "GLMM, k = 14"`).
 """
 
 from __future__ import annotations
@@ -76,9 +81,9 @@ def _pymare_reml(y, v, correction):
 def cases(d: dict) -> list[dict]:
     iv, gl = d["iv"], d["glmm"]
 
-    def ours_reml(k, test="z"):
+    def ours_reml(k, test="z", rows=True):
         def f():
-            r = rma(iv[k]["yi"], iv[k]["vi"], method="REML", test=test)
+            r = rma(iv[k]["yi"], iv[k]["vi"], method="REML", test=test, study_rows=rows)
             return dict(b=r.b, se=r.se, tau2=r.tau2, tau2_ci_lb=r.tau2_ci_lb, pi_lb=r.pi_lb)
 
         return f
@@ -148,21 +153,27 @@ def cases(d: dict) -> list[dict]:
         dict(
             label="REML (with Q-profile CI), k = 1,000",
             r="reml_1000",
-            tools={OURS: ours_reml(1000), PYMARE: pymare_reml(1000)},
+            tools={OURS: ours_reml(1000, rows=False), PYMARE: pymare_reml(1000)},
         ),
         dict(
             label="REML (with Q-profile CI), k = 10,000",
             r=None,
             slow=True,
             r_note="metafor builds k x k matrices (killed after 60 s in issue 11)",
-            tools={OURS: ours_reml(10_000), PYMARE: pymare_reml(10_000)},
+            tools={OURS: ours_reml(10_000, rows=False), PYMARE: pymare_reml(10_000)},
         ),
         dict(
             label="REML (with Q-profile CI), k = 100,000",
             r=None,
             slow=True,
             r_note="metafor asks for a 74.5 GiB k x k matrix",
-            tools={OURS: ours_reml(100_000), PYMARE: pymare_reml(100_000)},
+            tools={OURS: ours_reml(100_000, rows=False), PYMARE: pymare_reml(100_000)},
+        ),
+        dict(
+            label="the same with the result's 100,000 study rows (`rma()` default)",
+            r=None,
+            slow=True,
+            tools={OURS: ours_reml(100_000)},
         ),
         dict(
             label="leave-one-out (REML), k = 200",
@@ -240,6 +251,25 @@ def start_r(d: dict, tmp: Path) -> tuple[RSession | None, str]:
     return session, f"R metafor {version} (Rscript, one persistent process)"
 
 
+def peak_memory_note(iv: dict) -> str:
+    """Peak memory one REML fit with its Q-profile CI allocates (tracemalloc, which numpy reports
+    to), at k = 10,000 and 100,000, without and with the study rows: linear in k if the ratio is 10."""
+    peaks = {}
+    for k in (10_000, 100_000):
+        for rows in (False, True):
+            tracemalloc.start()
+            rma(iv[k]["yi"], iv[k]["vi"], method="REML", test="z", study_rows=rows)
+            peaks[(k, rows)] = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+    return (
+        f"peak memory of one REML fit with Q-profile CI at k = 100,000: {peaks[(100_000, False)]:.1f} MiB "
+        f"({peaks[(100_000, False)] / peaks[(10_000, False)]:.1f}x that at k = 10,000; input 1.5 MiB), "
+        f"{peaks[(100_000, True)]:.1f} MiB with the study rows "
+        f"({peaks[(100_000, True)] / peaks[(10_000, True)]:.1f}x); "
+        "tracemalloc"
+    )
+
+
 def fmt_time(s: float | None) -> str:
     if s is None:
         return "-"
@@ -281,6 +311,7 @@ def main() -> int:
     ap.add_argument("--no-r", action="store_true", help="do not start R")
     ap.add_argument("--skip-run", action="store_true", help="do not time `metaanalysis run`")
     ap.add_argument("--run-repeats", type=int, default=3)
+    ap.add_argument("--only", nargs="+", metavar="TEXT", help="only the cases whose label contains a TEXT")
     args = ap.parse_args()
     d = datasets()
     notes = [
@@ -292,6 +323,8 @@ def main() -> int:
         notes.append(note)
         results = []
         for case in cases(d):
+            if args.only and not any(t in case["label"] for t in args.only):
+                continue
             reps = 1 if args.quick else (3 if case.get("slow") else args.repeats)
             times = {t: [] for t in TOOLS}
             numbers = {}
@@ -316,14 +349,7 @@ def main() -> int:
             )
         if session is not None:
             session.close()
-    tracemalloc.start()
-    rma(d["iv"][100_000]["yi"], d["iv"][100_000]["vi"], method="REML", test="z")
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    notes.append(
-        f"peak memory allocated by one REML fit with Q-profile CI at k = 100,000: {peak / 2**20:.1f} MiB "
-        "(tracemalloc; linear in k)"
-    )
+    notes.append(peak_memory_note(d["iv"]))
 
     print("\n| work | " + " | ".join(TOOLS) + " |")
     print("| --- " * (len(TOOLS) + 1) + "|")

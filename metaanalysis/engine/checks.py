@@ -13,8 +13,28 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def _labels(studies, k: int, what: str) -> tuple[str, ...]:
-    labels = tuple(map(str, range(1, k + 1))) if studies is None else tuple(str(s) for s in studies)
+class DefaultLabels(Sequence):
+    """The labels "1", ..., "k" of unnamed studies, made as strings only when read (at
+    k = 100,000 making the strings took longer than the REML fit)."""
+
+    __slots__ = ("k",)
+
+    def __init__(self, k: int):
+        self.k = k
+
+    def __len__(self) -> int:
+        return self.k
+
+    def __getitem__(self, i):  # type: ignore[override]
+        r = range(1, self.k + 1)[i]
+        return str(r) if isinstance(r, int) else tuple(map(str, r))
+
+    def __iter__(self):
+        return map(str, range(1, self.k + 1))
+
+
+def _labels(studies, k: int, what: str) -> Sequence[str]:
+    labels: Sequence[str] = DefaultLabels(k) if studies is None else tuple(str(s) for s in studies)
     if len(labels) != k:
         raise ValueError(f"'studies' has {len(labels)} labels but there are {k} {what}")
     return labels
@@ -24,10 +44,10 @@ def is_number(val) -> bool:
     return isinstance(val, (int, float, np.integer, np.floating)) and not isinstance(val, bool)
 
 
-def check_effects(yi, vi, studies=None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def check_effects(yi, vi, studies=None) -> tuple[np.ndarray, np.ndarray, Sequence[str]]:
     """(yi, vi as float arrays, study labels); ValueError listing every non-finite yi and every vi <= 0."""
     if all(isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype.kind in "fiu" for a in (yi, vi)):
-        ys, vs = yi.astype(float), vi.astype(float)
+        ys, vs = yi.astype(float, copy=False), vi.astype(float, copy=False)  # read only, never written
     else:
         try:
             ys, vs = list(yi), list(vi)
@@ -57,7 +77,7 @@ def check_effects(yi, vi, studies=None) -> tuple[np.ndarray, np.ndarray, tuple[s
     return y, v, labels
 
 
-def check_counts(events: Sequence, n: Sequence, studies=None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def check_counts(events: Sequence, n: Sequence, studies=None) -> tuple[np.ndarray, np.ndarray, Sequence[str]]:
     """(events, n as float arrays, study labels); ValueError listing every count that is not a
     whole number, every n <= 0 and every event count outside 0..n."""
     events, n = list(events), list(n)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metaanalysis.engine.projection import Projection
+from metaanalysis.engine.projection import InterceptSums, Projection
 
 _EPS = float(np.finfo(float).eps)
 
@@ -88,6 +88,9 @@ def check_outcomes(yi, vi) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"'yi' has {yi.size} values but 'vi' has {vi.size}")
     if yi.size == 0:
         raise ValueError("no studies: 'yi' is empty")
+    # one pass each when all is well: a finite sum has only finite terms, and min(vi) > 0 says the rest
+    if math.isfinite(float(yi.sum())) and math.isfinite(float(vi.sum())) and float(vi.min()) > 0:
+        return yi, vi
     for name, arr in (("yi", yi), ("vi", vi)):
         bad = np.flatnonzero(~np.isfinite(arr))
         if bad.size:
@@ -100,8 +103,8 @@ def check_outcomes(yi, vi) -> tuple[np.ndarray, np.ndarray]:
 
 def design(k: int, X: np.ndarray | None = None) -> np.ndarray:
     """The design matrix: a column of ones unless moderators are given."""
-    if X is None:
-        return np.ones((k, 1))
+    if X is None:  # a read-only column of ones, without allocating k of them
+        return np.broadcast_to(np.ones((1, 1)), (k, 1))
     X = np.asarray(X, dtype=float)
     if X.ndim == 1:
         X = X[:, None]
@@ -112,6 +115,11 @@ def design(k: int, X: np.ndarray | None = None) -> np.ndarray:
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise ValueError("design matrix is not of full rank (redundant moderators)")
     return X
+
+
+def intercept_only(X: np.ndarray) -> bool:
+    """X is a single column of ones (no moderators): every P-sum is then a weighted sum."""
+    return X.shape[1] == 1 and float(X.min()) == 1.0 == float(X.max())
 
 
 def q_statistic(yi: np.ndarray, wi: np.ndarray, X: np.ndarray) -> float:
@@ -125,6 +133,10 @@ def typical_variance(vi: np.ndarray, X: np.ndarray) -> float:
     I2 = 100 tau2 / (tau2 + s^2) and H2 = tau2 / s^2 + 1 use it.
     """
     k, p = X.shape
+    if intercept_only(X):  # tr(P) = sum w - sum w^2 / sum w, w = 1 / vi
+        w = 1.0 / vi
+        W = float(w.sum())
+        return (k - p) / (W - float(w @ w) / W)
     return (k - p) / Projection(1.0 / vi, X).trace()
 
 
@@ -215,6 +227,17 @@ def _dl(yc, vi, X, control: Control) -> Tau2Fit:
     return Tau2Fit("DL", tau2, se)
 
 
+def _he_start(yc, vi, X) -> float:
+    """The Hedges value `_he_raw` computes, without forming P when there are no moderators:
+    OLS residuals are then deviations from the mean and tr(P V) = (1 - 1/k) sum v."""
+    k, p = X.shape
+    if not intercept_only(X):
+        return _he_raw(yc, vi, X)[0]
+    m = float(yc.sum()) / k
+    rss = float(yc @ yc) - k * m * m  # yc is centred already: m is rounding error
+    return (rss - (1.0 - 1.0 / k) * float(vi.sum())) / (k - 1)
+
+
 def _he_raw(yc, vi, X) -> tuple[float, Projection]:
     """Hedges (Hedges-Olkin) method-of-moments value before truncation, and the OLS P."""
     k, p = X.shape
@@ -289,24 +312,35 @@ def _se_moment(vi, tau2, k, p) -> float:
     return math.sqrt(2 * k**2 / (k - p) / float(w.sum()) ** 2)
 
 
-def _fisher_scoring(method: str, yc, vi, X, control: Control) -> tuple[float, int]:
+def _fisher_scoring(method: str, yc, vi, X, control: Control, sums: InterceptSums | None = None) -> tuple[float, int]:
     """metafor's Fisher scoring for ML, REML and EB, started at the (truncated) HE estimate."""
     k, p = X.shape
-    tau2 = max(0.0, _he_raw(yc, vi, X)[0], control.tau2_min)
+    tau2 = max(0.0, _he_start(yc, vi, X), control.tau2_min)
     change = control.threshold + 1
     iteration = 0
+    if sums is None and intercept_only(X):
+        sums = InterceptSums(yc, vi, centred=True)
     while change > control.threshold:
         iteration += 1
         old = tau2
-        w = 1.0 / (vi + tau2)
-        P = Projection(w, X)
-        Py = P.residual(yc)
-        if method == "ML":
-            adj = (float(Py @ Py) - float(w.sum())) / float(np.sum(w**2))
-        elif method == "REML":
-            adj = (float(Py @ Py) - P.trace()) / P.trace_pdp()
-        else:  # EB
-            adj = (float(yc @ Py) * k / (k - p) - k) / float(w.sum())
+        if sums is not None:  # the same step from weighted sums (one pass over the studies)
+            t = sums.reml_terms(tau2)
+            if method == "ML":
+                adj = (t["pypy"] - t["W"]) / t["W2"]
+            elif method == "REML":
+                adj = (t["pypy"] - t["trace"]) / t["trace_pp"]
+            else:  # EB: yc'Py = Q
+                adj = (t["q"] * k / (k - p) - k) / t["W"]
+        else:
+            w = 1.0 / (vi + tau2)
+            P = Projection(w, X)
+            Py = P.residual(yc)
+            if method == "ML":
+                adj = (float(Py @ Py) - float(w.sum())) / float(np.sum(w**2))
+            elif method == "REML":
+                adj = (float(Py @ Py) - P.trace()) / P.trace_pdp()
+            else:  # EB
+                adj = (float(yc @ Py) * k / (k - p) - k) / float(w.sum())
         adj *= control.stepadj
         while tau2 + adj < control.tau2_min:  # step halving keeps tau^2 in bounds
             adj /= 2
@@ -321,9 +355,15 @@ def _fisher_scoring(method: str, yc, vi, X, control: Control) -> tuple[float, in
     return tau2, iteration
 
 
-def _log_lik(method: str, yc, vi, X, tau2: float) -> float:
+def _log_lik(method: str, yc, vi, X, tau2: float, sums: InterceptSums | None = None) -> float:
     """ML or REML log-likelihood (the |X'X| constant omitted: it cancels in comparisons)."""
     k, p = X.shape
+    if sums is not None:  # intercept only: rss = Q, X'WX = sum w
+        _, W, rss = sums.mean(tau2)
+        logv = sums.log_sum(tau2)
+        if method == "ML":
+            return -0.5 * k * math.log(2 * math.pi) - 0.5 * logv - 0.5 * rss
+        return -0.5 * (k - p) * math.log(2 * math.pi) - 0.5 * logv - 0.5 * math.log(W) - 0.5 * rss
     w = 1.0 / (vi + tau2)
     rss = Projection(w, X).quad(yc)
     if method == "ML":
@@ -332,29 +372,39 @@ def _log_lik(method: str, yc, vi, X, tau2: float) -> float:
     return -0.5 * (k - p) * math.log(2 * math.pi) - 0.5 * float(np.sum(np.log(vi + tau2))) - 0.5 * logdet - 0.5 * rss
 
 
+def _likelihood_fit(method: str, yc, vi, X, control: Control, sums: InterceptSums | None) -> Tau2Fit:
+    k, p = X.shape
+    tau2, iterations = _fisher_scoring(method, yc, vi, X, control, sums)
+    notes: tuple[str, ...] = ()
+    # metafor's guard against Fisher scoring stopping at a local maximum:
+    # if tau^2 = 0 has a higher likelihood, it reports tau^2 = 0.
+    if method in ("ML", "REML") and tau2 > control.threshold:
+        if _log_lik(method, yc, vi, X, 0.0, sums) - _log_lik(method, yc, vi, X, tau2, sums) > control.tol:
+            notes = (
+                f"{method}: Fisher scoring may have stopped at a local maximum; tau^2 set to 0 "
+                "(higher likelihood), as metafor does",
+            )
+            tau2 = 0.0
+    tau2 = max(control.tau2_min, tau2)
+    if method == "EB":
+        se = _se_moment(vi, tau2, k, p)
+    elif sums is not None:
+        t = sums.reml_terms(tau2)
+        se = math.sqrt(2 / (t["W2"] if method == "ML" else t["trace_pp"]))
+    else:
+        w = 1.0 / (vi + tau2)
+        se = math.sqrt(2 / (float(np.sum(w**2)) if method == "ML" else Projection(w, X).trace_pdp()))
+    return Tau2Fit(method, tau2, se, iterations, notes)
+
+
 def _likelihood(method: str):
     def estimate(yc, vi, X, control: Control) -> Tau2Fit:
-        k, p = X.shape
-        tau2, iterations = _fisher_scoring(method, yc, vi, X, control)
-        notes: tuple[str, ...] = ()
-        # metafor's guard against Fisher scoring stopping at a local maximum:
-        # if tau^2 = 0 has a higher likelihood, it reports tau^2 = 0.
-        if method in ("ML", "REML") and tau2 > control.threshold:
-            if _log_lik(method, yc, vi, X, 0.0) - _log_lik(method, yc, vi, X, tau2) > control.tol:
-                notes = (
-                    f"{method}: Fisher scoring may have stopped at a local maximum; tau^2 set to 0 "
-                    "(higher likelihood), as metafor does",
-                )
-                tau2 = 0.0
-        tau2 = max(control.tau2_min, tau2)
-        w = 1.0 / (vi + tau2)
-        if method == "ML":
-            se = math.sqrt(2 / float(np.sum(w**2)))
-        elif method == "REML":
-            se = math.sqrt(2 / Projection(w, X).trace_pdp())
-        else:
-            se = _se_moment(vi, tau2, k, p)
-        return Tau2Fit(method, tau2, se, iterations, notes)
+        sums = InterceptSums(yc, vi, centred=True) if intercept_only(X) else None
+        try:
+            return _likelihood_fit(method, yc, vi, X, control, sums)
+        finally:
+            if sums is not None:
+                sums.close()
 
     estimate.__name__ = f"_{method.lower()}"
     estimate.__doc__ = f"{method} by Fisher scoring (metafor's algorithm, start and stopping rule)."
@@ -403,6 +453,7 @@ __all__ = [
     "check_outcomes",
     "design",
     "q_statistic",
+    "intercept_only",
     "typical_variance",
     "mad",
 ]

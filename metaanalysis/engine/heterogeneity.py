@@ -18,7 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from metaanalysis.engine.estimators import Control, brent_root, check_outcomes, design, q_statistic, typical_variance
+from metaanalysis.engine.estimators import (
+    Control,
+    brent_root,
+    check_outcomes,
+    design,
+    intercept_only,
+    q_statistic,
+    typical_variance,
+)
+from metaanalysis.engine.projection import InterceptSums
 
 # confint.rma.uni() searches with uniroot(tol = eps^0.25, maxiter = 1000)
 _QP_MAXITER = 1000
@@ -54,6 +63,11 @@ def q_test(yi, vi, *, X: np.ndarray | None = None) -> QTest:
     k, p = X.shape
     if k <= p:
         raise ValueError(f"Q test needs more studies than coefficients (k = {k}, p = {p})")
+    if intercept_only(X):  # weighted sums in reused work space
+        with InterceptSums(yi, vi) as sums:
+            QE = max(0.0, sums.q(0.0))
+            vt = (k - 1) / sums.trace(0.0)
+        return QTest(QE, k - 1, float(stats.chi2.sf(QE, k - 1)), vt)
     QE = max(0.0, q_statistic(yi - yi.mean(), 1.0 / vi, X))
     return QTest(QE, k - p, float(stats.chi2.sf(QE, k - p)), typical_variance(vi, X))
 
@@ -92,16 +106,12 @@ def qprofile_ci(
     crit_u = float(stats.chi2.isf(alpha / 2, k - p))  # Q at the lower limit
     crit_l = float(stats.chi2.ppf(alpha / 2, k - p))  # Q at the upper limit
 
-    if X.shape[1] == 1 and bool(np.all(X[:, 0] == 1.0)):
+    # no moderators: Q is a weighted sum of squares, from three weighted sums of the studies
+    # taken with reused buffers (the two Brent searches evaluate it ~25 times)
+    sums = InterceptSums(yi, vi, squares=True) if intercept_only(X) else None
 
-        def q_at(t: float) -> float:  # metafor's confint() profiles Q of the uncentred yi
-            w = 1.0 / (vi + t)  # no moderators: Q is a weighted sum of squares (k-vector work)
-            r = yi - float(w @ yi) / float(w.sum())
-            return float(w @ (r * r))
-    else:
-
-        def q_at(t: float) -> float:
-            return q_statistic(yi, 1.0 / (vi + t), X)
+    def q_at(t: float) -> float:
+        return sums.q(t) if sums is not None else q_statistic(yi, 1.0 / (vi + t), X)
 
     q_min, q_max = q_at(tau2_min), q_at(tau2_max)
     notes: list[str] = []
@@ -149,7 +159,9 @@ def qprofile_ci(
                 f_upper=q_max - crit_u,
                 name="Q-profile lower limit",
             )
-    vt = typical_variance(vi, X)
+    vt = (k - p) / sums.trace(0.0) if sums is not None else typical_variance(vi, X)
+    if sums is not None:
+        sums.close()
     I2_lb, H2_lb = i2_h2(lb, vt)
     I2_ub, H2_ub = i2_h2(ub, vt)
     return Tau2Interval(lb, ub, I2_lb, I2_ub, H2_lb, H2_ub, tuple(notes))

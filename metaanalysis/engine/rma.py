@@ -29,13 +29,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import scipy
 from scipy import stats
 
 from metaanalysis import __version__
-from metaanalysis.engine.checks import check_effects, is_number
+from metaanalysis.engine.checks import DefaultLabels, check_effects, is_number
 from metaanalysis.engine.effects import MEASURES, EffectSizes
 from metaanalysis.engine.estimators import ESTIMATORS, Control, estimate_tau2
 from metaanalysis.engine.heterogeneity import i2_h2, i2_h2_fixed, q_test, qprofile_ci
@@ -63,6 +64,7 @@ def rma(
     pi_method: str = "metafor",
     transform: str | None = None,
     control: Control | None = None,
+    study_rows: bool = True,
 ) -> MetaResult:
     """Fit an intercept-only meta-analysis of `yi` with sampling variances `vi`.
 
@@ -78,6 +80,8 @@ def rma(
 
     `yi` may also be an intercept-only `pymare.Dataset` (then `vi` is left out): its y, v and n
     are pooled as they are (see `pymare_dataset.py`).
+    study_rows: False leaves out the per-study rows (`studies` is None): at k = 100,000 making
+    them costs more than the fit.
     """
     if is_pymare_dataset(yi):
         if vi is not None:
@@ -106,7 +110,9 @@ def rma(
     alpha = 1 - level
 
     if k == 1:
-        return _single_study(y, v, labels, ev, nn, method, test, level, measure, pi_method, transform, control)
+        return _single_study(
+            y, v, labels, ev, nn, method, test, level, measure, pi_method, transform, control, study_rows
+        )
 
     tau_fit = estimate_tau2(method, y, v, control=control)
     notes += tau_fit.notes
@@ -160,7 +166,7 @@ def rma(
         notes.append("Higgins (2009) prediction interval needs k >= 3 (t with k - 2 df); not computed")
 
     bt = _back_transformed(transform, nn, b, ci_lb, ci_ub, pi_lb, pi_ub)
-    rows = wald_rows(y, v, 100 * w / np.sum(w), labels, ev, nn, transform, level)
+    rows = wald_rows(y, v, 100 * w / np.sum(w), labels, ev, nn, transform, level) if study_rows else None
     return MetaResult(
         measure=measure,
         method=method,
@@ -227,7 +233,7 @@ def rma_effects(
 # -- pieces ----------------------------------------------------------------------------
 
 
-def _single_study(y, v, labels, ev, nn, method, test, level, measure, pi_method, transform, control):
+def _single_study(y, v, labels, ev, nn, method, test, level, measure, pi_method, transform, control, study_rows=True):
     notes = [
         "heterogeneity not estimable with k = 1: tau^2, Q, I^2, H^2 and the prediction interval "
         "are not reported; the estimate is the study's own"
@@ -239,7 +245,7 @@ def _single_study(y, v, labels, ev, nn, method, test, level, measure, pi_method,
     zval = b / se
     ci_lb, ci_ub = b - crit * se, b + crit * se
     bt = _back_transformed(transform, nn, b, ci_lb, ci_ub, None, None)
-    rows = wald_rows(y, v, [100.0], labels, ev, nn, transform, level)
+    rows = wald_rows(y, v, [100.0], labels, ev, nn, transform, level) if study_rows else None
     return MetaResult(
         measure=measure,
         method=method,
@@ -309,7 +315,7 @@ def _provenance(y, v, labels, ev, nn, method, test, level, measure, pi_method, t
         h.update(np.ascontiguousarray(arr, dtype="<f8").tobytes())
     for name, arr in (("events", ev), ("n", nn)):
         h.update(name.encode() + (b"-" if arr is None else np.asarray(arr, dtype="<i8").tobytes()))
-    h.update("\x00".join(labels).encode())
+    h.update(b"labels 1..k" if isinstance(labels, DefaultLabels) else "\x00".join(labels).encode())
     digest = h.hexdigest()
     return dict(
         package="metaanalysis",
