@@ -7,6 +7,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 PACKAGE = TESTS.parent / "metaanalysis"
+BENCHMARKS = TESTS.parent / "benchmarks"  # tests/benchmarks/test_<script>.py for its scripts
 HELPERS = {"conftest", "helpers", "reference"}  # shared by every test module; they test nothing themselves
 
 
@@ -15,17 +16,19 @@ def _test_modules() -> list[Path]:
 
 
 def test_every_test_module_is_named_after_the_module_it_tests():
-    """tests/<layer>/test_<module>[_<aspect>].py for metaanalysis/<layer>/<module>.py."""
+    """tests/<layer>/test_<module>[_<aspect>].py for metaanalysis/<layer>/<module>.py (and
+    tests/benchmarks/test_<script>.py for benchmarks/<script>.py)."""
     wrong = []
     for path in _test_modules():
         rel = path.relative_to(TESTS)
         if rel == Path("test_metaanalysis.py"):
             continue
         layer, name = rel.parts[0], path.stem.removeprefix("test_")
-        modules = {m.stem for m in (PACKAGE / layer).glob("*.py") if m.stem != "__init__"}
+        folder = BENCHMARKS if layer == "benchmarks" else PACKAGE / layer
+        modules = {m.stem for m in folder.glob("*.py") if m.stem != "__init__"}
         if (
             len(rel.parts) != 2
-            or not (PACKAGE / layer).is_dir()
+            or not folder.is_dir()
             or not any(name == m or name.startswith(m + "_") for m in modules)
         ):
             wrong.append(str(rel))
@@ -35,7 +38,7 @@ def test_every_test_module_is_named_after_the_module_it_tests():
 def test_the_grid_of_test_folders_follows_the_package():
     layers = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     folders = {p.name for p in TESTS.iterdir() if p.is_dir() and any(p.glob("test_*.py"))}
-    assert folders <= layers, f"test folders without a layer: {folders - layers}"
+    assert folders <= layers | {"benchmarks"}, f"test folders without a layer: {folders - layers}"
     assert {"engine", "evidence", "review", "presentation", "pipeline", "cli"} <= folders
 
 

@@ -25,7 +25,7 @@ class DefaultLabels(Sequence):
     def __len__(self) -> int:
         return self.k
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         r = range(1, self.k + 1)[i]
         return str(r) if isinstance(r, int) else tuple(map(str, r))
 

@@ -144,7 +144,9 @@ def fit_proportion(
     from metaanalysis.engine.rma import rma_effects
     from metaanalysis.engine.single_study import single_proportion
 
-    events, n = np.asarray(events, dtype=int), np.asarray(n, dtype=int)
+    counts: list[int] = np.asarray(events, dtype=int).tolist()
+    sizes: list[int] = np.asarray(n, dtype=int).tolist()
+    events, n = counts, sizes
     labels = tuple(studies)
     if name == SINGLE:
         return single_proportion(int(events[0]), int(n[0]), study=labels[0], level=level)

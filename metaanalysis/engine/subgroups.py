@@ -37,7 +37,7 @@ def subgroup_test(results: Mapping[str, Fit]) -> tuple[float, int, float]:
             raise ValueError(f"group {name!r}: estimate {res.b!r} with se {res.se!r} cannot enter the test")
         est.append(res.b)
         se.append(res.se)
-    measures = {res.measure for res in results.values()}
+    measures = {str(getattr(r, "measure", None)) for r in results.values()}
     if len(measures) > 1:
         raise ValueError(f"groups are on different scales: measures {sorted(measures)}")
     b, w = np.asarray(est), 1.0 / np.asarray(se) ** 2
@@ -55,7 +55,7 @@ def group_difference(groups: Mapping[str, Fit]) -> tuple[float | None, int | Non
         return None, None, None, ("no test for subgroup differences: compare the groups' credible intervals",)
     if len(groups) < 2:
         return None, None, None, (f"only {len(groups)} group: no test for subgroup differences",)
-    singles = [label for label, r in groups.items() if r.k == 1]
+    singles = [label for label, r in groups.items() if getattr(r, "k", None) == 1]
     if singles:
         notes.append(
             "group(s) with one study enter Qbetween with that study's own estimate and se: " + ", ".join(singles)

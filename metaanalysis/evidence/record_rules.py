@@ -114,7 +114,7 @@ class RecordChecker(SchemaWalker):
     # -- risk of bias (docs/risk-of-bias.md) -----------------------------------------------
     def risk_of_bias(self, rob: dict, data: dict) -> None:
         """A judgement and its support agree; a record holding a comparison assesses it."""
-        judged: list[tuple[tuple, dict]] = [
+        judged: list[tuple[tuple[Any, ...], dict]] = [
             (("risk_of_bias", "items", k), _map(v)) for k, v in _map(rob.get("items")).items()
         ]
         for i, comp in enumerate(_list(rob.get("comparisons"))):

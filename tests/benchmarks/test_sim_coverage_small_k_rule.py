@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "docs" / "small_k_coverage.csv"
 ANALYSES = ROOT / "metaanalysis" / "data" / "analyses.yaml"
 DOC = ROOT / "docs" / "methods-small-k.md"

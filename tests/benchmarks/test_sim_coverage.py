@@ -23,9 +23,7 @@ from metaanalysis.engine.effects import escalc
 from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.engine.rma import rma_effects
 
-pytest.importorskip("distributed")
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "sim_coverage.py"
 REPLICATES = 20
 
