@@ -148,6 +148,7 @@ def permutest(
 
 
 def _permutest_mods(y, v, mods, method, test, exact, iter, seed) -> PermutationResult:
+    from metaanalysis.engine.batch_mods import fit_designs
     from metaanalysis.engine.metareg import rma_mods
 
     Z = np.asarray(mods, dtype=float)
@@ -173,13 +174,18 @@ def _permutest_mods(y, v, mods, method, test, exact, iter, seed) -> PermutationR
         rng = np.random.default_rng(seed)
         designs = [X] + [X[rng.permutation(k)] for _ in range(iter - 1)]
     p = X.shape[1]
-    zs, bs, qm = np.full((len(designs), p), np.nan), np.full((len(designs), p), np.nan), np.full(len(designs), np.nan)
-    for i, D in enumerate(designs):
-        try:
-            r = rma_mods(y, v, D, method=method, test=mtest)
-        except (ValueError, RuntimeError):
-            continue
-        zs[i], bs[i], qm[i] = r.zval, r.beta, r.QM
+    try:  # all row orders in one stacked fit (engine/batch_mods.py): each equals rma_mods()
+        fits = fit_designs(y, v, np.stack(designs), method=method, test=mtest)
+        zs, bs, qm = fits["zval"], fits["beta"], fits["QM"]
+    except np.linalg.LinAlgError:  # a singular fit in the stack: fit one by one, skip that one
+        zs, bs = np.full((len(designs), p), np.nan), np.full((len(designs), p), np.nan)
+        qm = np.full(len(designs), np.nan)
+        for i, D in enumerate(designs):
+            try:
+                r = rma_mods(y, v, D, method=method, test=mtest)
+            except (ValueError, RuntimeError):
+                continue
+            zs[i], bs[i], qm[i] = r.zval, r.beta, r.QM
     z0 = np.asarray(obs.zval)
     ok = ~np.isnan(qm)  # failed fits are left out, as metafor's na.rm = TRUE
     pval = tuple(min(1.0, float(np.mean(np.abs(zs[ok, j]) >= abs(z0[j]) - COMPTOL))) for j in range(p))

@@ -8,7 +8,8 @@ the script that wrote the table:
    k = 2, 3 and 4, the narrowest (median width averaged over the cells, then over k) is primary;
 2. the same among replicates with a 0 % or 100 % arm (not every arm on one boundary), in cells of
    either design with k = 2..4 and >= 200 such replicates, between the normal-normal and the
-   binomial-normal model with the prior of rule 1's choice.
+   binomial-normal model with the prior of rule 1's choice (a `defaults.primary` rule with
+   `extreme_arm: true` names it when it differs from rule 1's choice).
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ ANALYSES = ROOT / "metaanalysis" / "data" / "analyses.yaml"
 DOC = ROOT / "docs" / "methods-small-k.md"
 KS = (2, 3, 4)
 
-# simulated method -> (method, model, half-normal scale) as analyses.yaml writes them
+# simulated method -> (method name in analyses.yaml's registry, half-normal scale of its tau prior)
 NAMES = {
-    "GLMM": ("GLMM", None, None),
-    "PLO-HKSJ": ("PLO", None, None),
-    "PFT-HKSJ": ("PFT", None, None),
-    "BAYES-NN": ("BAYES", "normal-normal", 0.5),
-    "BAYES-NN-1": ("BAYES", "normal-normal", 1.0),
-    "BAYES-BN-1": ("BAYES", "binomial-normal", 1.0),
+    "GLMM": ("GLMM", None),
+    "PLO-HKSJ": ("PLO", None),
+    "PFT-HKSJ": ("PFT", None),
+    "BAYES-NN": ("BAYES-NN", 0.5),
+    "BAYES-NN-1": ("BAYES-NN", 1.0),
+    "BAYES-BN-1": ("BAYES-BN", 1.0),
 }
 
 
@@ -45,8 +46,20 @@ def rows():
 
 
 @pytest.fixture(scope="module")
-def bayes():
+def defaults():
+    """The `defaults` block as written (read here with PyYAML, not by the library's parser)."""
     return yaml.safe_load(ANALYSES.read_text(encoding="utf-8"))["defaults"]
+
+
+def _primary(defaults, k: int, extreme_arm: bool) -> str:
+    """The method of the first `defaults.primary` rule that matches a class of k studies."""
+    for rule in defaults["primary"]:
+        if rule.get("max_k") is not None and k > rule["max_k"]:
+            continue
+        if rule.get("extreme_arm") is not None and rule["extreme_arm"] != extreme_arm:
+            continue
+        return rule["method"]
+    raise AssertionError(f"no primary rule matches k = {k}")
 
 
 def _nominal(rows, keep, cov, wid, methods):
@@ -75,25 +88,27 @@ def test_the_table_is_the_full_run(rows):
     assert {r["p"] for r in rows if r["design"] == "A"} == {"0.1", "0.3", "0.5", "0.7", "0.9"}
 
 
-def test_primary_method_model_prior_and_max_k_are_the_tables(rows, bayes):
+def test_primary_method_and_prior_and_max_k_are_the_tables(rows, defaults):
     ok, cells = _nominal(rows, lambda r: r["design"] == "A", "coverage", "median_width", NAMES)
     assert ok, "no method keeps nominal coverage at every k = 2..4: the rule names no primary"
     choice = min(ok, key=ok.get)
-    method, model, scale = NAMES[choice]
-    b = bayes["bayes"]
-    assert method == "BAYES" and "BAYES" in bayes["methods"] and b["primary"] is True
-    assert b["model"] == model
-    family, value = b["tau_prior"].split(":")
-    assert family == "halfnormal" and float(value) == scale
+    method, scale = NAMES[choice]
+    assert method in defaults["methods"]
+    assert all(_primary(defaults, k, extreme_arm=False) == method for k in KS)
+    assert _primary(defaults, max(KS) + 1, extreme_arm=False) == "GLMM"
+    b = defaults["bayes"]
+    if scale is not None:
+        family, value = b["tau_prior"].split(":")
+        assert family == "halfnormal" and float(value) == scale
     assert b["max_k"] == max(KS)
-    assert all(np.mean([c for c, _ in cells[(k, choice)]]) >= 94.0 for k in range(2, b["max_k"] + 1))
+    assert all(np.mean([c for c, _ in cells[(k, choice)]]) >= 94.0 for k in KS)
 
 
-def test_model_for_classes_with_a_0_or_100_percent_arm_is_the_tables(rows, bayes):
+def test_method_for_classes_with_a_0_or_100_percent_arm_is_the_tables(rows, defaults):
     ok1, _ = _nominal(rows, lambda r: r["design"] == "A", "coverage", "median_width", NAMES)
-    _, _, scale = NAMES[min(ok1, key=ok1.get)]
-    candidates = [m for m, (meth, _, s) in NAMES.items() if meth == "BAYES" and s == scale]
-    assert sorted(NAMES[m][1] for m in candidates) == ["binomial-normal", "normal-normal"]
+    _, scale = NAMES[min(ok1, key=ok1.get)]
+    candidates = [m for m, (meth, s) in NAMES.items() if meth.startswith("BAYES") and s == scale]
+    assert sorted(NAMES[m][0] for m in candidates) == ["BAYES-BN", "BAYES-NN"]
 
     def eligible(r):
         return int(r["k"]) in KS and int(r["extreme_replicates"]) >= 200
@@ -101,12 +116,12 @@ def test_model_for_classes_with_a_0_or_100_percent_arm_is_the_tables(rows, bayes
     ok, cells = _nominal(rows, eligible, "extreme_coverage", "extreme_median_width", candidates)
     assert all(cells.get((k, m)) for k in KS for m in candidates), "a k without eligible cells"
     if ok:
-        expected = NAMES[min(ok, key=ok.get)][1]
+        expected = NAMES[min(ok, key=ok.get)][0]
     else:  # neither keeps it: the higher mean conditional coverage (the doc says it failed)
         mean = {m: np.mean([c for k in KS for c, _ in cells[(k, m)]]) for m in candidates}
-        expected = NAMES[max(mean, key=mean.get)][1]
-    b = bayes["bayes"]
-    assert b.get("model_with_extreme_arm", b["model"]) == expected
+        expected = NAMES[max(mean, key=mean.get)][0]
+    assert expected in defaults["methods"]
+    assert all(_primary(defaults, k, extreme_arm=True) == expected for k in KS)
 
 
 def test_the_doc_shows_this_table(rows):
