@@ -45,3 +45,26 @@ def built_report(tmp_path_factory):
         else:
             os.environ["TMPDIR"] = saved
     return base / "results", out["html"]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Keep the tests of one `xdist_group` on one worker, so that an expensive session fixture
+    (the built report) is built once. pytest-xdist 3.8 renames grouped tests to `nodeid@group`
+    (which its scheduler reads) by setting `item._nodeid`, but pytest 9 keeps the id in
+    `item._id`, so `--dist loadgroup` sent grouped tests to any worker. The same renaming is
+    done here where xdist's did not take."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        marks = item.iter_markers("xdist_group")
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in marks})
+        if not names or item.nodeid.endswith("@" + "_".join(names)):
+            continue
+        grouped = f"{item.nodeid}@{'_'.join(names)}"
+        if hasattr(item, "_id"):  # pytest >= 9
+            from _pytest.nodeid import coerce_node_id
+
+            item._id = coerce_node_id(grouped)
+        else:
+            item._nodeid = grouped

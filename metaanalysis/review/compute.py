@@ -36,9 +36,10 @@ def compute_review(
     now: datetime | None = None,
 ) -> Review:
     frame = outcome_table(records)
-    pooled = [pool_analysis(frame, a) for a in plan.analyses]
+    fits: dict = {}  # every class fit of this review, by its rows and settings
+    pooled = [pool_analysis(frame, a, fits) for a in plan.analyses]
     analyses = tuple(replace(r, subgroup_test=subgroup_test(r)) for r in pooled)
-    sensitivity = tuple(pool_analysis(frame, v.apply(a)) for a in plan.analyses for v in plan.sensitivity)
+    sensitivity = tuple(pool_analysis(frame, v.apply(a), fits) for a in plan.analyses for v in plan.sensitivity)
     surv = survival_tables(records, plan)
     return Review(
         toolkit_version=__version__,

@@ -155,8 +155,11 @@ def combine_arms(rows: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, 
     marked `derived` (a sum, as `derived.from: sum` in a record) and `combined`, with a note.
     """
     rows = rows.assign(combined=False, note=pd.Series([None] * len(rows), index=rows.index, dtype=object))
-    keep, merged = [], []
-    for _, group in rows.groupby(["study", analysis.group_by], sort=False):
+    keys = ["study", analysis.group_by]
+    # A study with one row in a class is kept as it is; only the others need the steps below.
+    several = rows.groupby(keys, sort=False)[keys[0]].transform("size") > 1
+    keep, merged = [rows[~several]], []
+    for _, group in rows[several].groupby(keys, sort=False):
         # a regimen stratum whose own arm is pooled in the same class is already counted in it
         arms = set(group.loc[group["subgroup"].isna(), "arm"])
         inside = group["subgroup"].notna() & group["arm"].isin(arms)
@@ -186,6 +189,7 @@ def combine_arms(rows: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, 
             others = ", ".join(p for p in parts if p != part)
             merged.append(group.loc[[i]].assign(reason=COMBINED.format(others=others)))
     merged = [m for m in merged if len(m)]
+    keep = [k for k in keep if len(k)]
     return (
         pd.concat(keep) if keep else rows.iloc[:0],
         pd.concat(merged) if merged else rows.iloc[:0].assign(reason=pd.Series(dtype=object)),
@@ -202,14 +206,20 @@ def _labelled(included: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
     return included.sort_values([analysis.group_by, "year", "study", "arm"], kind="stable")
 
 
-def _class_result(cls: str, method: str, rows: pd.DataFrame, analysis: Analysis) -> ClassResult:
+def _class_result(cls: str, method: str, rows: pd.DataFrame, analysis: Analysis, cache: dict | None) -> ClassResult:
     labels = tuple(rows["label"])
     base = dict(regimen_class=cls, method=method, k=len(rows), n_total=int(rows["n"].sum()), studies=labels)
+    events, n = rows["events"].astype(int).to_numpy(), rows["n"].astype(int).to_numpy()
+    # Most sensitivity variants leave most classes as they are: the same rows and settings give
+    # the same fit, so one computation serves them all (the fits are immutable).
+    key = (method, labels, tuple(events), tuple(n), analysis.level, analysis.inverse_variance, analysis.bayes.tau_prior)
+    if cache is not None and key in cache:
+        return ClassResult(**base, **cache[key])
     try:
         fit = fit_proportion(
             method,
-            rows["events"].astype(int).to_numpy(),
-            rows["n"].astype(int).to_numpy(),
+            events,
+            n,
             studies=labels,
             level=analysis.level,
             iv=analysis.inverse_variance,
@@ -218,13 +228,18 @@ def _class_result(cls: str, method: str, rows: pd.DataFrame, analysis: Analysis)
     # A model that cannot be fitted (bad counts, no convergence) is reported in the tables,
     # never hidden; any other exception is a bug and propagates.
     except (ValueError, RuntimeError) as exc:
-        return ClassResult(**base, fit=None, error=f"{type(exc).__name__}: {exc}")
-    return ClassResult(**base, fit=fit)
+        outcome: dict = dict(fit=None, error=f"{type(exc).__name__}: {exc}")
+    else:
+        outcome = dict(fit=fit)
+    if cache is not None:
+        cache[key] = outcome
+    return ClassResult(**base, **outcome)
 
 
-def pool_analysis(frame: pd.DataFrame, analysis: Analysis) -> AnalysisResult:
+def pool_analysis(frame: pd.DataFrame, analysis: Analysis, cache: dict | None = None) -> AnalysisResult:
     """Select the rows of one analysis once, fit every declared method to every class, and decide
-    each class's primary method once, by the plan's rule."""
+    each class's primary method once, by the plan's rule. `cache`: a dict shared by the
+    analyses of one review, so that a class fitted once is never fitted again."""
     included, excluded = select_rows(frame, analysis)
     included = _labelled(included, analysis)
     fits: dict[str, dict[str, ClassResult]] = {}
@@ -234,7 +249,7 @@ def pool_analysis(frame: pd.DataFrame, analysis: Analysis) -> AnalysisResult:
         k = len(rows)
         extreme[cls] = bool(((rows["events"] == 0) | (rows["events"] == rows["n"])).any())
         methods = [SINGLE] if k == 1 else [m for m in analysis.methods if analysis.fitted(m, k)]
-        fits[cls] = {m: _class_result(cls, m, rows, analysis) for m in methods}
+        fits[cls] = {m: _class_result(cls, m, rows, analysis, cache) for m in methods}
         primary[cls] = analysis.primary_for(k, extreme[cls])
     return AnalysisResult(
         analysis=analysis,
