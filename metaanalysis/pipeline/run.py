@@ -85,7 +85,8 @@ def run(
     with StagedOutput(target) as stage:
         previous = read_manifest(stage.target)
         notes = _notes_on_previous(stage, previous, target)
-        tables, figures = write_results(review, stage.path)
+        intact = previous is not None and not altered_files(stage.target, previous)
+        tables, figures = write_results(review, stage.path, reuse_from=stage.target / "figures" if intact else None)
         write_evidence(stage.path, records)
         report = compare_runs(
             stage.target if previous else None,
@@ -160,8 +161,10 @@ def tables_of(review: Review) -> dict:
     return tables
 
 
-def write_results(review: Review, out_dir: Path) -> tuple[dict, list[Path]]:
-    """review.json, every table and every figure, written into `out_dir` (the staging folder)."""
+def write_results(review: Review, out_dir: Path, *, reuse_from: Path | None = None) -> tuple[dict, list[Path]]:
+    """review.json, every table and every figure, written into `out_dir` (the staging folder).
+    `reuse_from`: the figures folder of the previous complete run, when no file of it was
+    changed after that run: a figure whose drawing is unchanged is copied from it."""
     out_dir = Path(out_dir)
     figures_dir = out_dir / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
@@ -169,21 +172,21 @@ def write_results(review: Review, out_dir: Path) -> tuple[dict, list[Path]]:
     tables = tables_of(review)
     for name, table in tables.items():
         write_csv(table, out_dir / name)
-    return tables, draw_figures(review, figures_dir)
+    return tables, draw_figures(review, figures_dir, reuse_from=reuse_from)
 
 
-def draw_figures(review: Review, figures_dir: Path) -> list[Path]:
+def draw_figures(review: Review, figures_dir: Path, *, reuse_from: Path | None = None) -> list[Path]:
     """Every figure of the run, drawn from the review (nothing is fitted here)."""
     citations, arms = citation_labels(list(review.records)), arm_labels(list(review.records))
     figures: list[Path] = []
     for result in review.analyses:
         fig = analysis_forest(result, citations, arms)
         if fig is not None:
-            figures += save_forest(fig, figures_dir / result.id)
+            figures += save_forest(fig, figures_dir / result.id, reuse_from=reuse_from)
     for comp in review.comparisons:
         for measure, fig in comparison_forests(comp, citations, arms).items():
-            figures += save_forest(fig, figures_dir / f"{comp.id}_{measure}")
-    figures += draw_survival(review, figures_dir)
+            figures += save_forest(fig, figures_dir / f"{comp.id}_{measure}", reuse_from=reuse_from)
+    figures += draw_survival(review, figures_dir, reuse_from=reuse_from)
     if review.prisma is not None:
         figures += save_prisma_figure(review.prisma, figures_dir)
     return figures

@@ -12,6 +12,8 @@ result; nothing is estimated here. The work is split by responsibility:
 
 from __future__ import annotations
 
+import io
+import shutil
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -231,11 +233,16 @@ def _draw(
     return fig
 
 
-def save_forest(fig: Figure, path_without_suffix) -> list[Path]:
+def save_forest(fig: Figure, path_without_suffix, *, reuse_from: Path | None = None) -> list[Path]:
     """Write `<path>.png` (300 dpi), `<path>.svg` and `<path>.pdf`; return the three paths.
 
     SVG and PDF keep text as text (editable in Inkscape or Illustrator; fonts embedded in the
     PDF) and carry no date, so re-running an unchanged analysis rewrites identical files.
+    `reuse_from`: a folder of intact earlier output (the previous run's figures). Where its
+    SVG of the same name is byte-identical to this one, the figure is the same drawing (the
+    SVG holds every mark and string, and matplotlib's version), so its PNG and PDF are copied
+    rather than rendered again: most of a re-run's time went into rasterising and into
+    subsetting fonts for PDFs of figures that had not changed.
     """
     base = Path(path_without_suffix)
     if base.suffix.lower() in (".png", ".svg", ".pdf"):
@@ -244,7 +251,21 @@ def save_forest(fig: Figure, path_without_suffix) -> list[Path]:
     png, svg, pdf = (Path(f"{base}.{ext}") for ext in ("png", "svg", "pdf"))
     common = dict(bbox_inches="tight", pad_inches=0.08, facecolor="white")
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "metaanalysis-forest", "pdf.fonttype": 42}):
+        buf = io.BytesIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None}, **common)
+        svg.write_bytes(buf.getvalue())
+        if reuse_from is not None and _same_drawing(buf.getvalue(), Path(reuse_from) / base.name):
+            for path in (png, pdf):
+                shutil.copyfile(Path(reuse_from) / path.name, path)
+            return [png, svg, pdf]
         fig.savefig(png, dpi=300, format="png", **common)
-        fig.savefig(svg, format="svg", metadata={"Date": None}, **common)
         fig.savefig(pdf, format="pdf", metadata={"CreationDate": None, "ModDate": None}, **common)
     return [png, svg, pdf]
+
+
+def _same_drawing(svg: bytes, earlier: Path) -> bool:
+    """Whether `earlier`.svg holds these bytes and its PNG and PDF are there to copy."""
+    old_svg, old_png, old_pdf = (Path(f"{earlier}.{ext}") for ext in ("svg", "png", "pdf"))
+    if not (old_svg.is_file() and old_png.is_file() and old_pdf.is_file()):
+        return False
+    return old_svg.read_bytes() == svg

@@ -83,17 +83,18 @@ def median_plot(table: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-def draw_survival(review, figures_dir: Path) -> list[Path]:
-    """Median plots and the hazard-ratio forest plot of a review; returns the files written."""
+def draw_survival(review, figures_dir: Path, *, reuse_from: Path | None = None) -> list[Path]:
+    """Median plots and the hazard-ratio forest plot of a review; returns the files written.
+    `reuse_from`: the previous run's intact figures (see `save_forest`)."""
     written: list[Path] = []
     medians = review.medians
     for analysis, table in medians.groupby("analysis", sort=False):
         fig = median_plot(table, table["label"].iloc[0])
-        written += save_forest(fig, Path(figures_dir) / f"survival_{analysis}")
+        written += save_forest(fig, Path(figures_dir) / f"survival_{analysis}", reuse_from=reuse_from)
         plt.close(fig)
     fig = hazard_ratio_forest(review)
     if fig is not None:
-        written += save_forest(fig, Path(figures_dir) / "survival_hazard_ratios")
+        written += save_forest(fig, Path(figures_dir) / "survival_hazard_ratios", reuse_from=reuse_from)
         plt.close(fig)
     return written
 

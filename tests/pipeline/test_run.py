@@ -42,6 +42,18 @@ POOLED_COLUMNS = [
 STUDY_LEVEL_COLUMNS = ["study", "arm", "population", "outcome", "regimen_class", "events", "n", "derived"]
 
 
+def computed_tables(studies: Path) -> dict:
+    """The run's tables for an evidence folder without drawing or writing anything: the checks
+    and the computation `run` makes (for tests about what is pooled, where figures add nothing)."""
+    from metaanalysis.evidence.validation import check_directory, errors
+    from metaanalysis.pipeline.run import tables_of
+    from metaanalysis.review.compute import compute_review
+
+    parsed, problems = check_directory(studies)
+    assert not errors(problems), errors(problems)
+    return tables_of(compute_review([p.data for p in parsed], load_plan()))
+
+
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("living")
@@ -176,13 +188,13 @@ def test_overlapping_cohorts_are_never_pooled_together(first_run, tmp_path):
         'unit_of_analysis: patients\nrelations:\n  overlaps:\n    - {id: shumilov2025, reason: "test: shared centres"}',
     )
     (work / "example_new_study.yaml").write_text(record, encoding="utf-8")
-    out = run(work, tmp_path / "results", log=lambda *a: None)
-    level, excluded = out["tables"]["study_level.csv"], out["tables"]["excluded.csv"]
+    tables = computed_tables(work)
+    level, excluded = tables["study_level.csv"], tables["excluded.csv"]
     orr = level[level["analysis"] == "orr_after_cart"]
     assert "shumilov2025" in set(orr["study"]) and "example_new_study" not in set(orr["study"])
     reason = excluded[(excluded["analysis"] == "orr_after_cart") & (excluded["study"] == "example_new_study")]["reason"]
     assert reason.iloc[0] == "overlaps with shumilov2025 (the larger cohort was kept)"
-    sens = out["tables"]["sensitivity.csv"]
+    sens = tables["sensitivity.csv"]
     no_overlap = sens[
         (sens["variant"] == "without_overlaps")
         & (sens["analysis"] == "orr_after_cart")
@@ -222,8 +234,8 @@ def test_subgroup_difference_is_reported_when_two_classes_are_pooled(first_run, 
             .replace("Fictional Walkthrough Centre", f"Fictional centre {sid}")
         )
         (work / f"{sid}.yaml").write_text(record, encoding="utf-8")
-    out = run(work, tmp_path / "results", log=lambda *a: None)
-    pooled, level = out["tables"]["pooled.csv"], out["tables"]["study_level.csv"]
+    tables = computed_tables(work)
+    pooled, level = tables["pooled.csv"], tables["study_level.csv"]
     orr = pooled[(pooled["analysis"] == "orr_after_cart") & (pooled["method"] == "GLMM")]
     classes = sorted(set(orr.loc[orr["k"] >= 2, "regimen_class"]))
     assert {"bispecific_antibody", "chemotherapy"} <= set(classes)
