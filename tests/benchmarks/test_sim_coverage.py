@@ -26,6 +26,7 @@ from metaanalysis.engine.rma import rma_effects
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "sim_coverage.py"
 REPLICATES = 20
+pytestmark = pytest.mark.xdist_group("sim")  # one worker builds the two runs (the module's fixture)
 
 
 def _run(out: Path, workers: int) -> str:

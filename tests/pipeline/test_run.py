@@ -54,13 +54,19 @@ def computed_tables(studies: Path) -> dict:
     return tables_of(compute_review([p.data for p in parsed], load_plan()))
 
 
+# The complete run these tests read is the session's one built report (conftest.built_report),
+# so they share its worker.
+pytestmark = pytest.mark.xdist_group("report")
+
+
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
+def first_run(built_report, tmp_path_factory):
+    """A copy of the evidence base and of one complete run of it (results/)."""
+    results, _ = built_report
     base = tmp_path_factory.mktemp("living")
-    studies = base / "extracted_studies"
-    shutil.copytree(ROOT / "extracted_studies", studies)
-    out = run(studies, base / "results", log=lambda *a: None)
-    return base, studies, out
+    shutil.copytree(results.parent / "extracted_studies", base / "extracted_studies")
+    shutil.copytree(results, base / "results")
+    return base, base / "extracted_studies", None
 
 
 def test_run_writes_every_table_with_the_promised_columns(first_run):
