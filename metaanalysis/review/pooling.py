@@ -83,34 +83,60 @@ def overlap_reasons(live: pd.DataFrame, *, exclude_overlapping: bool = False) ->
     return out
 
 
-def select_rows(frame: pd.DataFrame, analysis: Analysis) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split the candidate rows of one analysis into (included, excluded-with-reason).
-
-    Candidates are the rows of the analysis' population and outcome. Every
-    candidate ends in exactly one of the two frames.
-    """
-    cand = frame[(frame["population"] == analysis.population) & (frame["outcome"] == analysis.outcome)].copy()
+def _candidates(frame: pd.DataFrame, population: str, outcome: str) -> tuple[pd.DataFrame, pd.Series]:
+    """The rows of one population and outcome, and the reasons that hold for every analysis of
+    them (whatever its units, diseases, selections or sensitivity switches)."""
+    cand = frame[(frame["population"] == population) & (frame["outcome"] == outcome)].copy()
     reasons = pd.Series([None] * len(cand), index=cand.index, dtype=object)
-
-    def mark(mask, reason):
-        free = reasons.isna() & mask
-        reasons[free] = reason if isinstance(reason, str) else reason[free]
-
+    mark = _marker(reasons)
     mark(cand["role"].fillna("treatment") != "treatment", WHOLE_COHORT)
     # A stratum by regimen inside a mixed arm is a cohort of its own class; one by a patient
     # characteristic (early vs late relapse) is part of its arm and never pooled on its own.
     mark(cand["subgroup"].notna() & (cand["stratified_by"].fillna("") != "regimen"), STRATUM)
     # Best response (or unstated) and response at a fixed day are different outcomes.
-    if not re.search(r"_day\d+$", analysis.outcome):
+    if not re.search(r"_day\d+$", outcome):
         days = cand["timepoint_days"].astype("Int64").astype(str)
         mark(
             cand["assessment"].fillna("") == "fixed_timepoint",
-            pd.Series([TIMING.format(days=d, outcome=analysis.outcome) for d in days], index=cand.index),
+            pd.Series([TIMING.format(days=d, outcome=outcome) for d in days], index=cand.index),
         )
     # The loader already knows which numbers cannot be a proportion (no denominator,
     # no count, superseded report); its reason is carried over verbatim.
     mark(~cand["poolable"].astype(bool), cand["not_poolable_reason"].astype(object))
     mark(cand["events"].isna() | cand["n"].isna(), NO_DENOMINATOR)
+    return cand, reasons
+
+
+def _marker(reasons: pd.Series):
+    """mark(mask, reason): give `reason` to the rows of `mask` that have none yet (the first
+    reason that applies to a row is the one it is listed with)."""
+
+    def mark(mask, reason):
+        free = reasons.isna() & mask
+        reasons[free] = reason if isinstance(reason, str) else reason[free]
+
+    return mark
+
+
+def select_rows(
+    frame: pd.DataFrame, analysis: Analysis, cache: dict | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split the candidate rows of one analysis into (included, excluded-with-reason).
+
+    Candidates are the rows of the analysis' population and outcome. Every
+    candidate ends in exactly one of the two frames. `cache`: a dict shared by the analyses of
+    one review (and one `frame`), so that what holds for every analysis of a population and
+    outcome is worked out once for all its sensitivity variants.
+    """
+    key = ("candidates", analysis.population, analysis.outcome)
+    if cache is not None and key in cache:
+        cand, base = cache[key]
+    else:
+        cand, base = _candidates(frame, analysis.population, analysis.outcome)
+        if cache is not None:
+            cache[key] = (cand, base)
+    reasons = base.copy()  # cand is only read below
+    mark = _marker(reasons)
     mark(
         ~cand["unit_of_analysis"].isin(analysis.units),
         "different unit of analysis (" + cand["unit_of_analysis"].astype(str) + ")",
@@ -240,7 +266,7 @@ def pool_analysis(frame: pd.DataFrame, analysis: Analysis, cache: dict | None = 
     """Select the rows of one analysis once, fit every declared method to every class, and decide
     each class's primary method once, by the plan's rule. `cache`: a dict shared by the
     analyses of one review, so that a class fitted once is never fitted again."""
-    included, excluded = select_rows(frame, analysis)
+    included, excluded = select_rows(frame, analysis, cache)
     included = _labelled(included, analysis)
     fits: dict[str, dict[str, ClassResult]] = {}
     primary: dict[str, str] = {}
