@@ -61,6 +61,47 @@ class TableDiff:
 
 
 @dataclass(frozen=True)
+class PrimaryMove:
+    """The primary estimate of one class in the previous and in this run (the row each run's
+    pooled.csv marks primary), when it moved, appeared, vanished or changed method."""
+
+    analysis: str
+    population: str
+    outcome: str
+    regimen_class: str
+    old: dict | None  # method, estimate, ci_lb, ci_ub, k of the previous primary row
+    new: dict | None
+
+    @property
+    def switched(self) -> bool:
+        return self.old is not None and self.new is not None and self.old["method"] != self.new["method"]
+
+    def where(self) -> str:
+        return f"{self.population} / {self.outcome} / {self.regimen_class}"
+
+    def describe(self) -> str:
+        side = lambda r: (  # noqa: E731
+            f"{r['method']} {_pct(r['estimate'])} ({_pct(r['ci_lb'])} to {_pct(r['ci_ub'])}), k = {_k(r['k'])}"
+        )
+        if self.old is None:
+            assert self.new is not None
+            return f"{self.where()}: new, {side(self.new)}"
+        if self.new is None:
+            return f"{self.where()}: no longer pooled (was {side(self.old)})"
+        text = f"{self.where()}: {side(self.old)} -> {side(self.new)}"
+        if self.switched:
+            text += (
+                f"; primary method switched from {self.old['method']} to {self.new['method']} because k went "
+                f"from {_k(self.old['k'])} to {_k(self.new['k'])} (the primary rule of the analyses file, "
+                "defaults.primary)"
+                if self.old["k"] != self.new["k"]
+                else f"; primary method switched from {self.old['method']} to {self.new['method']} "
+                "(the primary rule of the analyses file, defaults.primary)"
+            )
+        return text
+
+
+@dataclass(frozen=True)
 class ChangeReport:
     first_run: bool
     studies_added: tuple[str, ...]
@@ -73,6 +114,7 @@ class ChangeReport:
     notes: tuple[str, ...] = ()
     previous: str = ""  # when the run compared against finished
     unchanged: int = 0  # pooled estimates that did not move
+    primary_moves: tuple[PrimaryMove, ...] = ()  # the report leads with these
 
     def is_empty(self) -> bool:
         return not (
@@ -90,6 +132,9 @@ class ChangeReport:
         if self.is_empty():
             return "\n".join(["No change against the previous results.", *self.notes])
         lines = list(self.notes)
+        if self.primary_moves:
+            lines.append("Primary estimates that changed:")
+            lines += [f"  {m.describe()}" for m in self.primary_moves]
         if self.studies_added:
             lines.append("Studies added: " + ", ".join(self.studies_added))
         if self.studies_removed:
@@ -127,6 +172,9 @@ class ChangeReport:
         out = [f"Compared with the complete run finished {self.previous}." if self.previous else "", *self.notes]
         if self.is_empty():
             return "\n".join([*filter(None, out), "", "No change against the previous results."]) + "\n"
+        if self.primary_moves:
+            out += ["", "### Primary estimates that changed", ""]
+            out += [f"- {m.describe()}" for m in self.primary_moves]
         out += ["", "### Studies", ""]
         out += [f"- added: {s}" for s in self.studies_added] + [f"- removed: {s}" for s in self.studies_removed]
         for study, edits in self.studies_edited:
@@ -156,11 +204,30 @@ class ChangeReport:
                 continue
             out.append(f"- {t.summary()}")
             out += [f"  - added: {_key(k)}" for k in t.added] + [f"  - removed: {_key(k)}" for k in t.removed]
-            for k, cells in t.edited:
-                out.append(f"  - edited {_key(k)}: " + "; ".join(f"{c} {_short(o)} → {_short(n)}" for c, o, n in cells))
+            out += _edits(t)
         if all(t.is_empty() for t in self.tables):
             out.append("No table changed.")
         return "\n".join(out).lstrip("\n") + "\n"
+
+
+def _edits(t: TableDiff) -> list[str]:
+    """The edited cells of a table, a change that repeats in several rows (the same column, the
+    same old and new value: e.g. one subgroup test printed on every row of an analysis) said once."""
+    rows_of: dict[tuple[str, str, str], list[tuple]] = {}
+    for k, cells in t.edited:
+        for c, o, n in cells:
+            rows_of.setdefault((c, o, n), []).append(k)
+    repeated = {cell for cell, keys in rows_of.items() if len(keys) > 1}
+    out = []
+    for (c, o, n), keys in rows_of.items():
+        if (c, o, n) in repeated:
+            shown = "; ".join(_key(k) for k in keys[:3]) + (f"; and {len(keys) - 3} more" if len(keys) > 3 else "")
+            out.append(f"  - `{c}` {_short(o)} → {_short(n)} in {len(keys)} rows ({shown})")
+    for k, cells in t.edited:
+        rest = [(c, o, n) for c, o, n in cells if (c, o, n) not in repeated]
+        if rest:
+            out.append(f"  - edited {_key(k)}: " + "; ".join(f"{c} {_short(o)} → {_short(n)}" for c, o, n in rest))
+    return out
 
 
 def _k(x) -> str:
@@ -345,6 +412,33 @@ def primary_rows(*pooled: pd.DataFrame | None) -> frozenset:
     return frozenset(out)
 
 
+def _primary_of(pooled: pd.DataFrame) -> dict[tuple, dict]:
+    """(analysis, population, outcome, class) -> the row pooled.csv marks primary there."""
+    if pooled is None or not {"analysis", "primary", *KEY} <= set(pooled.columns):
+        return {}
+    flag = pooled["primary"].astype(str).str.lower().isin(("true", "1"))
+    cols = ["method", *ESTIMATE_COLUMNS]
+    return {
+        (r["analysis"], r["population"], r["outcome"], r["regimen_class"]): {c: r[c] for c in cols}
+        for _, r in pooled[flag].iterrows()
+    }
+
+
+def primary_moves(old_pooled: pd.DataFrame, new_pooled: pd.DataFrame) -> tuple[PrimaryMove, ...]:
+    """Each class whose primary estimate moved, appeared, vanished or changed method, in table order."""
+    old, new = _primary_of(old_pooled), _primary_of(new_pooled)
+    moves = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a is not None and b is not None and a["method"] == b["method"]:
+            numbers = ["estimate", "ci_lb", "ci_ub", "k"]
+            x, y = np.array([a[c] for c in numbers], float), np.array([b[c] for c in numbers], float)
+            if np.allclose(x, y, rtol=0, atol=MOVED_TOLERANCE, equal_nan=True):
+                continue
+        moves.append(PrimaryMove(*key, old=a, new=b))
+    return tuple(moves)
+
+
 def compare_runs(
     old_dir: Path | None,
     new_dir: Path,
@@ -378,6 +472,7 @@ def compare_runs(
         _floats(pooled_new),
         old_ids,
         new_ids,
+        primary_moves=primary_moves(_floats(pooled_old), _floats(pooled_new)),
         studies_edited=tuple(edited),
         tables=tables,
         primary=primary,

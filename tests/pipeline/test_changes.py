@@ -173,3 +173,66 @@ def test_history_entries_are_never_rewritten_and_listed_newest_first(tmp_path):
     index = (second / "history.md").read_text(encoding="utf-8")
     assert index.index("Run three") < index.index("Run two") < index.index("Run one")
     assert "3 complete run(s)" in index
+
+
+# -- the report leads with the primary estimates ---------------------------------------------
+def _primary_table(rows):
+    cols = ["analysis", "population", "outcome", "regimen_class", "method", "primary", "estimate", "ci_lb", "ci_ub"]
+    cols += ["k", "tau2", "I2", "studies"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_a_switch_of_primary_method_leads_the_report_with_both_methods_and_the_reason():
+    from metaanalysis.pipeline.changes import primary_moves
+
+    cr = ("cr_after_cart", "after_car_t", "CR", "bispecific_antibody")
+    old = _primary_table(
+        [
+            (*cr, "GLMM", False, 0.308, 0.25, 0.37, 4, 0.0, 0.0, "a;b;c;d"),
+            (*cr, "BAYES-NN", True, 0.306, 0.167, 0.440, 4, 0.1, None, "a;b;c;d"),
+            ("orr_after_cart", "after_car_t", "ORR", "chemotherapy", "GLMM", True, 0.2, 0.1, 0.3, 6, 0, 0, "x"),
+        ]
+    )
+    new = _primary_table(
+        [
+            (*cr, "GLMM", True, 0.311, 0.255, 0.373, 5, 0.0, 0.0, "a;b;c;d;e"),
+            ("orr_after_cart", "after_car_t", "ORR", "chemotherapy", "GLMM", True, 0.2, 0.1, 0.3, 6, 0, 0, "x"),
+        ]
+    )
+    moves = primary_moves(old, new)
+    assert len(moves) == 1 and moves[0].switched  # the unchanged chemotherapy row is not listed
+    report = compare(old, new, {"a", "b", "c", "d"}, {"a", "b", "c", "d", "e"}, primary_moves=moves)
+    lines = report.text().splitlines()
+    assert lines[0] == "Primary estimates that changed:"
+    first = lines[1]
+    assert "after_car_t / CR / bispecific_antibody" in first
+    assert "BAYES-NN 30.6% (16.7% to 44.0%), k = 4 -> GLMM 31.1% (25.5% to 37.3%), k = 5" in first
+    assert "switched from BAYES-NN to GLMM because k went from 4 to 5" in first
+    assert lines[2] == "Studies added: e"
+    md = report.markdown()
+    assert md.index("### Primary estimates that changed") < md.index("### Studies")
+
+
+def test_a_moved_primary_estimate_without_switch_is_listed_without_a_reason():
+    from metaanalysis.pipeline.changes import primary_moves
+
+    row = ("orr_after_cart", "after_car_t", "ORR", "chemotherapy", "GLMM", True)
+    moves = primary_moves(
+        _primary_table([(*row, 0.20, 0.1, 0.3, 6, 0, 0, "x")]), _primary_table([(*row, 0.25, 0.15, 0.35, 7, 0, 0, "x")])
+    )
+    assert [m.describe() for m in moves] == [
+        "after_car_t / ORR / chemotherapy: GLMM 20.0% (10.0% to 30.0%), k = 6 -> GLMM 25.0% (15.0% to 35.0%), k = 7"
+    ]
+
+
+def test_a_cell_change_repeated_in_many_rows_is_said_once():
+    from metaanalysis.pipeline.changes import ChangeReport, TableDiff
+
+    edited = tuple(
+        (("orr_after_cart", cls, m), (("Qbetween", "15.56", "16.02"), ("estimate", str(i), str(i + 1))))
+        for i, (cls, m) in enumerate([("a", "GLMM"), ("a", "PLO"), ("b", "GLMM"), ("b", "PLO")])
+    )
+    diff = TableDiff("pooled.csv", ("analysis", "regimen_class", "method"), edited=edited)
+    md = ChangeReport(False, (), (), pd.DataFrame(), tables=(diff,)).markdown()
+    assert md.count("Qbetween") == 1 and "`Qbetween` 15.56 → 16.02 in 4 rows" in md
+    assert md.count("estimate 0 → 1") == 1 and md.count("edited orr_after_cart") == 4

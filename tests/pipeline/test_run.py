@@ -182,6 +182,17 @@ def test_a_new_study_is_picked_up_and_the_change_report_names_it(first_run, tmp_
     assert (bsab["k_new"] == bsab["k_old"] + 1).all()
     text = (work / "results" / "changes.md").read_text(encoding="utf-8")
     assert "example_new_study" in text and "bispecific_antibody" in text
+    # the report leads with the primary estimate that moved, as pooled.csv marks it before and after
+    before, after = (pd.read_csv(d / "pooled.csv") for d in (base / "results", work / "results"))
+    lines = report.text().splitlines()
+    assert lines[0] == "Primary estimates that changed:"
+    where = "after_car_t / ORR / bispecific_antibody: "
+    line = next(line for line in lines[1:] if line.strip().startswith(where))
+    for table in (before, after):
+        mine = (table["analysis"] == "orr_after_cart") & (table["regimen_class"] == "bispecific_antibody")
+        row = table[mine & table["primary"]].iloc[0]
+        assert f"{row['method']} {row['estimate'] * 100:.1f}%" in line and f"k = {row['k']}" in line
+    assert lines.index(line) < lines.index("Studies added: example_new_study")
     assert "example_new_study" in pd.read_csv(work / "results" / "study_level.csv")["study"].tolist()
 
 
