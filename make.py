@@ -16,6 +16,7 @@ virtual environment lives in `.venv/` and is reinstalled whenever
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -106,8 +107,27 @@ def _exec(args: list[str], **env_overrides: str) -> int:
     return subprocess.run(args, cwd=ROOT, env=env).returncode
 
 
+LAB_SETTINGS = ROOT / "jupyterlab" / "overrides.json"
+
+
+def install_lab_settings(env: Path = VENV) -> Path:
+    """The project's JupyterLab settings (jupyterlab/overrides.json: a double click opens
+    notebooks/*.py as a Jupytext notebook) as the environment's application overrides, where
+    JupyterLab reads them (<prefix>/share/jupyter/lab/settings/overrides.json). Settings already
+    there for other plugins are kept."""
+    target = env / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    ours = json.loads(LAB_SETTINGS.read_text(encoding="utf-8"))
+    merged = json.loads(target.read_text(encoding="utf-8")) if target.is_file() else {}
+    for plugin, values in ours.items():
+        merged.setdefault(plugin, {}).update(values)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
 def lab(rest: list[str]) -> int:
     """JupyterLab on notebooks/; options after `lab` go to JupyterLab (--ip, --port, --IdentityProvider.token)."""
+    install_lab_settings()
     args = [str(BIN / "jupyter"), "lab", "--notebook-dir", str(ROOT / "notebooks")]
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest:
         args.append("--allow-root")  # containers often run as root; JupyterLab refuses root without it

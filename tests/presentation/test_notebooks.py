@@ -138,3 +138,35 @@ def test_saving_from_jupyterlab_leaves_the_text_notebook_unchanged(path):
         else []
     )
     assert jupytext.writes(nb, fmt="py:percent", config=config) == path.read_text(encoding="utf-8")
+
+
+def test_jupyterlab_opens_the_text_notebooks_as_notebooks(tmp_path):
+    """make.py lab installs the project's settings where JupyterLab reads application overrides,
+    naming a viewer the installed Jupytext extension registers and a setting JupyterLab's
+    document manager declares; settings already there are kept."""
+    import importlib.util
+    import json
+    import sys
+
+    from jupyterlab.commands import get_app_dir
+
+    spec = importlib.util.spec_from_file_location("make", ROOT / "make.py")
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    env = tmp_path / "env"
+    settings = env / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}))
+    written = make.install_lab_settings(env)
+    assert written == settings
+    got = json.loads(settings.read_text(encoding="utf-8"))
+    assert got["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}
+    viewer = got["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]["python"]
+    assert viewer == "Jupytext Notebook"
+    # where JupyterLab looks, in the environment the project runs it from
+    lab = Path(get_app_dir())
+    assert lab == Path(sys.prefix) / "share" / "jupyter" / "lab"
+    schema = json.loads((lab / "schemas" / "@jupyterlab" / "docmanager-extension" / "plugin.json").read_text())
+    assert "defaultViewers" in schema["properties"]
+    extension = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "jupyterlab-jupytext" / "static"
+    assert any(viewer in f.read_text(encoding="utf-8", errors="replace") for f in extension.glob("*.js"))
