@@ -7,6 +7,7 @@ parameter cells (which hold local paths) are hidden, the narrative, tables and f
 from __future__ import annotations
 
 import html
+import re
 import time
 from pathlib import Path
 
@@ -88,6 +89,9 @@ def write_report(
         log(f"  {path.name} -> {target.name}")
         written.append(target)
         titles.append((target.name, page_title(nb, path.stem.replace("_", " "))))
+    for i, target in enumerate(written):
+        previous, following = titles[i - 1] if i else None, titles[i + 1] if i + 1 < len(titles) else None
+        target.write_text(with_navigation(target.read_text(encoding="utf-8"), previous, following), encoding="utf-8")
     if index_html is None:
         from metaanalysis.presentation.summary import index_page
         from metaanalysis.review.result_io import load_review
@@ -98,6 +102,31 @@ def write_report(
     index = out_dir / "index.html"
     index.write_text(index_text, encoding="utf-8")
     return [*written, index]
+
+
+NAV_STYLE = (
+    "nav.report-pages{font:14px system-ui,sans-serif;padding:8px 16px;border-bottom:1px solid #ddd;"
+    "background:#fafafa;display:flex;gap:24px}nav.report-pages a{color:#0b5394}"
+    "@media print{nav.report-pages{display:none}}"
+)
+
+
+def navigation(previous: tuple[str, str] | None, following: tuple[str, str] | None) -> str:
+    """The bar at the top of every page: back to the index, to the previous and the next page."""
+    links = ["<a href='index.html'>&#8592; Report index (summary of findings)</a>"]
+    if previous is not None:
+        links.append(f"<a href='{html.escape(previous[0])}'>&#8249; Previous: {html.escape(previous[1])}</a>")
+    if following is not None:
+        links.append(f"<a href='{html.escape(following[0])}'>Next: {html.escape(following[1])} &#8250;</a>")
+    return f"<style>{NAV_STYLE}</style><nav class='report-pages' aria-label='Report pages'>{''.join(links)}</nav>"
+
+
+def with_navigation(page: str, previous: tuple[str, str] | None, following: tuple[str, str] | None) -> str:
+    """`page` with the navigation bar as the first thing in its body."""
+    match = re.search(r"<body[^>]*>", page)
+    if match is None:
+        raise ValueError("an exported page without a <body> tag")
+    return page[: match.end()] + navigation(previous, following) + page[match.end() :]
 
 
 def simple_index(pages: list[tuple[str, str]]) -> str:

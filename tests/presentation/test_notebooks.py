@@ -122,6 +122,16 @@ def test_every_notebook_executes_and_is_exported_as_html(built_report):
     assert "Studies added: example_new_study" in walkthrough
     # the kernels' temporary folder (TMPDIR, set by the fixture): notebook 06 leaves no copy there
     assert not list((results.parent / "tmp").rglob("extracted_studies")), "a notebook left records in TMPDIR"
+    # every page links back to the index and on to the next page, before its content
+    for i, page in enumerate(pages[:-1]):
+        text = page.read_text(encoding="utf-8")
+        body = text[text.index("<body") :]
+        nav = body[: body.index("</nav>")]
+        assert "href='index.html'" in nav, page.name
+        if i + 1 < len(pages) - 1:
+            assert f"href='{pages[i + 1].name}'" in nav, page.name
+        if i:
+            assert f"href='{pages[i - 1].name}'" in nav, page.name
     index = pages[-1].read_text(encoding="utf-8")
     assert "Summary of findings" in index and all(f"href='{p.name}'" in index for p in pages[:-1])
 
