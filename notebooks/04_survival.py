@@ -45,6 +45,7 @@ import pandas as pd
 from metaanalysis.presentation.display import show_saved_figure
 from metaanalysis.presentation.pages import open_review
 from metaanalysis.presentation.survival_figures import (
+    Readers,
     hazard_ratio_forest,
     median_plot,
     readable_hazard_ratios,
@@ -55,12 +56,13 @@ from metaanalysis.presentation.survival_figures import (
 pd.set_option("display.max_colwidth", 90)
 review = open_review(RESULTS_DIR, STUDIES_DIR)
 medians = review.medians
+readers = Readers.of(review)  # studies as cited, classes by name
 
 
 def show(analysis):
     """The plot the run drew of one median analysis (drawn in memory if its file is missing)."""
     part = medians[medians["analysis"] == analysis]
-    show_saved_figure(RESULTS_DIR, f"survival_{analysis}", lambda: median_plot(part, part["label"].iloc[0]))
+    show_saved_figure(RESULTS_DIR, f"survival_{analysis}", lambda: median_plot(part, part["label"].iloc[0], readers))
 
 
 # %% [markdown]
@@ -68,7 +70,7 @@ def show(analysis):
 
 # %%
 whole = medians[medians["analysis"] == "os_median_after_cart"]
-readable_medians(whole)
+readable_medians(whole, readers)
 
 # %%
 show("os_median_after_cart")
@@ -81,7 +83,7 @@ show("os_median_after_cart")
 
 # %%
 timing = medians[medians["analysis"] == "os_median_after_cart_by_timing"]
-readable_medians(timing)
+readable_medians(timing, readers)
 
 # %%
 show("os_median_after_cart_by_timing")
@@ -96,7 +98,7 @@ for analysis in ("pfs_median_after_cart", "os_median_after_cart_by_class", "pfs_
     part = medians[medians["analysis"] == analysis]
     if len(part):
         display(Markdown(f"### {part['label'].iloc[0]}"))
-        display(readable_medians(part))
+        display(readable_medians(part, readers))
         show(analysis)
 
 # %% [markdown]
@@ -105,7 +107,7 @@ for analysis in ("pfs_median_after_cart", "os_median_after_cart_by_class", "pfs_
 # A hazard ratio below 1 favours the first-named group. Single studies are shown as printed.
 
 # %%
-readable_hazard_ratios(review.hazard_ratios)
+readable_hazard_ratios(review.hazard_ratios, readers)
 
 # %%
 if review.hazard_ratio_fits:
@@ -117,4 +119,4 @@ if review.hazard_ratio_fits:
 # Rates printed without a CI or a cohort size are listed, not pooled: no variance is invented.
 
 # %%
-readable_landmarks(review.landmarks)
+readable_landmarks(review.landmarks, readers)

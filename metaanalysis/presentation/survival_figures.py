@@ -9,6 +9,7 @@ diamond spanning its interval. Hazard ratios go through `forest_plot`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -16,28 +17,76 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from metaanalysis.engine.results import SubgroupResult
+from metaanalysis.evidence.vocabulary import regimen_labels
 from metaanalysis.presentation.forest import forest_plot, save_forest
+from metaanalysis.presentation.labels import arm_labels, citation_labels, cite
 
 
-def median_plot(table: pd.DataFrame, title: str) -> Figure:
-    """Cohort medians and pooled medians of one median analysis (rows of survival_medians.csv)."""
+@dataclass(frozen=True)
+class Readers:
+    """How a reader sees ids: study ids as citations ("Di Blasi 2022"), arm ids as the arm's
+    label, regimen-class ids as the class's name."""
+
+    citations: dict = field(default_factory=dict)
+    arms: dict = field(default_factory=dict)
+    classes: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, review) -> Readers:
+        records = list(review.records)
+        parts = {  # a cohort is an arm or a stratum of one ("study (subgroup id)")
+            (r["id"], g["id"]): g.get("label") or g["id"]
+            for r in records
+            for a in r.get("arms") or []
+            for g in a.get("subgroups") or []
+            if isinstance(g, dict) and "id" in g
+        }
+        return cls(citation_labels(records), {**parts, **arm_labels(records)}, regimen_labels())
+
+    def cohort(self, label) -> str:
+        return cite(label, self.citations, self.arms) if isinstance(label, str) else label
+
+    def cohorts(self, labels) -> str:
+        if not isinstance(labels, str) or not labels.strip():
+            return labels
+        return "; ".join(self.cohort(x.strip()) for x in labels.split(";") if x.strip())
+
+    def group(self, label) -> str:
+        return self.classes.get(label, label) if isinstance(label, str) else label
+
+
+PLAIN = Readers()
+
+
+def _single_classes(table: pd.DataFrame) -> set:
+    """Groups holding one cohort: its summary row repeats the cohort and is left out."""
+    if "kind" not in table or "group_label" not in table:
+        return set()
+    return set(table.loc[table["kind"] == "single study", "group_label"])
+
+
+def median_plot(table: pd.DataFrame, title: str, readers: Readers = PLAIN) -> Figure:
+    """Cohort medians and pooled medians of one median analysis (rows of survival_medians.csv),
+    with each median and its interval printed beside the plot. A class of one cohort shows that
+    cohort, marked as not pooled, once."""
     lines = []  # (label, kind, estimate, lb, ub, style)
+    single = _single_classes(table)
     for group, rows in table.groupby("group_label", sort=False, dropna=False):
         if group != "all cohorts":
-            lines.append(
-                (str(group) if pd.notna(group) else "not in a declared stratum", "header", None, None, None, None)
-            )
+            name = readers.group(str(group)) if pd.notna(group) else "not in a declared stratum"
+            lines.append((name, "header", None, None, None, None))
         for _, r in rows.iterrows():
             if r["kind"] in ("study", "excluded"):
                 nr = bool(r.get("not_reached")) if pd.notna(r.get("not_reached")) else False
                 has_ci = pd.notna(r["median_ci_lb"])
                 lb = r["median_ci_lb"] if has_ci else r.get("range_lb")
                 ub = r["median_ci_ub"] if has_ci else r.get("range_ub")
-                tag = "" if r["kind"] == "study" else "  [not pooled]"
+                alone = group in single and r["kind"] == "study"
+                tag = "  [not pooled: one cohort]" if alone else "" if r["kind"] == "study" else "  [not pooled]"
                 n = f", n = {int(r['n'])}" if pd.notna(r.get("n")) else ""
                 lines.append(
                     (
-                        f"{r['cohort']}{n}{tag}",
+                        f"{readers.cohort(r['cohort'])}{n}{tag}",
                         "nr" if nr else "study",
                         None if nr else r["median"],
                         lb,
@@ -45,13 +94,13 @@ def median_plot(table: pd.DataFrame, title: str) -> Figure:
                         "-" if has_ci else ":",
                     )
                 )
-            elif r["kind"] in ("pooled", "single study") and pd.notna(r.get("estimate")):
+            elif r["kind"] == "pooled" and pd.notna(r.get("estimate")):
                 lines.append(
                     (f"{r['method']} (k = {int(r['k'])})", "pooled", r["estimate"], r["ci_lb"], r["ci_ub"], "-")
                 )
     height = 0.9 + 0.24 * len(lines)
-    fig = Figure(figsize=(8.0, height))
-    ax = fig.add_axes([0.48, 0.9 / height * 0.6, 0.5, 1 - 0.9 / height])
+    fig = Figure(figsize=(9.5, height))
+    ax = fig.add_axes([0.42, 0.9 / height * 0.6, 0.38, 1 - 0.9 / height])
     known = [v for line in lines for v in line[2:5] if v is not None and pd.notna(v)]
     xmax = max(known) * 1.15 if known else 1.0
     for i, (label, kind, est, lb, ub, style) in enumerate(lines):
@@ -62,13 +111,23 @@ def median_plot(table: pd.DataFrame, title: str) -> Figure:
         )
         if kind == "header":
             continue
+        ax.text(
+            1.03,
+            y,
+            _printed(kind, est, lb, ub, style),
+            transform=ax.get_yaxis_transform(),
+            ha="left",
+            va="center",
+            fontsize=8,
+            fontweight=weight,
+        )
         if pd.notna(lb) and pd.notna(ub):
             ax.plot([lb, ub], [y, y], color="black", lw=1, ls=style)
         elif pd.notna(lb):  # CI open above (not reached)
             ax.annotate("", xy=(xmax, y), xytext=(lb, y), arrowprops=dict(arrowstyle="->", lw=1))
         if kind == "nr":
-            ax.text(xmax, y, " not reached", va="center", fontsize=7)
-        elif kind == "pooled" and pd.notna(lb) and pd.notna(ub):
+            continue  # "not reached" is printed in the column of numbers
+        if kind == "pooled" and pd.notna(lb) and pd.notna(ub):
             ax.fill([lb, est, ub, est], [y, y + 0.3, y, y - 0.3], color="black")
         elif est is not None and pd.notna(est):
             ax.plot([est], [y], "s", color="black", ms=5)
@@ -79,8 +138,21 @@ def median_plot(table: pd.DataFrame, title: str) -> Figure:
     ax.tick_params(labelsize=8)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
+    ax.text(1.03, len(lines) + 0.6, "Median [interval]", transform=ax.get_yaxis_transform(), fontsize=8, va="bottom")
     fig.suptitle(title, fontsize=9, x=0.02, ha="left")
     return fig
+
+
+def _printed(kind, est, lb, ub, style) -> str:
+    """The numbers of one line as the table prints them: "5.9 [5.1, 6.3]" (range in parentheses)."""
+    if kind == "nr":
+        return "not reached"
+    if est is None or pd.isna(est):
+        return "–"
+    if pd.isna(lb):
+        return f"{est:.1f}"
+    upper = "not reached" if pd.isna(ub) else f"{ub:.1f}"
+    return f"{est:.1f} [{lb:.1f}, {upper}]" if style == "-" else f"{est:.1f} (range {lb:.1f}-{upper})"
 
 
 def draw_survival(review, figures_dir: Path, *, reuse_from: Path | None = None) -> list[Path]:
@@ -88,8 +160,9 @@ def draw_survival(review, figures_dir: Path, *, reuse_from: Path | None = None) 
     `reuse_from`: the previous run's intact figures (see `save_forest`)."""
     written: list[Path] = []
     medians = review.medians
+    readers = Readers.of(review)
     for analysis, table in medians.groupby("analysis", sort=False):
-        fig = median_plot(table, table["label"].iloc[0])
+        fig = median_plot(table, table["label"].iloc[0], readers)
         written += save_forest(fig, Path(figures_dir) / f"survival_{analysis}", reuse_from=reuse_from)
         plt.close(fig)
     fig = hazard_ratio_forest(review)
@@ -138,11 +211,15 @@ def _as_printed(rows: list[dict]):
     return paper_table(frame, numeric=("k", "N", "n"))
 
 
-def readable_medians(table: pd.DataFrame):
-    """Endpoint, median and interval first; then method, cohorts and why a row did not enter."""
+def readable_medians(table: pd.DataFrame, readers: Readers = PLAIN):
+    """Endpoint, median and interval first; then method, cohorts and why a row did not enter.
+    A class of one cohort is that cohort's row, once (marked: one cohort, not pooled)."""
     rows = []
+    single = _single_classes(table)
     for _, r in table.iterrows():
-        if r["kind"] in ("pooled", "single study"):
+        if r["kind"] == "single study":
+            continue
+        if r["kind"] == "pooled":
             value = "" if pd.isna(r.get("estimate")) else f"{r['estimate']:.1f}"
             rows.append(
                 {
@@ -151,8 +228,8 @@ def readable_medians(table: pd.DataFrame):
                     "95% interval": _interval(r.get("ci_lb"), r.get("ci_ub")),
                     "Method": r["method"],
                     "k": int(r["k"]) if pd.notna(r.get("k")) else "",
-                    "Group": r.get("group_label"),
-                    "Cohorts": r.get("studies"),
+                    "Group": readers.group(r.get("group_label")),
+                    "Cohorts": readers.cohorts(r.get("studies")),
                     "Note": "; ".join(str(x) for x in (r.get("reason"), r.get("note")) if pd.notna(x)),
                 }
             )
@@ -165,17 +242,19 @@ def readable_medians(table: pd.DataFrame):
                     "Endpoint": r["endpoint"],
                     "Median (months)": "not reached" if nr else f"{r['median']:.1f}",
                     "95% interval": f"CI {ci}" if ci else (f"range {rng}" if rng else ""),
-                    "Method": "cohort" + (f" (in {r['method']})" if pd.notna(r.get("method")) else " (not pooled)"),
+                    "Method": "one cohort (not pooled)"
+                    if r.get("group_label") in single and r["kind"] == "study"
+                    else "cohort" + (f" (in {r['method']})" if pd.notna(r.get("method")) else " (not pooled)"),
                     "k": "",
-                    "Group": r.get("group_label"),
-                    "Cohorts": r["cohort"] + (f", n = {int(r['n'])}" if pd.notna(r.get("n")) else ""),
+                    "Group": readers.group(r.get("group_label")),
+                    "Cohorts": readers.cohort(r["cohort"]) + (f", n = {int(r['n'])}" if pd.notna(r.get("n")) else ""),
                     "Note": r.get("reason") if pd.notna(r.get("reason")) else "",
                 }
             )
     return _as_printed(rows)
 
 
-def readable_hazard_ratios(table: pd.DataFrame):
+def readable_hazard_ratios(table: pd.DataFrame, readers: Readers = PLAIN):
     """HR with CI first, then what it compares, k and the studies (or why a study did not enter)."""
     rows = []
     for _, r in table.iterrows():
@@ -186,7 +265,7 @@ def readable_hazard_ratios(table: pd.DataFrame):
                 "HR": f"{r['hr']:.2f}",
                 "95% CI": _interval(r.get("hr_ci_lb"), r.get("hr_ci_ub"), 2),
                 "Comparison": r["label"],
-                "Row": r["method"] if pooled else r["cohort"],
+                "Row": r["method"] if pooled else readers.cohort(r["cohort"]),
                 "k": int(r["k"]) if pooled else "",
                 "Note": "; ".join(str(x) for x in (r.get("reason"), r.get("note"), r.get("model")) if pd.notna(x)),
             }
@@ -194,7 +273,7 @@ def readable_hazard_ratios(table: pd.DataFrame):
     return _as_printed(rows)
 
 
-def readable_landmarks(table: pd.DataFrame):
+def readable_landmarks(table: pd.DataFrame, readers: Readers = PLAIN):
     """Landmark rate with CI first, then class, where its variance came from, and why not pooled."""
     rows = []
     for _, r in table.iterrows():
@@ -204,8 +283,10 @@ def readable_landmarks(table: pd.DataFrame):
                 "Endpoint": f"{r['endpoint']} at {r['months']:g} months",
                 "Rate (%)": pct,
                 "95% CI": _interval(r.get("ci_lb"), r.get("ci_ub")),
-                "Class": r["regimen_class"],
-                "Row": r["study"] if r["kind"] == "study" else f"pooled ({r.get('variant')}, k = {r.get('k')})",
+                "Class": readers.group(r["regimen_class"]),
+                "Row": readers.cohort(r["study"])
+                if r["kind"] == "study"
+                else f"pooled ({r.get('variant')}, k = {r.get('k')})",
                 "Variance from": r.get("variance_from") if pd.notna(r.get("variance_from")) else "",
                 "Not pooled because": r.get("reason") if pd.notna(r.get("reason")) else "",
             }
