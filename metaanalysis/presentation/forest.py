@@ -203,6 +203,10 @@ def _draw(
         ax.xaxis.set_minor_locator(NullLocator())
         ax.tick_params(axis="x", width=0.8, length=3, labelsize=draw.FONTSIZE)
         ax.spines["bottom"].set_linewidth(0.8)
+        # light vertical lines at the ticks, behind every mark, as R meta and RevMan draw them
+        ax.set_axisbelow(True)
+        ax.xaxis.grid(True, which="major", color="0.88", linewidth=0.5, linestyle="-")
+        ax.yaxis.grid(False)
         for tick_label in ax.get_yticklabels():
             tick_label.set_parse_math(False)  # a '$' in a study label is a dollar, not mathtext
         for i, r in enumerate(rows):  # pooled rows in bold, as in R meta and RevMan
