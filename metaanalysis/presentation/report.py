@@ -99,9 +99,34 @@ def write_report(
         index_text = index_page(load_review(parameters["RESULTS_DIR"]), titles)
     else:
         index_text = index_html(titles)
+    changes = Path(parameters["RESULTS_DIR"]) / "changes.md" if "RESULTS_DIR" in parameters else None
+    if changes is not None and changes.is_file():
+        index_text = with_changes(index_text, changes.read_text(encoding="utf-8"))
     index = out_dir / "index.html"
     index.write_text(index_text, encoding="utf-8")
     return [*written, index]
+
+
+def changes_section(markdown: str) -> str:
+    """The run's change report (changes.md, written by the pipeline; nothing is compared here) as
+    the index's first section, with a link to the full history. Markdown rendered with every
+    HTML tag in it escaped: record text in a change report is shown, never run."""
+    import mistune
+
+    render = mistune.create_markdown(escape=True, plugins=["table"])
+    body = str(render(markdown))
+    return (
+        "<section class='changes'><h2>What changed in this update</h2>"
+        f"{body}<p><a href='../history.md'>The full history of every update</a></p></section>"
+    )
+
+
+def with_changes(index: str, markdown: str) -> str:
+    """`index` with the change report before its first section heading."""
+    at = index.find("<h2")
+    if at < 0:
+        raise ValueError("an index page without a section heading")
+    return index[:at] + changes_section(markdown) + index[at:]
 
 
 NAV_STYLE = (

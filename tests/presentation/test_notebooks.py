@@ -133,6 +133,10 @@ def test_every_notebook_executes_and_is_exported_as_html(built_report):
         if i:
             assert f"href='{pages[i - 1].name}'" in nav, page.name
     index = pages[-1].read_text(encoding="utf-8")
+    # the index opens with the run's change report (results/changes.md), before the summary
+    assert "What changed in this update" in index
+    assert index.index("What changed in this update") < index.index("Summary of findings")
+    assert "First run" in index  # this fixture's run had no previous results
     assert "Summary of findings" in index and all(f"href='{p.name}'" in index for p in pages[:-1])
 
 
