@@ -188,6 +188,8 @@ def fit_rows(
             label=model_label(res),
             group=group,
             bold=True,
+            # the group's totals, as R meta and RevMan print them on the pooled row
+            events_n="" if s.events is None else f"{sum(s.events)}/{sum(s.n)}",
             numbers=(res.estimate * f, lb * f, ub * f),
             weight="100.0%",
         )

@@ -250,7 +250,8 @@ def test_class_headers_subtotals_heterogeneity_and_subgroup_test():
     fig = forest_plot(_subgroups(), group_labels={"cart": "CAR-T re-treatment", "imid": "IMiD-based"})
     texts = _texts(fig)
     assert "CAR-T re-treatment" in texts and "IMiD-based" in texts
-    assert "Random-effects model 40.0 [30.0, 50.0] 100.0%" in texts
+    # the pooled row carries the class's totals, 0 + 10 + 12 events of 9 + 10 + 33 patients
+    assert "Random-effects model 22/52 40.0 [30.0, 50.0] 100.0%" in texts
     assert "Prediction interval [20.0, 65.0]" in texts
     assert "Heterogeneity: τ² = 0.2000; I² = 48.2%; Q = 12.30 (df = 2), p = 0.015" in texts
     assert "k = 1: not pooled" in texts
@@ -451,8 +452,10 @@ def test_subgroup_plot_of_a_real_fit_matches_metafor():
     for group in ("symptomatic", "asymptomatic"):
         g = ref["by_group"][group]
         assert group in texts
+        mine = [i for i, x in enumerate(d["group"]) if x == group]
+        totals = f"{sum(d['events'][i] for i in mine)}/{sum(d['n'][i] for i in mine)}"  # the group's totals
         assert (
-            f"Random-effects model {100 * g['bt_pred']:.1f} [{100 * g['bt_ci_lb']:.1f}, "
+            f"Random-effects model {totals} {100 * g['bt_pred']:.1f} [{100 * g['bt_ci_lb']:.1f}, "
             f"{100 * g['bt_ci_ub']:.1f}] 100.0%"
         ) in texts
         assert f"Prediction interval [{100 * g['bt_pi_lb']:.1f}, {100 * g['bt_pi_ub']:.1f}]" in texts
@@ -476,7 +479,7 @@ def test_glmm_plot_names_the_model_and_matches_metafor():
     texts = _texts(fig)
     assert any(
         t.startswith(
-            f"Random-effects model (GLMM) {100 * ref['bt_pred']:.1f} "
+            f"Random-effects model (GLMM) {sum(d['events'])}/{sum(d['n'])} {100 * ref['bt_pred']:.1f} "
             f"[{100 * ref['bt_ci_lb']:.1f}, {100 * ref['bt_ci_ub']:.1f}]"
         )
         for t in texts
