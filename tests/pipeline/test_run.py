@@ -178,7 +178,7 @@ def test_a_new_study_is_picked_up_and_the_change_report_names_it(first_run, tmp_
         & (moved["population"] == "after_car_t")
     ]
     # every declared method moved; BAYES too, the class having at most defaults.bayes.max_k studies
-    assert set(bsab["method"]) == {"GLMM", "PLO", "PFT", "BAYES-NN"}
+    assert set(bsab["method"]) == {"GLMM", "PLO", "PFT", "BAYES-NN", "BAYES-BN"}
     assert (bsab["k_new"] == bsab["k_old"] + 1).all()
     text = (work / "results" / "changes.md").read_text(encoding="utf-8")
     assert "example_new_study" in text and "bispecific_antibody" in text

@@ -72,11 +72,12 @@ def test_each_class_shows_its_primary_estimate_with_method_and_intervals(review)
     by_class = dict(zip(table["Regimen class"], table["Estimate (95 % interval)"], strict=True))
     by_method = dict(zip(table["Regimen class"], table["Method"], strict=True))
     iv = IVSettings()
-    # 2 to 4 studies: the Bayesian normal-normal model (the plan's rule)
+    # 2 to 4 studies, none at 0 % or 100 %: the Bayesian binomial-normal model (the plan's rule)
     e, n, s = _counts("bispecific_antibody")
-    bayes = fit_proportion("BAYES-NN", e, n, studies=s, level=0.95, iv=iv, tau_prior="halfnormal:1.0")
+    assert all(0 < x < m for x, m in zip(e, n, strict=True))
+    bayes = fit_proportion("BAYES-BN", e, n, studies=s, level=0.95, iv=iv, tau_prior="halfnormal:1.0")
     assert by_class["Bispecific antibody"] == fmt_percent_ci(bayes.estimate, *bayes.interval())
-    assert by_method["Bispecific antibody"] == "Bayesian, normal-normal"
+    assert by_method["Bispecific antibody"] == "Bayesian, binomial-normal"
     # 5 studies: the GLMM
     e, n, s = _counts("checkpoint_inhibitor")
     glmm = rma_glmm(e, n, studies=s, nAGQ=7)
@@ -104,9 +105,11 @@ def test_index_page_states_run_date_cutoff_version_and_methods(review):
         "Data cut-off (last search of the literature)",
         "Toolkit version",
         "binomial-normal random-intercept GLMM",  # the registry's description of each method shown
-        "Bayesian normal-normal random-effects model on the logit scale",
+        "Bayesian binomial-normal random-effects model (exact binomial likelihood",
         "half-normal(1) prior on τ",
-        "Bayesian, normal-normal for 2 to 4 studies; GLMM for every other class",  # the rule, in words
+        # the rule, in words
+        "Bayesian, normal-normal for 2 to 4 studies, with a 0 % or 100 % arm; "
+        "Bayesian, binomial-normal for 2 to 4 studies; GLMM for every other class",
         "href='02_response.html'",
     ):
         assert text in page, text

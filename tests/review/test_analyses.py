@@ -13,15 +13,17 @@ def test_packaged_plan_declares_primary_defaults_and_known_outcomes():
     assert plan.analyses and plan.comparisons and plan.sensitivity and plan.landmarks
     known = outcomes()
     for a in plan.analyses:
-        # 2 to 4 studies: the Bayesian normal-normal model (docs/methods-small-k.md); otherwise the GLMM,
-        # R meta's default for single-arm proportions; one study: shown, not pooled
+        # 2 to 4 studies: the Bayesian binomial-normal model, normal-normal where a class holds a
+        # 0 % or 100 % arm (docs/methods-small-k.md, rules 1 and 2); otherwise the GLMM, R meta's
+        # default for single-arm proportions; one study: shown, not pooled
         assert [a.primary_for(k) for k in (1, 2, 4, 5, 30)] == [
             "not pooled (k = 1)",
-            "BAYES-NN",
-            "BAYES-NN",
+            "BAYES-BN",
+            "BAYES-BN",
             "GLMM",
             "GLMM",
         ]
+        assert [a.primary_for(k, extreme_arm=True) for k in (2, 4, 5)] == ["BAYES-NN", "BAYES-NN", "GLMM"]
         assert a.inverse_variance.method == "REML" and a.inverse_variance.test == "knha"
         assert a.outcome in known, a.outcome
     for c in plan.comparisons:

@@ -47,8 +47,9 @@ def _frame(counts):
 def analysis():
     plan = load_plan()
     a = next(a for a in plan.analyses if a.id == "orr_after_cart")
-    assert "BAYES-NN" in a.methods and a.bayes.max_k == 4 and a.bayes.tau_prior == "halfnormal:1.0"
-    assert a.primary[0] == PrimaryRule("BAYES-NN", max_k=4) and a.primary[-1] == PrimaryRule("GLMM")
+    assert {"BAYES-NN", "BAYES-BN"} <= set(a.methods) and a.bayes.max_k == 4 and a.bayes.tau_prior == "halfnormal:1.0"
+    assert a.primary[0] == PrimaryRule("BAYES-NN", max_k=4, extreme_arm=True)
+    assert a.primary[1] == PrimaryRule("BAYES-BN", max_k=4) and a.primary[-1] == PrimaryRule("GLMM")
     return a
 
 
