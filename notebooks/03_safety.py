@@ -17,8 +17,10 @@
 # # Safety by regimen class
 #
 # Cytokine release syndrome grade 3 or more, ICANS (any grade and grade 3 or more) and infections
-# grade 3 or more, pooled by regimen class wherever at least one study reports them, each class
-# with its primary estimate as on the response page. A class with one study is shown, not pooled.
+# grade 3 or more, pooled by regimen class wherever a study reports them with a denominator, each
+# class with its primary estimate as on the response page. A class with one study is shown, not
+# pooled. A declared outcome that no study row can enter (no denominator, or a record superseded by
+# a later report of the same cohort) is listed below the table with the reason.
 # Then the two-arm comparison from the Tongji cohort (second CAR-T infusion vs other salvage) as
 # odds ratios and risk differences.
 

@@ -10,7 +10,9 @@ Nothing is written into the results folder.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 from pathlib import Path
 
 from IPython.display import Markdown, display
@@ -69,10 +71,40 @@ def forest_figures(review: Review, results_dir: str | Path, analyses) -> None:
         show_saved_figure(results_dir, a.id, lambda result=result: analysis_forest(result, citations, arms))
 
 
+def _cite_ids(text: str, citations: dict[str, str]) -> str:
+    """A reason as the run wrote it ("superseded by tongren2025_preprint"), with study ids cited."""
+    return re.sub(r"[A-Za-z0-9_]+", lambda m: citations.get(m.group(0), m.group(0)), str(text))
+
+
+def without_studies(review: Review, analyses) -> list[str]:
+    """One line per declared analysis that no study row entered, with the candidate rows the run
+    set aside and why: a page shows every outcome it promises, if only to say it has no data."""
+    from metaanalysis.presentation.tables import analysis_title
+
+    citations, _ = labels(review)
+    lines = []
+    for a in analyses:
+        result = review.analysis(a.id)
+        if result.classes:
+            continue
+        why = [
+            html.escape(f"{citations.get(r.study, r.study)}: {_cite_ids(r.reason, citations)}")
+            for r in result.excluded.drop_duplicates(["study", "reason"]).itertuples()
+        ]
+        lines.append(
+            f"- **{html.escape(analysis_title(a))}**: no study row can be pooled"
+            + (f" ({'; '.join(why)})." if why else "; no study reports it.")
+        )
+    return lines
+
+
 def outcome_page(review: Review, results_dir: str | Path, outcomes=RESPONSE, *, exclude: bool = False) -> None:
     """The response page (`outcomes` = ORR, CR) or the safety page (every other outcome, exclude=True)."""
     chosen = [a for a in review.plan.analyses if (a.outcome in outcomes) != exclude]
     display(primary_table(review, chosen))
+    missing = without_studies(review, chosen)
+    if missing:
+        display(Markdown("**Declared but without data to pool:**\n\n" + "\n".join(missing)))
     display(Markdown("## Forest plots"))
     forest_figures(review, results_dir, chosen)
 
@@ -102,6 +134,7 @@ __all__ = [
     "primary_table",
     "forest_figures",
     "outcome_page",
+    "without_studies",
     "comparisons_section",
     "show_figure",
 ]

@@ -20,7 +20,7 @@ FORBIDDEN_IMPORTS = {"scipy", "statsmodels", "pymare", "numpy"}
 
 def test_there_are_notebooks_for_every_topic():
     names = {p.stem for p in NOTEBOOKS}
-    for topic in ("evidence", "response", "safety", "survival", "sensitivity", "adding_a_study"):
+    for topic in ("evidence", "response", "safety", "survival", "sensitivity", "adding_a_study", "explore"):
         assert any(topic in n for n in names), topic
 
 
