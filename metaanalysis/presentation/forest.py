@@ -223,6 +223,10 @@ def _draw(
         if favours is not None:
             draw.favours(ax, scale, favours, below)
             below += draw.FAVOURS_PTS
+        if draw.legend(ax, rows, offset, below):
+            below += draw.LEGEND_PTS
+        if n_rows >= draw.TALL_ROWS:
+            draw.header_ticks(ax, ticks, n_rows)
         width_in = draw.MARGIN_IN + offset / 72 + draw.PLOT_WIDTH_IN + 0.35 if own_figure else fig.get_figwidth()
         chars = int((width_in - 2 * draw.MARGIN_IN) * 72 / (0.56 * (draw.FONTSIZE - 1)))  # ~average glyph width
         foot = "\n".join(wrap(foot_text, chars))

@@ -35,6 +35,12 @@ ROW_HEIGHT_IN = 0.2
 PLOT_WIDTH_IN = 3.0
 MARGIN_IN = 0.15
 NULL_LINE = dict(color="0.2", linewidth=1.0)  # the line of no effect: dark enough to see at once
+# Pooled estimates: a filled diamond for a frequentist fit (a confidence interval), an open one for
+# a Bayesian fit (a credible interval), so that the two never pass for each other; the legend
+# below the axis says which is which whenever a plot holds a Bayesian diamond.
+DIAMOND = dict(facecolor="0.35", edgecolor="0.1", linewidth=0.8)
+BAYES_DIAMOND = dict(facecolor="white", edgecolor="0.1", linewidth=1.1)
+PI_BAR = dict(facecolor="#c2463b", edgecolor="#7a1f17", linewidth=0.6)
 
 
 def draw_table(
@@ -138,19 +144,13 @@ def draw_summaries(ax, rows: list[Row], ypos: dict[int, float], label_transform)
                 Polygon(
                     [(lb, y), (est, y + 0.32), (ub, y), (est, y - 0.32)],
                     closed=True,
-                    facecolor="0.35",
-                    edgecolor="0.1",
-                    linewidth=0.8,
                     zorder=3,
+                    **(BAYES_DIAMOND if r.bayesian else DIAMOND),
                 )
             )
         elif r.kind == "pi":
             lb, ub = r.numbers
-            ax.add_patch(
-                Rectangle(
-                    (lb, y - 0.12), ub - lb, 0.24, facecolor="#c2463b", edgecolor="#7a1f17", linewidth=0.6, zorder=3
-                )
-            )
+            ax.add_patch(Rectangle((lb, y - 0.12), ub - lb, 0.24, zorder=3, **PI_BAR))
         elif r.kind == "text":
             ax.text(
                 0,
@@ -207,6 +207,59 @@ def favours(ax, scale: Scale, labels: tuple[str, str], below_pts: float) -> None
             color="0.15",
             annotation_clip=False,
             parse_math=False,
+        )
+
+
+LEGEND_PTS = FONTSIZE * 2.2  # the key's line below the axis (and the "Favours" line, if any)
+
+
+def legend(ax, rows: list[Row], offset_pts: float, below_pts: float) -> bool:
+    """A key to the marks under the axis, flush with the study labels, when the plot holds a
+    Bayesian diamond beside frequentist ones (or alone, where a reader expects a filled one)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.transforms import offset_copy
+
+    pooled = [r for r in rows if r.kind == "pooled"]
+    if not any(r.bayesian for r in pooled):
+        return False
+    diamond = dict(marker="D", markersize=6, linestyle="none")
+    handles, names = [], []
+    if any(not r.bayesian for r in pooled):
+        handles.append(Line2D([], [], markerfacecolor=DIAMOND["facecolor"], markeredgecolor="0.1", **diamond))
+        names.append("pooled estimate, confidence interval")
+    handles.append(Line2D([], [], markerfacecolor="white", markeredgecolor="0.1", markeredgewidth=1.1, **diamond))
+    names.append("Bayesian posterior median, credible interval")
+    if any(r.kind == "pi" for r in rows):
+        handles.append(Line2D([], [], color=PI_BAR["facecolor"], linewidth=4))
+        names.append("prediction interval")
+    anchor = offset_copy(ax.transAxes, fig=ax.figure, x=-offset_pts, y=-(below_pts + 2), units="points")
+    ax.legend(
+        handles,
+        names,
+        loc="upper left",
+        bbox_to_anchor=(0, 0),
+        bbox_transform=anchor,
+        ncol=len(handles),
+        frameon=False,
+        fontsize=FONTSIZE,
+        handlelength=1.2,
+        handletextpad=0.4,
+        columnspacing=1.4,
+        borderaxespad=0,
+        borderpad=0,
+    )
+    return True
+
+
+TALL_ROWS = 40  # from this many rows, the tick values are repeated in the header row
+
+
+def header_ticks(ax, ticks: list[float], n_rows: int) -> None:
+    """On a tall plot the x axis is far from the first rows: the tick values are printed again
+    between the header rules, above the plot column."""
+    for t in ticks:
+        ax.text(
+            t, n_rows - 1, tick_label(t), ha="center", va="center", fontsize=FONTSIZE - 0.5, color="0.3", clip_on=False
         )
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from metaanalysis.engine.results import Fit, SubgroupResult
 from metaanalysis.presentation.forest_scale import Scale
-from metaanalysis.presentation.forest_text import heterogeneity, model_label, shows_prediction
+from metaanalysis.presentation.forest_text import heterogeneity, model_label, model_name, shows_prediction
 from metaanalysis.presentation.labels import symbols
 
 MAX_SQUARE_AREA = 70.0  # points^2, the square of the largest weight in the figure
@@ -38,6 +38,7 @@ class Row:
     bold: bool = False
     group: str = ""
     indent: bool = False  # text lines inside a class align with its study labels
+    bayesian: bool = False  # a pooled row from a Bayesian fit: drawn as an open diamond
 
 
 def group_fits(result, group_labels) -> tuple[list[tuple[str, str, Fit]], SubgroupResult | None]:
@@ -192,11 +193,12 @@ def fit_rows(
             events_n="" if s.events is None else f"{sum(s.events)}/{sum(s.n)}",
             numbers=(res.estimate * f, lb * f, ub * f),
             weight="100.0%",
+            bayesian=res.bayesian,
         )
     )
     if shows_prediction(res, show_prediction):
         rows.append(Row("pi", label="Prediction interval", group=group, numbers=(pi_lb * f, pi_ub * f)))
-    rows.append(Row("text", text=heterogeneity(res), group=group))
+    rows.append(Row("text", text=heterogeneity(res, name=f"{model_name(res)}, heterogeneity"), group=group))
     return rows
 
 
@@ -206,9 +208,16 @@ def beside_rows(res: Fit, scale: Scale, group: str, label: str | None = None) ->
     f = scale.factor
     lb, ub = res.interval()
     label = label or f"{model_label(res)} (alternative)"
-    name = "GLMM" if res.method == "GLMM" else model_label(res)
+    name = model_name(res)
     return [
-        Row("pooled", label=label, group=group, numbers=(res.estimate * f, lb * f, ub * f), bold="primary" in label),
+        Row(
+            "pooled",
+            label=label,
+            group=group,
+            numbers=(res.estimate * f, lb * f, ub * f),
+            bold="primary" in label,
+            bayesian=res.bayesian,
+        ),
         Row("text", text=heterogeneity(res, name=f"{name}, heterogeneity"), group=group),
     ]
 

@@ -29,6 +29,17 @@ def model_label(res: Fit) -> str:
     return "Random-effects model"
 
 
+def model_name(res: Fit) -> str:
+    """The short name a heterogeneity line starts with, so that no line leaves its model unsaid."""
+    if res.bayesian:
+        return model_label(res)
+    if res.method in ("GLMM", "MH"):
+        return res.method
+    if res.method == "FE":
+        return "Common-effect model"
+    return f"Random effects ({res.method})"  # the tau^2 estimator: REML, DL, PM, ...
+
+
 def fmt_p(p: float | None) -> str:
     if p is None or not math.isfinite(p):
         return "p = NA"

@@ -253,7 +253,7 @@ def test_class_headers_subtotals_heterogeneity_and_subgroup_test():
     # the pooled row carries the class's totals, 0 + 10 + 12 events of 9 + 10 + 33 patients
     assert "Random-effects model 22/52 40.0 [30.0, 50.0] 100.0%" in texts
     assert "Prediction interval [20.0, 65.0]" in texts
-    assert "Heterogeneity: τ² = 0.2000; I² = 48.2%; Q = 12.30 (df = 2), p = 0.015" in texts
+    assert "Random effects (REML), heterogeneity: τ² = 0.2000; I² = 48.2%; Q = 12.30 (df = 2), p = 0.015" in texts
     assert "k = 1: not pooled" in texts
     assert "Test for subgroup differences: Q = 4.87, df = 1, p = 0.027" in texts
 
@@ -425,7 +425,7 @@ def test_ratio_plot_of_a_real_fit_matches_metafor():
     assert any(t.startswith(expected) for t in texts), expected
     assert f"Prediction interval [{ref['bt_pi_lb']:.2f}, {ref['bt_pi_ub']:.2f}]" in texts
     assert (
-        f"Heterogeneity: τ² = {ref['tau2']:.4f}; I² = {ref['I2']:.1f}%; "
+        f"Random effects (REML), heterogeneity: τ² = {ref['tau2']:.4f}; I² = {ref['I2']:.1f}%; "
         f"Q = {ref['QE']:.2f} (df = {ref['k'] - 1}), p < 0.001"
     ) in texts
     assert ax.get_xlabel() == "Risk ratio (log scale)"
@@ -460,7 +460,7 @@ def test_subgroup_plot_of_a_real_fit_matches_metafor():
         ) in texts
         assert f"Prediction interval [{100 * g['bt_pi_lb']:.1f}, {100 * g['bt_pi_ub']:.1f}]" in texts
         assert (
-            f"Heterogeneity: τ² = {g['tau2']:.4f}; I² = {g['I2']:.1f}%; "
+            f"Random effects (REML), heterogeneity: τ² = {g['tau2']:.4f}; I² = {g['I2']:.1f}%; "
             f"Q = {g['QE']:.2f} (df = {g['k'] - 1}), p < 0.001"
         ) in texts
     assert f"Test for subgroup differences: Q = {ref['Qbetween_separate_tau2']:.2f}, df = 1, p < 0.001" in texts
@@ -503,7 +503,7 @@ def test_mantel_haenszel_plot_matches_metafor():
         f"{math.exp(ref['ci_ub']):.2f}] 100.0%"
     )
     assert expected in texts
-    het = next(t for t in texts if t.startswith("Heterogeneity"))
+    het = next(t for t in texts if t.startswith("MH, heterogeneity"))
     assert f"Q = {ref['QE']:.2f} (df = 12)" in het and "τ²" not in het  # no tau^2 in a common-effect model
     assert "Common effect, Mantel-Haenszel." in " ".join(texts)
 
