@@ -165,29 +165,38 @@ def draw_survival(review, figures_dir: Path, *, reuse_from: Path | None = None) 
         fig = median_plot(table, table["label"].iloc[0], readers)
         written += save_forest(fig, Path(figures_dir) / f"survival_{analysis}", reuse_from=reuse_from)
         plt.close(fig)
-    fig = hazard_ratio_forest(review)
+    fig = hazard_ratio_forest(review, readers)
     if fig is not None:
         written += save_forest(fig, Path(figures_dir) / "survival_hazard_ratios", reuse_from=reuse_from)
         plt.close(fig)
     return written
 
 
-def hazard_ratio_forest(review) -> Figure | None:
-    """The hazard ratios of a review, one group per comparison (None when there are none)."""
+def hazard_ratio_forest(review, readers: Readers | None = None) -> Figure | None:
+    """The hazard ratios of a review, one group per comparison (None when there are none): each
+    study's ratio and interval as printed, cohorts cited, comparisons named as the papers name them."""
     fits = dict(review.hazard_ratio_fits or {})
     if not fits:
         return None
+    readers = readers or Readers.of(review)
     sub = SubgroupResult(
         groups=fits,
         Qbetween=None,
         Qbetween_df=None,
         Qbetween_p=None,
-        notes=("different comparisons: no test for subgroup differences",),
+        notes=(
+            "study ratios and intervals as printed; for pooling, each standard error was rebuilt from "
+            "the printed 95% interval as (ln upper - ln lower) / (2 x 1.96)",
+            "different comparisons: no test for subgroup differences",
+        ),
     )
+    cohorts = {s: readers.cohort(s) for res in fits.values() for s in res.studies.study}
     return forest_plot(
         sub,
         title="Hazard ratios after CAR-T failure (as printed; pooled where k >= 2)",
         xlabel="Hazard ratio (log scale)",
+        group_labels={key: key[:1].upper() + key[1:] for key in fits},
+        study_labels=cohorts,
     )
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -267,7 +268,7 @@ def _hr_group(
     rows = rows.sort_values(["year", "study"]).assign(cohort=lambda f: f.apply(_label, axis=1))
     reasons = _superseded_or_overlapping(rows)
     reasons[reasons.isna() & (rows["ci_lb"].isna() | rows["ci_ub"].isna())] = NO_HR_CI
-    out, yi, vi, names = [], [], [], []
+    out, yi, vi, names, printed = [], [], [], [], []
     for idx, r in rows.iterrows():
         row = dict(
             base,
@@ -291,6 +292,7 @@ def _hr_group(
                     level=float(r["ci_level"]) if pd.notna(r["ci_level"]) else level,
                 )
             yi.append(y), vi.append(v), names.append(r["cohort"])
+            printed.append((float(r["value"]), float(r["ci_lb"]), float(r["ci_ub"])))
             row.update(log_hr=y, se=math.sqrt(v), note="; ".join(str(w.message) for w in caught) or None)
         else:
             row.update(kind="excluded", reason=reasons[idx])
@@ -309,6 +311,10 @@ def _hr_group(
         transform="exp",
         pi_method=pi,
     )
+    # A study row shows the ratio and interval as the paper printed them; the standard error
+    # rebuilt from that interval serves the weights and the pooling only.
+    hr, lb, ub = (tuple(col) for col in zip(*printed, strict=True))
+    res = replace(res, studies=replace(res.studies, estimate=hr, ci_lb=lb, ci_ub=ub))
     ci_lb, ci_ub, pi_lb, pi_ub = res.reporting_interval()
     models = sorted(set(rows["model"].dropna()))
     note = "univariable and multivariable HRs pooled together" if len(models) > 1 else None

@@ -157,6 +157,11 @@ def test_hazard_ratios_pool_by_generic_inverse_variance_and_show_the_rest():
     single = table[(table["analysis"] == "(not declared)") & (table["kind"] == "single study")].iloc[0]
     assert (single["hr"], single["hr_ci_lb"], single["hr_ci_ub"]) == (0.7, 0.5, 0.98)  # as printed
     assert set(fits) == {"Late vs early | OS", "bispecific vs chemotherapy | OS"}
+    # The forest plot draws the fit's study rows: the ratios and intervals as printed, not the
+    # interval rebuilt from the standard error (which would give 0.3 -> exp(ln 0.5 - 1.96 se)).
+    studies = fits["Late vs early | OS"].studies
+    assert list(studies.estimate) == [0.5, 0.6]
+    assert (list(studies.ci_lb), list(studies.ci_ub)) == ([0.3, 0.4], [0.83, 0.9])
 
 
 # -- landmark rates on the complementary log-log scale ----------------------------------------
