@@ -320,8 +320,7 @@ def _record_notes(studies: Sequence[StudyEvidence]) -> list[str]:
         notes.append(f"{no_n} of {k} studies give no number of patients and count 0 in the shares of patients")
     derived = sum(1 for s in studies if s.derived)
     if derived:
-        every = "all " if derived == k else ""
-        notes.append(f"{every}counts of {derived} of {k} studies back-calculated from printed percentages")
+        notes.append(f"counts of {derived} of {k} studies back-calculated from printed percentages")
     abstracts = sum(1 for s in studies if s.abstract)
     if abstracts:
         notes.append(_plural(abstracts, "congress abstract", "congress abstracts"))
