@@ -92,12 +92,14 @@ show("os_median_after_cart_by_timing")
 # ## Median PFS, and medians by salvage class
 
 # %%
-from IPython.display import Markdown, display
+from IPython.display import display
+
+from metaanalysis.presentation.display import markdown
 
 for analysis in ("pfs_median_after_cart", "os_median_after_cart_by_class", "pfs_median_after_cart_by_class"):
     part = medians[medians["analysis"] == analysis]
     if len(part):
-        display(Markdown(f"### {part['label'].iloc[0]}"))
+        display(markdown(f"### {part['label'].iloc[0]}"))
         display(readable_medians(part, readers))
         show(analysis)
 

@@ -68,3 +68,18 @@ def pytest_collection_modifyitems(config, items):
             item._id = coerce_node_id(grouped)
         else:
             item._nodeid = grouped
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium: skipped where it is missing, a failure on CI (CI=true)."""
+    from helpers import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        message = (
+            f"{CHROMIUM} not found: `apt-get install chromium` (python3 make.py test does it as root) or set CHROMIUM"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM

@@ -6,6 +6,9 @@ validator's output.
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 from pathlib import Path
 
 from metaanalysis.evidence.validation import ERROR, Problem, validate_directory
@@ -185,3 +188,32 @@ def evidence(tmp_path: Path, session: str = SESSION, name: str = "2026-01-02-tes
 def edit_session(old: str, new: str, text: str = SESSION) -> str:
     assert old in text, old
     return text.replace(old, new, 1)
+
+
+# -- Debian's headless Chromium, for the pages as a reader sees them --------------------------
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+_POLICY = re.compile(r'<meta http-equiv="Content-Security-Policy"[^>]*>')
+
+
+def chromium(*args: str, profile: Path) -> str:
+    """Run headless Chromium with `args`; its standard output (e.g. --dump-dom)."""
+    cmd = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return done.stdout
+
+
+def without_policy(page: str) -> str:
+    """A page's HTML without its Content-Security-Policy (which forbids every script, a test's too)."""
+    return _POLICY.sub("", page)

@@ -43,7 +43,7 @@ from metaanalysis.presentation.figures import analysis_forest, comparison_forest
 from metaanalysis.presentation.forest import save_forest
 from metaanalysis.presentation.labels import arm_labels, citation_labels
 from metaanalysis.presentation.prisma import counts_table, save_prisma_figure
-from metaanalysis.presentation.report import write_report
+from metaanalysis.presentation.report import sealed, write_report
 from metaanalysis.presentation.safe_text import neutralise_csv, write_csv
 from metaanalysis.presentation.summary import index_page
 from metaanalysis.presentation.survival_figures import draw_survival
@@ -207,11 +207,13 @@ def _report(review: Review, out_dir: Path, notebooks_dir: Path | None, started: 
         # Never leave an older report looking current: the folder holds only this notice.
         (out_dir / "report").mkdir(exist_ok=True)
         (out_dir / "report" / "index.html").write_text(
-            "<!doctype html><meta charset='utf-8'><title>No report for this run</title>"
-            f"<h1>No report for the run of {started:%Y-%m-%d %H:%M} UTC</h1>"
-            "<p>That run used <code>--skip-notebooks</code>: the tables and figures beside this folder are "
-            "current; no notebook was executed. Run <code>metaanalysis run</code> without it to build the "
-            "report.</p>",
+            sealed(
+                "<!doctype html><meta charset='utf-8'><title>No report for this run</title>"
+                f"<h1>No report for the run of {started:%Y-%m-%d %H:%M} UTC</h1>"
+                "<p>That run used <code>--skip-notebooks</code>: the tables and figures beside this folder are "
+                "current; no notebook was executed. Run <code>metaanalysis run</code> without it to build the "
+                "report.</p>"
+            ),
             encoding="utf-8",
         )
         return []

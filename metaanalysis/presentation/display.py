@@ -9,12 +9,13 @@ that file is missing; it never writes into the results folder.
 
 from __future__ import annotations
 
+import html
 import io
 import struct
 from collections.abc import Callable
 from pathlib import Path
 
-from IPython.display import Image, display
+from IPython.display import Image, Markdown, display
 from matplotlib.figure import Figure
 
 # CSS pixels per inch of figure: 8-pt text then shows at about 11 px, readable without zooming.
@@ -45,6 +46,13 @@ def saved_image(path: Path, *, dpi: int = 300, alt: str = "figure") -> Image:
     return Image(data=data, format="png", width=round(width * DISPLAY_PX_PER_INCH / dpi), alt=alt)
 
 
+def markdown(text: str) -> Markdown:
+    """`text` as Markdown with every HTML special character escaped: page text carries record text
+    (authors, arm labels, file names), which is shown, never run. Markdown syntax needs none of
+    < > &, and the escaped entities display as the characters."""
+    return Markdown(html.escape(text, quote=False))
+
+
 def show_figure(fig: Figure, *, alt: str = "figure") -> None:
     display(figure_image(fig, alt=alt))
 
@@ -66,4 +74,4 @@ def show_saved_figure(results_dir, name: str, draw: Callable[[], Figure | None],
     return "drawn"
 
 
-__all__ = ["figure_image", "saved_image", "show_figure", "show_saved_figure", "DISPLAY_PX_PER_INCH"]
+__all__ = ["markdown", "figure_image", "saved_image", "show_figure", "show_saved_figure", "DISPLAY_PX_PER_INCH"]

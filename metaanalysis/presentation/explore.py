@@ -170,7 +170,9 @@ def explore(review: Review, choice: Choice) -> View:
 def explorer(review: Review, start: Choice | None = None):
     """Controls for every choice; the plot and the table redraw on each change (JupyterLab)."""
     import ipywidgets as widgets
-    from IPython.display import Markdown, display
+    from IPython.display import display
+
+    from metaanalysis.presentation.display import markdown
 
     opts = options(review)
     start = start or Choice(opts["analysis"][0])
@@ -198,7 +200,7 @@ def explorer(review: Review, start: Choice | None = None):
             try:
                 view = explore(review, choice)
             except (KeyError, ValueError) as exc:  # e.g. an analysis without that variant
-                display(Markdown(f"**Cannot show this choice:** {exc}"))
+                display(markdown(f"**Cannot show this choice:** {exc}"))
                 return
             show(view)
 
@@ -210,13 +212,13 @@ def explorer(review: Review, start: Choice | None = None):
 
 def show(view: View) -> None:
     """A view on the page as it stands (the report's static copy of what the controls draw)."""
-    from IPython.display import Markdown, display
+    from IPython.display import display
 
-    from metaanalysis.presentation.display import show_figure
+    from metaanalysis.presentation.display import markdown, show_figure
     from metaanalysis.presentation.style import paper_table
 
     for note in view.notes:
-        display(Markdown(f"*{note}*"))
+        display(markdown(f"*{note}*"))
     display(paper_table(view.table, numeric=("k", "N")))
     if view.figure is not None:
         show_figure(view.figure, alt=f"Forest plot {view.result.id} ({view.result.variant})")

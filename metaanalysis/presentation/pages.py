@@ -10,15 +10,14 @@ Nothing is written into the results folder.
 
 from __future__ import annotations
 
-import html
 import os
 import re
 from pathlib import Path
 
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from metaanalysis.evidence.validation import study_files
-from metaanalysis.presentation.display import show_figure, show_saved_figure
+from metaanalysis.presentation.display import markdown, show_figure, show_saved_figure
 from metaanalysis.presentation.figures import analysis_forest, comparison_forests, subgroup_text
 from metaanalysis.presentation.labels import arm_labels, citation_labels, population_label
 from metaanalysis.presentation.style import paper_table
@@ -40,7 +39,7 @@ def open_review(results_dir: str | Path, studies_dir: str | Path | None = None) 
         newer = sorted(f.name for f in files if os.stat(f).st_mtime > computed)
         if newer:
             display(
-                Markdown(
+                markdown(
                     f"**Note:** {len(newer)} study file(s) changed after this review was computed "
                     f"({', '.join(newer[:5])}{', ...' if len(newer) > 5 else ''}). The page shows the "
                     "review as computed; run `python3 make.py run` to bring it up to date."
@@ -88,11 +87,11 @@ def without_studies(review: Review, analyses) -> list[str]:
         if result.classes:
             continue
         why = [
-            html.escape(f"{citations.get(r.study, r.study)}: {_cite_ids(r.reason, citations)}")
+            f"{citations.get(r.study, r.study)}: {_cite_ids(r.reason, citations)}"
             for r in result.excluded.drop_duplicates(["study", "reason"]).itertuples()
         ]
         lines.append(
-            f"- **{html.escape(analysis_title(a))}**: no study row can be pooled"
+            f"- **{analysis_title(a)}**: no study row can be pooled"
             + (f" ({'; '.join(why)})." if why else "; no study reports it.")
         )
     return lines
@@ -104,8 +103,8 @@ def outcome_page(review: Review, results_dir: str | Path, outcomes=RESPONSE, *, 
     display(primary_table(review, chosen))
     missing = without_studies(review, chosen)
     if missing:
-        display(Markdown("**Declared but without data to pool:**\n\n" + "\n".join(missing)))
-    display(Markdown("## Forest plots"))
+        display(markdown("**Declared but without data to pool:**\n\n" + "\n".join(missing)))
+    display(markdown("## Forest plots"))
     forest_figures(review, results_dir, chosen)
 
 
@@ -148,15 +147,15 @@ def diagnostics_section(review: Review) -> None:
     citations, arms = labels(review)
     pages = class_pages(review, citations, arms)
     for page in pages:
-        display(Markdown(f"### {page.title}"))
+        display(markdown(f"### {page.title}"))
         print(page.summary)
         display(paper_table(page.leave_one_out, caption="Leave-one-out"))
         display(paper_table(page.influence, caption="Influence diagnostics (metafor's influence())"))
-        display(Markdown(egger_text(page.egger)))
+        display(markdown(egger_text(page.egger)))
         for name, figure in page.figures.items():
             show_figure(figure, alt=f"{name} plot: {page.title}")
     if not pages:
-        display(Markdown(f"No class has {MIN_K} or more studies yet."))
+        display(markdown(f"No class has {MIN_K} or more studies yet."))
 
 
 def resampling_section(review: Review) -> None:
@@ -167,13 +166,13 @@ def resampling_section(review: Review) -> None:
 
     r = review.resampling
     if r is None:
-        display(Markdown("No analysis has two or more pooled classes yet."))
+        display(markdown("No analysis has two or more pooled classes yet."))
         return
     result = review.analysis(r.analysis)
     names = ", ".join(regimen_labels().get(c, c) for c in r.classes)
     lines = [f"**{analysis_title(result.analysis)}**: {r.k} studies in {len(r.classes)} classes ({names})."]
     lines += subgroup_text(result.subgroup_test)
-    display(Markdown("  \n".join(lines)))
+    display(markdown("  \n".join(lines)))
     if r.gosh is not None:
         citations, arms = labels(review)
         from metaanalysis.presentation.labels import cite

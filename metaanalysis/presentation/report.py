@@ -13,9 +13,32 @@ from pathlib import Path
 
 from metaanalysis.presentation.notebooks import NotebookError, execute_notebooks
 
-__all__ = ["NotebookError", "write_report", "export_html", "page_title"]
+__all__ = ["NotebookError", "write_report", "export_html", "page_title", "sealed", "CONTENT_SECURITY_POLICY"]
 
 HIDDEN_TAGS = ("parameters", "injected-parameters")
+
+# No script of any origin, and nothing fetched from the network: figures are data: URIs and the
+# styles are inline. A payload in record text that escaped our escaping still cannot run.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; base-uri 'none'; form-action 'none'"
+)
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script\s*>", re.IGNORECASE | re.DOTALL)
+_HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
+
+
+def sealed(page: str) -> str:
+    """`page` without any script and with a Content-Security-Policy that forbids scripts and network
+    requests. nbconvert's lab template loads require.js, MathJax and mermaid from a CDN, which fails
+    offline; the pages need none of them (no math, no diagrams, and widgets are live only in
+    JupyterLab). A page without a <head> gets one."""
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
+    page = _SCRIPT.sub("", page)
+    head = _HEAD.search(page)
+    if head is not None:
+        return page[: head.end()] + meta + page[head.end() :]
+    doctype = re.match(r"\s*<!doctype[^>]*>", page, re.IGNORECASE)
+    at = doctype.end() if doctype else 0
+    return page[:at] + f"<head>{meta}</head>" + page[at:]
 
 
 def _exporter():
@@ -62,7 +85,7 @@ def export_html(nb, target: Path, *, log=print) -> Path:
     for text in _strip_stderr(nb):
         log(f"  {target.stem}: warning output left out of the page: {text.strip()[:300]}")
     body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": page_title(nb, target.stem)}})
-    target.write_text(body, encoding="utf-8")
+    target.write_text(sealed(body), encoding="utf-8")
     return target
 
 
@@ -103,7 +126,7 @@ def write_report(
     if changes is not None and changes.is_file():
         index_text = with_changes(index_text, changes.read_text(encoding="utf-8"))
     index = out_dir / "index.html"
-    index.write_text(index_text, encoding="utf-8")
+    index.write_text(sealed(index_text), encoding="utf-8")
     return [*written, index]
 
 

@@ -3,6 +3,8 @@ end, no vertical lines, no index column) through pandas' Styler, and the report'
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 from pandas.io.formats.style import Styler
 
@@ -51,9 +53,16 @@ TABLE_STYLES = [
 def paper_table(frame: pd.DataFrame, *, caption: str | None = None, numeric: tuple[str, ...] = ()) -> Styler:
     """`frame` (already formatted as text) as a journal table: no index, rules, `numeric`
     columns right-aligned."""
-    styler = frame.style.hide(axis="index").set_table_styles(TABLE_STYLES)
+    # Cells and headers hold record text (authors, arm labels, quotes): escaped, so that a
+    # "<img onerror=...>" typed into a study file is shown as text on every page, never run.
+    styler = (
+        frame.style.hide(axis="index")
+        .set_table_styles(TABLE_STYLES)
+        .format(escape="html", na_rep="")
+        .format_index(escape="html", axis=1)
+    )
     if caption:
-        styler = styler.set_caption(caption)
+        styler = styler.set_caption(html.escape(caption))
     cols = [c for c in numeric if c in frame.columns]
     if cols:
         styler = styler.set_properties(subset=cols, **{"text-align": "right", "white-space": "nowrap"})
