@@ -37,9 +37,12 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from metaanalysis.review.risk_of_bias import HIGH, LEVELS, LOW
+
 KINDS = ("proportion", "median", "hazard_ratio")
 DOMAINS = ("risk of bias", "inconsistency", "indirectness", "imprecision", "publication bias")
-RISK_OF_BIAS_LEVELS = ("low", "some concerns", "high")  # None: not assessed
+# the overall judgements review.risk_of_bias gives (None: not assessed), defined there once
+RISK_OF_BIAS_LEVELS = LEVELS
 
 WORDS = {4: "High", 3: "Moderate", 2: "Low", 1: "Very low"}
 SYMBOLS = {4: "⊕⊕⊕⊕", 3: "⊕⊕⊕◯", 2: "⊕⊕◯◯", 1: "⊕◯◯◯"}
@@ -173,8 +176,8 @@ def _share(studies: Sequence[StudyEvidence], chosen: Callable[[StudyEvidence], b
 
 # -- the domains ------------------------------------------------------------------------------
 def _risk_of_bias(studies: Sequence[StudyEvidence]) -> Downgrade | None:
-    high = _share(studies, lambda s: s.risk_of_bias == "high")
-    not_low = _share(studies, lambda s: s.risk_of_bias != "low")
+    high = _share(studies, lambda s: s.risk_of_bias == HIGH)
+    not_low = _share(studies, lambda s: s.risk_of_bias != LOW)
     if high.value > ROB_HIGH_SHARE:
         return Downgrade("risk of bias", 2, f"{high.text()} come from studies at high risk of bias")
     if not_low.value > ROB_NOT_LOW_SHARE:
