@@ -3,7 +3,8 @@
 Every declared analysis under every method (and every sensitivity variant), the primary method
 of every class decided once, the test for subgroup differences with its permutation test,
 two-arm comparisons, survival (medians, hazard ratios, landmark rates), the class diagnostics and
-resampling of the sensitivity page, and the published syntheses set beside ours. Nothing that
+resampling of the sensitivity page, the GRADE certainty of every primary estimate, and the
+published syntheses set beside ours. Nothing that
 presents the review computes any of it again.
 """
 
@@ -22,6 +23,7 @@ from metaanalysis.review.analyses import Plan
 from metaanalysis.review.class_diagnostics import diagnose, resampling
 from metaanalysis.review.class_differences import subgroup_test
 from metaanalysis.review.comparisons import compare_arms
+from metaanalysis.review.grading import certainty_table
 from metaanalysis.review.pooling import pool_analysis
 from metaanalysis.review.result import Review
 from metaanalysis.review.survival import survival_tables
@@ -41,6 +43,8 @@ def compute_review(
     analyses = tuple(replace(r, subgroup_test=subgroup_test(r)) for r in pooled)
     sensitivity = tuple(pool_analysis(frame, v.apply(a), fits) for a in plan.analyses for v in plan.sensitivity)
     surv = survival_tables(records, plan)
+    diagnostics = tuple(d for r in analyses for d in diagnose(r))
+    studies = study_table(records)
     return Review(
         toolkit_version=__version__,
         computed=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
@@ -53,9 +57,10 @@ def compute_review(
         medians=surv["survival_medians.csv"],
         hazard_ratios=surv["survival_hazard_ratios.csv"],
         hazard_ratio_fits=surv["hazard_ratio_fits"],
-        diagnostics=tuple(d for r in analyses for d in diagnose(r)),
+        diagnostics=diagnostics,
         resampling=resampling(analyses),
-        studies=study_table(records),
+        studies=studies,
+        certainty=certainty_table(analyses, surv["survival_medians.csv"], records, studies, diagnostics),
         prisma=None if search_log is None else prisma_counts(search_log),
         last_search=None if search_log is None else last_search(search_log),
         syntheses=syntheses,

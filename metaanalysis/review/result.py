@@ -241,6 +241,7 @@ class Review:
     prisma: PrismaCounts | None = None  # the PRISMA 2020 counts of the search log
     last_search: str | None = None  # the date of the newest search session (the data cut-off)
     syntheses: pd.DataFrame | None = None  # published pooled estimates, set beside ours (never pooled)
+    certainty: pd.DataFrame | None = None  # GRADE of every primary estimate (review.grading, docs/grade.md)
     notes: tuple[str, ...] = field(default=())
 
     def analysis(self, analysis_id: str, variant: str = "primary") -> AnalysisResult:

@@ -228,13 +228,33 @@ def _median_rows(spec: MedianAnalysis, gid: str, glabel: str, rows: pd.DataFrame
     ]
 
 
+# The median a summary leads with, decided once here: weighted by cohort size (the patients
+# count, as they do for proportions), else unweighted, else the inverse-variance pool of printed
+# intervals, else the one cohort. IV comes last because it leaves out every median printed
+# without an interval, which most reports are.
+PRIMARY_MEDIAN_ORDER = ("WM", "MM", "IV")
+
+
+def _mark_primary(rows: list[dict]) -> list[dict]:
+    """`rows` of one group, with `primary` True on the one row to read first (see PRIMARY_MEDIAN_ORDER)."""
+
+    def usable(r: dict) -> bool:
+        return r.get("estimate") is not None and not pd.isna(r["estimate"])
+
+    pooled = {str(r["method"]).split(" ")[0]: r for r in rows if r["kind"] == "pooled" and usable(r)}
+    chosen = next((pooled[m] for m in PRIMARY_MEDIAN_ORDER if m in pooled), None)
+    if chosen is None:
+        chosen = next((r for r in rows if r["kind"] == "single study" and usable(r)), None)
+    return [dict(r, primary=r is chosen) for r in rows]
+
+
 def pool_medians(tte: pd.DataFrame, specs: tuple[MedianAnalysis, ...]) -> pd.DataFrame:
     """results/survival_medians.csv: pooled rows, the study rows behind them, and excluded rows with reasons."""
     out = []
     for spec in specs:
         groups, other = _groups(tte, spec)
         for gid, glabel, rows in groups:
-            out += _median_rows(spec, gid, glabel, rows)
+            out += _mark_primary(_median_rows(spec, gid, glabel, rows))
         for _, r in other.iterrows():
             out.append(
                 dict(
