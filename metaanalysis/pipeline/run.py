@@ -12,6 +12,7 @@ Outputs (under --out, default `results/`), replaced whole or not at all (see `st
   landmarks.csv     landmark survival rates, pooled (cloglog scale) where a CI or the cohort size allows it
   survival_medians.csv, survival_hazard_ratios.csv   medians and HRs pooled across cohorts
   studies.csv       the evidence base, one row per study
+  summary_of_findings.csv, .docx   every primary estimate with its GRADE certainty and footnotes
   syntheses.csv     the published syntheses' pooled estimates, set beside ours (never pooled)
   prisma.csv        the PRISMA 2020 counts of the search log (when review/ sits beside the studies)
   evidence.json     every field of every study record (what the next run compares with)
@@ -40,12 +41,14 @@ from metaanalysis.pipeline.changes import compare_runs
 from metaanalysis.pipeline.history import add_entry, carry_history, write_evidence
 from metaanalysis.pipeline.staging import OutputError, StagedOutput, altered_files, read_manifest
 from metaanalysis.presentation.figures import analysis_forest, comparison_forests
+from metaanalysis.presentation.findings import findings_frame, findings_tables
+from metaanalysis.presentation.findings_docx import write_docx
 from metaanalysis.presentation.forest import save_forest
 from metaanalysis.presentation.labels import arm_labels, citation_labels
 from metaanalysis.presentation.prisma import counts_table, save_prisma_figure
 from metaanalysis.presentation.report import sealed, write_report
 from metaanalysis.presentation.safe_text import neutralise_csv, write_csv
-from metaanalysis.presentation.summary import index_page
+from metaanalysis.presentation.summary import facts, index_page
 from metaanalysis.presentation.survival_figures import draw_survival
 from metaanalysis.review.analyses import load_plan
 from metaanalysis.review.compute import compute_review, review_inputs
@@ -153,6 +156,7 @@ def tables_of(review: Review) -> dict:
         "survival_medians.csv": review.medians,
         "survival_hazard_ratios.csv": review.hazard_ratios,
         "studies.csv": review.studies,
+        "summary_of_findings.csv": findings_frame(findings_tables(review)),
     }
     if review.syntheses is not None:
         tables["syntheses.csv"] = review.syntheses
@@ -172,6 +176,7 @@ def write_results(review: Review, out_dir: Path, *, reuse_from: Path | None = No
     tables = tables_of(review)
     for name, table in tables.items():
         write_csv(table, out_dir / name)
+    write_docx(findings_tables(review), facts(review), out_dir / "summary_of_findings.docx", computed=review.computed)
     return tables, draw_figures(review, figures_dir, reuse_from=reuse_from)
 
 

@@ -90,6 +90,8 @@ table.facts {{ border-collapse: collapse; margin: 12px 0; font-size: 14px; }}
 table.facts th {{ text-align: left; font-weight: 600; padding: 2px 16px 2px 0; color: #444; }}
 table.facts td {{ padding: 2px 0; }}
 ol.pages li {{ margin: 4px 0; font-size: 15px; }}
+ol.footnotes {{ font-size: 13px; color: #333; margin: 6px 0 18px; padding-left: 28px; }}
+ol.footnotes li {{ margin: 1px 0; }}
 a {{ color: #0b5cad; }}
 """
 

@@ -1,8 +1,8 @@
 """The report's first page: a summary of findings, then the pages.
 
 For each population and outcome: the primary estimate of every regimen class (as the pipeline
-decided it, read from the review) with its interval, prediction interval, k and N, and what limits
-the certainty of that number (few studies, heterogeneity, few patients). Then the run date, the
+decided it, read from the review) with its interval, prediction interval, k and N, its GRADE
+certainty and the footnotes that give the reasons (`findings.py`); then survival. Then the run date, the
 data cut-off (the date of the last search session), the toolkit version and the methods, each
 method described once by the method registry. Nothing here pools or fits.
 """
@@ -17,23 +17,14 @@ import pandas as pd
 
 from metaanalysis.engine.methods import SINGLE, describe
 from metaanalysis.engine.methods import label as method_label
-from metaanalysis.evidence.vocabulary import outcome_labels, regimen_labels
-from metaanalysis.presentation.labels import (
-    MISSING,
-    arm_labels,
-    citation_labels,
-    cite_list,
-    fmt_count,
-    fmt_interval,
-    fmt_percent_ci,
-    is_missing,
-    population_label,
-    symbols,
-)
+from metaanalysis.presentation.findings import FindingsTable, findings_tables
+from metaanalysis.presentation.labels import MISSING
 from metaanalysis.presentation.style import PAGE_CSS, styled
+from metaanalysis.review.certainty import SYMBOLS, WORDS
 from metaanalysis.review.result import Review
 
 NOT_POOLED = SINGLE
+CERTAINTY_LEGEND = ", ".join(f"{SYMBOLS[level]} {WORDS[level]}" for level in sorted(WORDS, reverse=True))
 
 
 def toolkit_version() -> str:
@@ -45,62 +36,28 @@ def toolkit_version() -> str:
         return __version__
 
 
-def caveats(row) -> str:
-    """What limits the certainty of one pooled number (not a GRADE rating)."""
-    out = []
-    k = int(row["k"])
-    if not is_missing(row.get("error")) and row.get("error"):
-        return "model could not be fitted"
-    if k == 1:
-        out.append("single study, not pooled")
-    elif k == 2:
-        out.append("2 studies: heterogeneity cannot be judged")
-    elif k < 5:
-        out.append(f"{k} studies: τ² imprecise")
-    i2 = row.get("I2")
-    if k >= 2 and not is_missing(i2):
-        if i2 >= 75:
-            out.append(f"considerable heterogeneity (I² = {i2:.0f} %)")
-        elif i2 >= 50:
-            out.append(f"substantial heterogeneity (I² = {i2:.0f} %)")
-        elif i2 >= 30:
-            out.append(f"moderate heterogeneity (I² = {i2:.0f} %)")
-    if not is_missing(row.get("n_total")) and int(row["n_total"]) < 100:
-        out.append(f"{int(row['n_total'])} patients")
-    return "; ".join(out) or MISSING
-
-
 def summary_of_findings(review: Review) -> dict[str, pd.DataFrame]:
-    """Population label -> table (Outcome, Regimen class, Method, Estimate (95 % interval),
-    95 % prediction interval, k, N, Studies, Caveats), one row per class: its primary estimate."""
-    rows = review.primary_rows()
-    if rows.empty:
-        return {}
-    records = list(review.records)
-    citations, arms = citation_labels(records), arm_labels(records)
-    outcomes, classes = outcome_labels(), regimen_labels()
-    out = {}
-    populations = {a.id: population_label(a) for a in review.plan.analyses}
-    for population, part in rows.groupby(rows["analysis"].map(populations), sort=False):
-        table = pd.DataFrame(
-            {
-                "Outcome": part["outcome"].map(outcomes).fillna(part["outcome"]).map(symbols),
-                "Regimen class": part["regimen_class"].map(classes).fillna(part["regimen_class"]),
-                "Method": part["method"].map(method_label),
-                "Estimate (95 % interval)": [
-                    fmt_percent_ci(r.estimate, r.ci_lb, r.ci_ub, missing="not estimable") for r in part.itertuples()
-                ],
-                "95 % prediction interval": [fmt_interval(r.pi_lb, r.pi_ub) for r in part.itertuples()],
-                "k": part["k"].map(fmt_count),
-                "N": part["n_total"].map(fmt_count),
-                "Studies": part["studies"].map(lambda s: cite_list(s, citations, arms)),
-                "Caveats": [caveats(r) for _, r in part.iterrows()],
-            }
-        )
-        # one outcome label per block of rows, as a journal table groups them
-        table["Outcome"] = table["Outcome"].where(table["Outcome"].ne(table["Outcome"].shift()), "")
-        out[population] = table.reset_index(drop=True)
-    return out
+    """Table title -> its rows (findings.COLUMNS): every primary estimate with its certainty and
+    footnote letters (the footnote texts: `findings_tables`)."""
+    return {t.title: t.table for t in findings_tables(review)}
+
+
+def facts(review: Review) -> list[tuple[str, str]]:
+    """What a reader needs to date the summary: run, data cut-off (last search), studies, version."""
+    return [
+        ("Run date", _date(review.computed)),
+        ("Data cut-off (last search of the literature)", _date(review.last_search)),
+        ("Studies in the evidence base", str(len(review.studies))),
+        ("Toolkit version", f"metaanalysis {toolkit_version()}"),
+    ]
+
+
+def findings_html(table: FindingsTable) -> str:
+    """One summary table with its footnotes below it, lettered as its cells name them."""
+    notes = "".join(f"<li>{html.escape(text, quote=False)}</li>" for text in table.footnotes)
+    return f"<h3>{html.escape(table.title, quote=False)}</h3>{styled(table.table)}" + (
+        f"<ol class='footnotes' type='a'>{notes}</ol>" if notes else ""
+    )
 
 
 def primary_rule_text(review: Review) -> str:
@@ -138,19 +95,9 @@ def _date(text: str | None) -> str:
 
 
 def index_page(review: Review, pages: list[tuple[str, str]]) -> str:
-    sof = summary_of_findings(review)
-    blocks = (
-        "".join(f"<h3>{html.escape(pop)}</h3>{styled(table)}" for pop, table in sof.items())
-        or "<p>No pooled estimate yet.</p>"
-    )
+    blocks = "".join(findings_html(t) for t in findings_tables(review)) or "<p>No pooled estimate yet.</p>"
     links = "".join(f"<li><a href='{html.escape(name)}'>{html.escape(title)}</a></li>" for name, title in pages)
-    facts = [
-        ("Run date", _date(review.computed)),
-        ("Data cut-off (last search of the literature)", _date(review.last_search)),
-        ("Studies in the evidence base", str(len(review.studies))),
-        ("Toolkit version", f"metaanalysis {toolkit_version()}"),
-    ]
-    fact_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts)
+    fact_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts(review))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Salvage after CAR-T or bispecific-antibody failure: living meta-analysis</title>
@@ -162,11 +109,17 @@ report (study records) and to a named method.</p>
 <table class="facts">{fact_rows}</table>
 <h2>Summary of findings</h2>
 <p>Proportion of patients with the outcome, pooled per regimen class with its primary method
-({html.escape(primary_rule_text(review))}). The interval is a 95 % credible interval for a Bayesian
-estimate and a 95 % confidence interval otherwise (for a single study, its exact Clopper-Pearson
-interval); the prediction interval is where a new cohort's true rate is expected to lie.
-Caveats name what limits certainty (number of studies, heterogeneity, patients).
-Studies are non-randomised cohorts and trial subgroups: classes are not compared head to head.</p>
+({html.escape(primary_rule_text(review))}); then median survival and survival at landmarks. The
+interval is a 95 % credible interval for a Bayesian estimate and a 95 % confidence interval otherwise
+(for a single study, its exact Clopper-Pearson interval); the prediction interval is where a new
+cohort's true value is expected to lie. Studies are non-randomised cohorts and trial subgroups:
+classes are not compared head to head.</p>
+<p>Certainty (GRADE): {CERTAINTY_LEGEND}. Absolute estimates start High, as GRADE rates overall
+prognosis from cohorts (Iorio et al., BMJ 2015;350:h870), and are rated down for risk of bias (JBI
+checklist per study), inconsistency, indirectness (trial subgroups with any prior exposure, mixed
+B-cell lymphoma populations, treatment courses), imprecision and publication bias. Each footnote
+names a reason for rating down, with its numbers, or something a reader should know that was not
+rated down; the rule and its thresholds are in the toolkit's docs/grade.md.</p>
 {blocks}
 <h2>Methods</h2>
 <p>{html.escape(methods_paragraph(review))} Heterogeneity: τ (posterior median and credible interval)
@@ -181,4 +134,4 @@ the sensitivity page.</p>
 """
 
 
-__all__ = ["summary_of_findings", "index_page", "caveats", "toolkit_version", "methods_paragraph"]
+__all__ = ["summary_of_findings", "index_page", "facts", "findings_html", "toolkit_version", "methods_paragraph"]

@@ -184,7 +184,7 @@ def _risk_of_bias(studies: Sequence[StudyEvidence]) -> Downgrade | None:
         return Downgrade(
             "risk of bias",
             1,
-            f"{not_low.text()} come from studies at high risk of bias, with some concerns or not assessed",
+            f"{not_low.text()} come from studies not judged at low risk of bias (some concerns, high or not assessed)",
         )
     return None
 
@@ -256,7 +256,11 @@ def _too_few(ev: PooledEvidence, proportion: bool) -> str | None:
 def _imprecision(ev: PooledEvidence) -> Downgrade | None:
     lb, ub = ev.ci_lb, ev.ci_ub
     if not _finite(lb, ub):
-        return Downgrade("imprecision", 2, f"a bound of the 95 % CI is not finite ({lb} to {ub})")
+        if math.isnan(lb) and math.isnan(ub):
+            return Downgrade(
+                "imprecision", 2, "no 95 % CI: none printed and none estimable (a bound that is not finite)"
+            )
+        return Downgrade("imprecision", 2, f"a bound of the 95 % CI is not finite ({lb:g} to {ub:g})")
     steps, reasons = 0, []
     if ev.kind == "hazard_ratio":
         if lb <= HR_APPRECIABLE_BENEFIT and ub >= HR_APPRECIABLE_HARM:

@@ -60,7 +60,9 @@ def compute_review(
         diagnostics=diagnostics,
         resampling=resampling(analyses),
         studies=studies,
-        certainty=certainty_table(analyses, surv["survival_medians.csv"], records, studies, diagnostics),
+        certainty=certainty_table(
+            analyses, surv["survival_medians.csv"], records, studies, diagnostics, surv["landmarks.csv"]
+        ),
         prisma=None if search_log is None else prisma_counts(search_log),
         last_search=None if search_log is None else last_search(search_log),
         syntheses=syntheses,

@@ -1,9 +1,10 @@
 """GRADE certainty of every primary estimate of a review, from what the review already holds.
 
-`certainty_table(analyses, medians, records, studies, diagnostics)` gives one row per class of
-every declared analysis (its primary estimate, as the review decided it) and per primary median
-of every median group (columns: CERTAINTY_COLUMNS). The rule itself is `review.certainty.rate`
-(docs/grade.md); this module only gathers its inputs, each from one place:
+`certainty_table(analyses, medians, records, studies, diagnostics, landmarks)` gives one row per
+class of every declared analysis (its primary estimate, as the review decided it), per primary
+median of every median group and per pooled landmark rate (columns: CERTAINTY_COLUMNS). The rule
+itself is `review.certainty.rate` (docs/grade.md); this module only gathers its inputs, each from
+one place:
 
 - a study's risk of bias: its overall JBI judgement (`risk_of_bias.assess` of its record);
 - indirectness, from the study rows: a trial subgroup with any prior exposure (selection
@@ -31,7 +32,9 @@ CERTAINTY_COLUMNS = {
     "outcome": "string",
     "regimen_class": "string",  # the class, or the median group
     "method": "string",
-    "kind": "string",  # certainty.KINDS
+    "kind": "string",  # proportion, median or landmark (a proportion at a time point)
+    "k": "Int64",
+    "n_total": "Int64",  # patients behind the estimate (None: no study gives its number)
     "level": "Int64",  # 4 High .. 1 Very low
     "certainty": "string",
     "symbols": "string",
@@ -92,10 +95,13 @@ def _nan(x: Any) -> float:
     return math.nan if value is None else value
 
 
-def _row(base: dict[str, Any], kind: str, grade: Certainty) -> dict[str, Any]:
+def _row(base: dict[str, Any], kind: str, evidence: PooledEvidence) -> dict[str, Any]:
+    grade: Certainty = rate(evidence)
     return dict(
         base,
         kind=kind,
+        k=evidence.k,
+        n_total=evidence.n_total,
         level=grade.level,
         certainty=grade.word,
         symbols=grade.symbols,
@@ -132,7 +138,7 @@ def _proportion_rows(
             egger_p=egger.get((a.id, cls)),
         )
         base = dict(analysis=a.id, population=a.population, outcome=a.outcome, regimen_class=cls, method=primary.method)
-        out.append(_row(base, "proportion", rate(evidence)))
+        out.append(_row(base, "proportion", evidence))
     return out
 
 
@@ -176,7 +182,56 @@ def _median_rows(medians: pd.DataFrame, studies: pd.DataFrame, risk: Mapping, fl
             regimen_class=m["group"],
             method=m["method"],
         )
-        out.append(_row(base, "median", rate(evidence)))
+        out.append(_row(base, "median", evidence))
+    return out
+
+
+def _landmark_rows(landmarks: pd.DataFrame, studies: pd.DataFrame, risk: Mapping, flags: Mapping) -> list[dict]:
+    """The primary pooled rate of every landmark and class (a proportion of patients event-free)."""
+    if landmarks.empty or "kind" not in landmarks:
+        return []
+    by_study = studies.set_index("study")
+    out = []
+    pooled = landmarks[(landmarks["kind"] == "pooled") & (landmarks["variant"] == "primary")]
+    for p in pooled.to_dict("records"):
+        entered = landmarks[
+            (landmarks["landmark"] == p["landmark"])
+            & (landmarks["regimen_class"] == p["regimen_class"])
+            & (landmarks["kind"] == "study")
+            & landmarks["study"].isin(str(p["study"]).split(";"))
+            & landmarks["reason"].isna()
+        ]
+        n = pd.to_numeric(entered["n"], errors="coerce")
+        evidence = PooledEvidence(
+            kind="proportion",
+            estimate=float(p["percent"]) / 100,
+            ci_lb=_nan(p["ci_lb"]) / 100,
+            ci_ub=_nan(p["ci_ub"]) / 100,
+            pi_lb=None if _none(p.get("pi_lb")) is None else float(p["pi_lb"]) / 100,
+            pi_ub=None if _none(p.get("pi_ub")) is None else float(p["pi_ub"]) / 100,
+            I2=_none(p.get("I2")),
+            k=int(p["k"]),
+            n_total=None if n.isna().all() else int(n.sum()),
+            studies=tuple(
+                _study(
+                    str(s.study),
+                    s.n,
+                    by_study.loc[[s.study]] if s.study in by_study.index else pd.DataFrame(),
+                    risk,
+                    flags,
+                )
+                for s in entered.itertuples()
+            ),
+        )
+        months = float(p["months"])
+        base = dict(
+            analysis=p["landmark"],
+            population=p["population"],
+            outcome=f"{p['endpoint']} at {months:g} months",
+            regimen_class=p["regimen_class"],
+            method=p["method"],
+        )
+        out.append(_row(base, "landmark", evidence))
     return out
 
 
@@ -191,12 +246,14 @@ def certainty_table(
     records: Iterable[Mapping[str, Any]],
     studies: pd.DataFrame,
     diagnostics: Iterable[ClassDiagnostics] = (),
+    landmarks: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The certainty of every primary estimate (columns: CERTAINTY_COLUMNS)."""
     risk, flags = _risk(records), _flags(studies)
     egger = {(d.analysis, d.regimen_class): float(d.egger.pval) for d in diagnostics}
     rows = [r for a in analyses for r in _proportion_rows(a, risk, flags, egger)]
     rows += _median_rows(medians, studies, risk, flags)
+    rows += _landmark_rows(pd.DataFrame() if landmarks is None else landmarks, studies, risk, flags)
     return pd.DataFrame(rows, columns=list(CERTAINTY_COLUMNS)).astype(CERTAINTY_COLUMNS)
 
 

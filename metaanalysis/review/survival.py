@@ -272,6 +272,7 @@ def pool_medians(tte: pd.DataFrame, specs: tuple[MedianAnalysis, ...]) -> pd.Dat
                     median_ci_lb=r["ci_lb"],
                     median_ci_ub=r["ci_ub"],
                     reason=r["reason"],
+                    primary=False,
                 )
             )
     # The leading columns even when nothing is recorded, so readers can group and filter.

@@ -1,5 +1,5 @@
 """The report's summary of findings: each class's primary row as the review decided it, labels,
-caveats, the methods paragraph from the method registry, and the last search date as cut-off.
+GRADE certainty with its footnotes, the methods paragraph from the method registry, and the last search date as cut-off.
 
 The review is computed from small records built here; expected numbers come from the engine
 called directly on the same counts (never from the page)."""
@@ -15,7 +15,8 @@ from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.engine.methods import IVSettings, fit_proportion
 from metaanalysis.engine.single_study import single_proportion
 from metaanalysis.presentation.labels import fmt_percent_ci
-from metaanalysis.presentation.summary import caveats, index_page, summary_of_findings
+from metaanalysis.presentation.findings import findings_tables
+from metaanalysis.presentation.summary import index_page, summary_of_findings
 from metaanalysis.review.analyses import load_plan
 from metaanalysis.review.compute import compute_review
 
@@ -67,7 +68,8 @@ def test_each_class_shows_its_primary_estimate_with_method_and_intervals(review)
         "k",
         "N",
         "Studies",
-        "Caveats",
+        "Certainty (GRADE)",
+        "Footnotes",
     ]
     by_class = dict(zip(table["Regimen class"], table["Estimate (95 % interval)"], strict=True))
     by_method = dict(zip(table["Regimen class"], table["Method"], strict=True))
@@ -90,11 +92,23 @@ def test_each_class_shows_its_primary_estimate_with_method_and_intervals(review)
     assert "NaN" not in table.to_string() and "<NA>" not in table.to_string()
 
 
-def test_caveats_name_few_studies_heterogeneity_and_patients(review):
-    rows = review.primary_rows().set_index("regimen_class")
-    assert caveats(rows.loc["bispecific_antibody"]) == "3 studies: τ² imprecise"
-    assert caveats(rows.loc["lenalidomide_based"]) == "single study, not pooled; 52 patients"
-    assert caveats(rows.loc["polatuzumab_based"]).startswith("2 studies: heterogeneity cannot be judged")
+def test_certainty_follows_the_rule_with_footnotes_naming_each_reason(review):
+    """Worked by hand from docs/grade.md for the one lenalidomide study (7 of 52): start High (an
+    absolute estimate from a cohort); no risk-of-bias assessment in the record, so more than half of
+    the patients are not at low risk: down 1; one study: inconsistency not assessable; a full-text
+    cohort after failure, nothing indirect; CI 5.6-25.8 % is narrower than 30 points but 52 < 100
+    patients: imprecision down 1. High - 2 = Low."""
+    (table,) = findings_tables(review)
+    row = table.table.set_index("Regimen class").loc["Lenalidomide-based"]
+    assert row["Certainty (GRADE)"] == "⊕⊕◯◯ Low"
+    notes = [table.footnotes[ord(m) - ord("a")] for m in row["Footnotes"].split(", ")]
+    assert any(n.startswith("Risk of bias, rated down 1") for n in notes), notes
+    assert any(n.startswith("Imprecision, rated down 1: fewer than 100 patients (52)") for n in notes), notes
+    assert any(n.startswith("Inconsistency not assessable") for n in notes), notes
+    assert not any(n.startswith(("Indirectness, rated", "Inconsistency, rated")) for n in notes), notes
+    # the same reason is the same letter in every row, and every letter is explained once
+    marks = {m for cell in table.table["Footnotes"] for m in cell.split(", ")}
+    assert len(marks) == len(table.footnotes) == len(set(table.footnotes))
 
 
 def test_index_page_states_run_date_cutoff_version_and_methods(review):
@@ -111,6 +125,8 @@ def test_index_page_states_run_date_cutoff_version_and_methods(review):
         "Bayesian, normal-normal for 2 to 4 studies, with a 0 % or 100 % arm; "
         "Bayesian, binomial-normal for 2 to 4 studies; GLMM for every other class",
         "href='02_response.html'",
+        "Certainty (GRADE): ⊕⊕⊕⊕ High, ⊕⊕⊕◯ Moderate, ⊕⊕◯◯ Low, ⊕◯◯◯ Very low",
+        "<ol class='footnotes' type='a'><li>Risk of bias, rated down",
     ):
         assert text in page, text
     assert "NaN" not in page and "&lt;NA&gt;" not in page and "BAYES: BAYES" not in page

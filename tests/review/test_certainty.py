@@ -312,6 +312,12 @@ def test_a_bound_that_is_not_finite_is_two_steps(bound):
         assert steps(c, "imprecision") == 2 and "not finite" in reason(c, "imprecision")
 
 
+def test_a_single_cohort_without_an_interval_says_none_was_printed():
+    c = rate(replace(CLEAN_MEDIAN, ci_lb=math.nan, ci_ub=math.nan))
+    assert steps(c, "imprecision") == 2
+    assert reason(c, "imprecision").startswith("no 95 % CI: none printed") and "nan" not in reason(c, "imprecision")
+
+
 @pytest.mark.parametrize(
     "ci, n_total, expected",
     [
