@@ -208,6 +208,7 @@ class PlanChecker(SchemaWalker):
                 "(0.95 for 95 % intervals)",
             )
         self.primary_rules(defaults)
+        self.analysis_methods(defaults, _list(data.get("analyses")))
         self.entry_ids(data)
         for i, e in enumerate(_list(data.get("landmarks"))):
             months = _num(_map(e).get("months"))
@@ -217,7 +218,7 @@ class PlanChecker(SchemaWalker):
             self.median_timing(i, _map(e))
 
     def primary_rules(self, defaults: dict) -> None:
-        methods = defaults.get("methods", DEFAULT_METHODS)
+        methods = defaults.get("methods", list(DEFAULT_METHODS))
         bayes = _map(defaults.get("bayes"))
         bayes_max_k = _int(bayes.get("max_k", 4))
         if isinstance(prior := bayes.get("tau_prior"), str):
@@ -246,6 +247,21 @@ class PlanChecker(SchemaWalker):
                 ("defaults", "primary", len(rules) - 1),
                 "the last rule must have no condition (it decides every other class)",
             )
+
+    def analysis_methods(self, defaults: dict, analyses: list) -> None:
+        """An analysis with its own methods fits every method a primary rule may choose: a class
+        whose primary method was not fitted would have no primary estimate."""
+        methods = defaults.get("methods", list(DEFAULT_METHODS))
+        rules = defaults.get("primary", [{"method": methods[0] if _list(methods) else None}])
+        chosen = {m for r in _list(rules) if (m := _str(_map(r).get("method"))) in METHODS}
+        for i, e in enumerate(analyses):
+            own = _map(e).get("methods")
+            if isinstance(own, list) and (missing := sorted(chosen - set(own))):
+                self.error(
+                    ("analyses", i, "methods"),
+                    f"leaves out {', '.join(missing)}, which defaults.primary makes primary for some classes: "
+                    "add it (or change defaults.primary)",
+                )
 
     def entry_ids(self, data: dict) -> None:
         seen: dict[str, PathT] = {}

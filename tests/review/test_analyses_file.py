@@ -136,6 +136,21 @@ HOSTILE = [
         "not among defaults.methods",
     ),
     (
+        "primary method not among the default methods",
+        "defaults:\n  primary:\n    - {method: PAS}\n",
+        3,
+        "defaults.primary[0].method",
+        "not among defaults.methods",
+    ),
+    (
+        "an analysis without its primary method",
+        "defaults:\n  methods: [GLMM, PLO]\n"
+        "analyses:\n  - {id: a, population: after_car_t, outcome: ORR, methods: [PLO]}\n",
+        4,
+        "analyses[0].methods",
+        "leaves out GLMM, which defaults.primary makes primary",
+    ),
+    (
         "unknown population",
         "hazard_ratios:\n  - {id: h, population: after_cart, comparisons: [x]}\n",
         2,
