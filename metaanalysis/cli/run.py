@@ -73,7 +73,9 @@ def _main(args, target: Path) -> int:
             return _interrupted(target)
         return _fail(f"A notebook failed: {_one_line(exc)}; {describe_previous(target)}.")
     except AnalysisDeclarationError as exc:
-        return _fail(f"The analyses declaration is invalid; nothing was pooled.\n{exc}")
+        return _fail(
+            f"The analyses declaration is invalid; nothing was pooled and {describe_previous(target)}.", str(exc)
+        )
     except OutputError as exc:
         return _fail(f"Cannot write the results: {exc}")
     except OSError as exc:

@@ -109,15 +109,18 @@ class SchemaWalker:
             if spec.key_pattern and not re.fullmatch(spec.key_pattern, key):
                 self.error(path + (key,), f"name '{key}' must be snake_case ({spec.key_pattern})")
             if spec.key_vocabulary == "outcomes" and key not in self.outcomes:
-                near = suggest(key, self.outcomes)
-                self.error(
-                    path + (key,),
-                    f"unknown outcome '{key}'"
-                    + (f"; did you mean '{near}'?" if near else "")
-                    + " (outcome names are listed in metaanalysis/data/outcomes.yaml)",
-                )
+                self.unknown_outcome(path + (key,), key)
                 continue
             self.walk(item, spec.value, path + (key,))
+
+    def unknown_outcome(self, path: PathT, name: str) -> None:
+        near = suggest(name, self.outcomes)
+        self.error(
+            path,
+            f"unknown outcome '{name}'"
+            + (f"; did you mean '{near}'?" if near else "")
+            + " (outcome names are listed in metaanalysis/data/outcomes.yaml)",
+        )
 
     def scalar(self, value: Any, spec: Scalar, path: PathT) -> None:
         kind = spec.kind
@@ -194,6 +197,8 @@ class SchemaWalker:
                 + (f"; did you mean '{near}'?" if near else "")
                 + " (classes are listed in metaanalysis/data/regimen_classes.yaml)",
             )
+        if spec.vocabulary == "outcomes" and value not in self.outcomes:
+            self.unknown_outcome(path, value)
 
     def bounds(self, value: float, spec: Scalar, path: PathT) -> None:
         if spec.minimum is not None and value < spec.minimum:

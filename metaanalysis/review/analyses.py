@@ -1,28 +1,26 @@
 """The declared analyses (`data/analyses.yaml`): what `metaanalysis run` pools.
 
-A declaration error names the file, the entry and the field, and every problem
-is reported at once, like the study-record validator.
+The file is read and checked as the study records are (`analyses_format.py`): a declaration
+error names the file, the line and the field of every problem, all at once.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from metaanalysis.engine.methods import METHODS, PROPORTION_METHODS, SINGLE, IVSettings
-from metaanalysis.evidence.schema import SELECTIONS
-from metaanalysis.evidence.vocabulary import POPULATIONS
-
-UNITS = ("patients", "treatment_courses")
-# whole: the whole cohort failing the prior therapy (arm role "overall", no subgroup);
-# by_class: treatment arms by regimen class; by_timing: the declared `timing` strata.
-MEDIAN_COHORTS = ("whole", "by_class", "by_timing")
-# Rows a sensitivity variant may leave out by name (`exclude: [...]`); pooling.ROW_EXCLUSIONS says how.
-EXCLUSIONS = ("prior_exposure", "low_confidence", "congress_abstracts")
+from metaanalysis.engine.methods import METHODS, SINGLE, IVSettings
+from metaanalysis.evidence.problems import Problem
+from metaanalysis.evidence.schema import UNITS
+from metaanalysis.review.analyses_format import (  # noqa: F401 (MEDIAN_COHORTS, EXCLUSIONS: names read from here)
+    DEFAULT_METHODS,
+    EXCLUSIONS,
+    MEDIAN_COHORTS,
+    check_plan_file,
+)
 
 
 class AnalysisDeclarationError(ValueError):
@@ -181,224 +179,123 @@ def default_path() -> Path:
 
 
 def load_plan(path: str | Path | None = None) -> Plan:
+    """The plan an analyses file declares; AnalysisDeclarationError listing every problem, each as
+    `file:line: field: problem`, when the file breaks its format (`analyses_format.py`)."""
     path = Path(path) if path is not None else default_path()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise AnalysisDeclarationError(f"{path}: not valid YAML: {exc}") from None
-    problems: list[str] = []
-    if not isinstance(raw, dict):
-        raise AnalysisDeclarationError(f"{path}: top level must be a mapping")
-    unknown = set(raw) - {"defaults", "analyses", "landmarks", "comparisons", "sensitivity", "medians", "hazard_ratios"}
-    problems += [f"{path}: unknown top-level key {k!r}" for k in sorted(unknown)]
+    parsed, problems = check_plan_file(path)
+    if parsed is None:
+        raise AnalysisDeclarationError("\n".join(_problem_line(p) for p in problems))
+    return _build(parsed.data, str(path))
 
+
+def _problem_line(p: Problem) -> str:
+    where = f"{p.file}:{p.line}" if p.line is not None else p.file
+    # The reader says "malformed YAML" of study records; this file's message has said "not valid YAML".
+    message = re.sub(r"^malformed YAML: ", "not valid YAML: ", p.message)
+    return f"{where}: {p.path}: {message}" if p.path else f"{where}: {message}"
+
+
+def _build(raw: dict[str, Any], source: str) -> Plan:
+    """The Plan of a file that passed its checks: every default filled in."""
     d = raw.get("defaults") or {}
-    iv = IVSettings(**{k: v for k, v in (d.get("inverse_variance") or {}).items()})
+    iv = IVSettings(**d.get("inverse_variance", {}))
     level = float(d.get("level", 0.95))
-    methods = tuple(d.get("methods", ("GLMM", "PLO", "PFT")))
+    methods = tuple(d.get("methods", DEFAULT_METHODS))
     units = tuple(d.get("units", UNITS))
-    try:
-        bayes = BayesSettings(**(d.get("bayes") or {}))
-    except TypeError as exc:
-        problems.append(f"{path}: defaults.bayes: {exc} (allowed: tau_prior, max_k)")
-        bayes = BayesSettings()
-    primary = []
-    for i, r in enumerate(d.get("primary") or [{"method": methods[0] if methods else "GLMM"}]):
-        try:
-            rule = PrimaryRule(**r)
-        except TypeError as exc:
-            problems.append(f"{path}: defaults.primary[{i}]: {exc} (allowed: method, max_k, extreme_arm)")
-            continue
-        if rule.method not in methods:
-            problems.append(f"{path}: defaults.primary[{i}].method: {rule.method!r} is not among defaults.methods")
-        elif METHODS[rule.method].bayesian and (rule.max_k is None or rule.max_k > bayes.max_k):
-            problems.append(
-                f"{path}: defaults.primary[{i}].max_k: {rule.method} is fitted for k <= bayes.max_k = {bayes.max_k} "
-                "only; a rule making it primary needs max_k within that"
-            )
-        primary.append(rule)
-    if primary and (primary[-1].max_k is not None or primary[-1].extreme_arm is not None):
-        problems.append(
-            f"{path}: defaults.primary: the last rule must have no condition (it decides every other class)"
+    bayes = BayesSettings(**d.get("bayes", {}))
+    primary = tuple(PrimaryRule(**r) for r in d.get("primary", [{"method": methods[0]}]))
+    group_by = d.get("group_by", "regimen_class")
+
+    def entries(section: str) -> list[dict[str, Any]]:
+        return raw.get(section) or []
+
+    def one_or_list(value: str | list[str]) -> tuple[str, ...]:
+        return (value,) if isinstance(value, str) else tuple(value)
+
+    analyses = tuple(
+        Analysis(
+            id=e["id"],
+            population=e["population"],
+            outcome=e["outcome"],
+            methods=tuple(e.get("methods", methods)),
+            units=tuple(e.get("units", units)),
+            level=level,
+            inverse_variance=iv,
+            group_by=e.get("group_by", group_by),
+            bayes=bayes,
+            primary=primary,
+            selections=one_or_list(e["selection"]) if "selection" in e else None,
         )
-    try:
-        from metaanalysis.engine.bayes_priors import parse_tau_prior
-
-        parse_tau_prior(bayes.tau_prior)
-    except ValueError as exc:
-        problems.append(f"{path}: defaults.bayes.tau_prior: {exc}")
-
-    seen: set[str] = set()
-
-    def entry_id(kind: str, i: int, e: Any) -> str | None:
-        if not isinstance(e, dict) or "id" not in e:
-            problems.append(f"{path}: {kind}[{i}]: needs a mapping with an 'id'")
-            return None
-        if e["id"] in seen:
-            problems.append(f"{path}: {kind}[{i}].id: duplicate id {e['id']!r}")
-        seen.add(e["id"])
-        return e["id"]
-
-    def check_keys(kind: str, i: int, e: dict, allowed: set[str]) -> None:
-        for k in sorted(set(e) - allowed):
-            problems.append(f"{path}: {kind}[{i}].{k}: unknown key (allowed: {', '.join(sorted(allowed))})")
-
-    analyses = []
-    for i, e in enumerate(raw.get("analyses") or []):
-        if entry_id("analyses", i, e) is None:
-            continue
-        check_keys("analyses", i, e, {"id", "population", "outcome", "methods", "units", "group_by", "selection"})
-        chosen = e.get("selection", [])
-        chosen = [chosen] if isinstance(chosen, str) else list(chosen)
-        bad = [x for x in chosen if x not in SELECTIONS]
-        if bad:
-            problems.append(f"{path}: analyses[{i}].selection: unknown {bad} (known: {', '.join(SELECTIONS)})")
-        ms = tuple(e.get("methods", methods))
-        bad = [m for m in ms if m not in PROPORTION_METHODS]
-        if bad:
-            problems.append(f"{path}: analyses[{i}].methods: unknown {bad} (known: {', '.join(PROPORTION_METHODS)})")
-        if e.get("population") not in POPULATIONS:
-            problems.append(f"{path}: analyses[{i}].population: {e.get('population')!r} is not one of {POPULATIONS}")
-        if not e.get("outcome"):
-            problems.append(f"{path}: analyses[{i}].outcome: missing")
-        analyses.append(
-            Analysis(
-                id=e["id"],
-                population=e.get("population"),
-                outcome=e.get("outcome"),
-                methods=ms,
-                units=tuple(e.get("units", units)),
-                level=level,
-                inverse_variance=iv,
-                group_by=e.get("group_by", d.get("group_by", "regimen_class")),
-                bayes=bayes,
-                primary=tuple(primary),
-                selections=tuple(chosen) if "selection" in e else None,
-            )
+        for e in entries("analyses")
+    )
+    landmarks = tuple(
+        Landmark(
+            id=e["id"],
+            population=e["population"],
+            endpoint=e["endpoint"],
+            months=float(e["months"]),
+            level=level,
+            inverse_variance=iv,
         )
-
-    landmarks = []
-    for i, e in enumerate(raw.get("landmarks") or []):
-        if entry_id("landmarks", i, e) is None:
-            continue
-        check_keys("landmarks", i, e, {"id", "population", "endpoint", "months"})
-        if e.get("population") not in POPULATIONS:
-            problems.append(f"{path}: landmarks[{i}].population: {e.get('population')!r} is not one of {POPULATIONS}")
-        landmarks.append(
-            Landmark(
-                id=e["id"],
-                population=e.get("population"),
-                endpoint=e.get("endpoint"),
-                months=float(e.get("months", 0)),
-                level=level,
-                inverse_variance=iv,
-            )
+        for e in entries("landmarks")
+    )
+    comparisons = tuple(
+        Comparison(
+            id=e["id"],
+            label=e.get("label", e["id"]),
+            study=e["study"],
+            experimental=e["experimental"],
+            control=e["control"],
+            outcomes=tuple(e.get("outcomes", ())),
+            measures=tuple(e.get("measures", ("OR", "RD"))),
+            level=level,
         )
-
-    comparisons = []
-    for i, e in enumerate(raw.get("comparisons") or []):
-        if entry_id("comparisons", i, e) is None:
-            continue
-        check_keys("comparisons", i, e, {"id", "label", "study", "experimental", "control", "outcomes", "measures"})
-        bad = [m for m in e.get("measures", []) if m not in ("OR", "RR", "RD")]
-        if bad:
-            problems.append(f"{path}: comparisons[{i}].measures: unknown {bad} (known: OR, RR, RD)")
-        comparisons.append(
-            Comparison(
-                id=e["id"],
-                label=e.get("label", e["id"]),
-                study=e.get("study"),
-                experimental=e.get("experimental"),
-                control=e.get("control"),
-                outcomes=tuple(e.get("outcomes", ())),
-                measures=tuple(e.get("measures", ("OR", "RD"))),
-                level=level,
-            )
+        for e in entries("comparisons")
+    )
+    sensitivity = tuple(
+        Sensitivity(
+            id=e["id"],
+            label=e.get("label", e["id"]),
+            exclude=tuple(e.get("exclude", ())),
+            exclude_derived=e.get("exclude_derived", False),
+            exclude_overlapping=e.get("exclude_overlapping", False),
+            units=tuple(e["units"]) if "units" in e else None,
+            diseases=tuple(e["diseases"]) if "diseases" in e else None,
         )
-
-    sensitivity = []
-    for i, e in enumerate(raw.get("sensitivity") or []):
-        if entry_id("sensitivity", i, e) is None:
-            continue
-        check_keys(
-            "sensitivity",
-            i,
-            e,
-            {"id", "label", "exclude_derived", "exclude_overlapping", "units", "diseases", "exclude"},
+        for e in entries("sensitivity")
+    )
+    medians = tuple(
+        MedianAnalysis(
+            id=e["id"],
+            label=e.get("label", e["id"]),
+            population=e["population"],
+            endpoint=e["endpoint"],
+            cohorts=e["cohorts"],
+            level=level,
+            inverse_variance=iv,
+            timing=tuple(
+                TimingStratum(sid, t.get("label", sid), tuple(t["subgroups"])) for sid, t in e.get("timing", {}).items()
+            ),
         )
-        bad = [x for x in e.get("exclude", []) if x not in EXCLUSIONS]
-        if bad:
-            problems.append(f"{path}: sensitivity[{i}].exclude: unknown {bad} (known: {', '.join(EXCLUSIONS)})")
-        sensitivity.append(
-            Sensitivity(
-                id=e["id"],
-                label=e.get("label", e["id"]),
-                exclude=tuple(x for x in e.get("exclude", []) if x in EXCLUSIONS),
-                exclude_derived=bool(e.get("exclude_derived", False)),
-                exclude_overlapping=bool(e.get("exclude_overlapping", False)),
-                units=tuple(e["units"]) if "units" in e else None,
-                diseases=tuple(e["diseases"]) if "diseases" in e else None,
-            )
+        for e in entries("medians")
+    )
+    hazard_ratios = tuple(
+        HazardRatioAnalysis(
+            id=e["id"],
+            label=e.get("label", e["id"]),
+            population=e["population"],
+            comparisons=tuple(e["comparisons"]),
+            level=level,
+            inverse_variance=iv,
         )
-    medians = []
-    for i, e in enumerate(raw.get("medians") or []):
-        if entry_id("medians", i, e) is None:
-            continue
-        check_keys("medians", i, e, {"id", "label", "population", "endpoint", "cohorts", "timing"})
-        if e.get("population") not in POPULATIONS:
-            problems.append(f"{path}: medians[{i}].population: {e.get('population')!r} is not one of {POPULATIONS}")
-        if e.get("cohorts") not in MEDIAN_COHORTS:
-            problems.append(f"{path}: medians[{i}].cohorts: {e.get('cohorts')!r} is not one of {MEDIAN_COHORTS}")
-        timing = []
-        for sid, t in (e.get("timing") or {}).items():
-            members = tuple((t or {}).get("subgroups") or ())
-            if not members or any(str(m).count("/") != 1 for m in members):
-                problems.append(f"{path}: medians[{i}].timing.{sid}.subgroups: needs 'study/subgroup' ids")
-            timing.append(TimingStratum(sid, (t or {}).get("label", sid), members))
-        if (e.get("cohorts") == "by_timing") != bool(timing):
-            problems.append(f"{path}: medians[{i}].timing: required with cohorts: by_timing, and only then")
-        medians.append(
-            MedianAnalysis(
-                id=e["id"],
-                label=e.get("label", e["id"]),
-                population=e.get("population"),
-                endpoint=e.get("endpoint"),
-                cohorts=e.get("cohorts"),
-                level=level,
-                inverse_variance=iv,
-                timing=tuple(timing),
-            )
-        )
-
-    hazard_ratios = []
-    for i, e in enumerate(raw.get("hazard_ratios") or []):
-        if entry_id("hazard_ratios", i, e) is None:
-            continue
-        check_keys("hazard_ratios", i, e, {"id", "label", "population", "comparisons"})
-        if e.get("population") not in POPULATIONS:
-            problems.append(
-                f"{path}: hazard_ratios[{i}].population: {e.get('population')!r} is not one of {POPULATIONS}"
-            )
-        if not e.get("comparisons"):
-            problems.append(f"{path}: hazard_ratios[{i}].comparisons: missing")
-        hazard_ratios.append(
-            HazardRatioAnalysis(
-                id=e["id"],
-                label=e.get("label", e["id"]),
-                population=e.get("population"),
-                comparisons=tuple(e.get("comparisons") or ()),
-                level=level,
-                inverse_variance=iv,
-            )
-        )
-    if problems:
-        raise AnalysisDeclarationError("\n".join(problems))
+        for e in entries("hazard_ratios")
+    )
     return Plan(
-        tuple(analyses),
-        tuple(landmarks),
-        tuple(comparisons),
-        tuple(sensitivity),
-        source=str(path),
-        medians=tuple(medians),
-        hazard_ratios=tuple(hazard_ratios),
+        analyses,
+        landmarks,
+        comparisons,
+        sensitivity,
+        source=source,
+        medians=medians,
+        hazard_ratios=hazard_ratios,
     )
