@@ -14,8 +14,8 @@ from helpers import arm, outcome, record
 from metaanalysis.engine.glmm import rma_glmm
 from metaanalysis.engine.methods import IVSettings, fit_proportion
 from metaanalysis.engine.single_study import single_proportion
-from metaanalysis.presentation.labels import fmt_percent_ci
 from metaanalysis.presentation.findings import findings_tables
+from metaanalysis.presentation.labels import fmt_percent_ci
 from metaanalysis.presentation.summary import index_page, summary_of_findings
 from metaanalysis.review.analyses import load_plan
 from metaanalysis.review.compute import compute_review
