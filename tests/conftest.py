@@ -19,6 +19,22 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _tracked_history() -> dict[str, bytes] | None:
+    folder = ROOT / "history"
+    if not folder.is_dir():
+        return None
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repository_history_untouched():
+    """The repository's tracked history/ is the review's record: a test runs the pipeline on a
+    copy (whose history is beside the copy) or passes a temporary history_dir, never writes here."""
+    before = _tracked_history()
+    yield
+    assert _tracked_history() == before, f"a test wrote into {ROOT / 'history'}"
+
+
 @pytest.fixture(scope="session")
 def built_report(tmp_path_factory):
     """`metaanalysis run` with its notebooks on a copy of the evidence base, built once per session:

@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of notebooks (default: notebooks/ here, beside --studies, or in the project)",
     )
     p.add_argument("--skip-notebooks", action="store_true", help="pool and plot only")
+    p.add_argument(
+        "--history",
+        default=None,
+        metavar="DIR",
+        help="the tracked history folder (default: history/ beside the studies folder); "
+        "an entry is added when the evidence or the analyses file changed",
+    )
     p.set_defaults(module="metaanalysis.cli.run")
 
     p = sub.add_parser("new-study", help="write a commented template for a new study record")

@@ -60,7 +60,13 @@ def _main(args, target: Path) -> int:
         if args.analyses and not Path(args.analyses).is_file():
             return _fail(f"--analyses {args.analyses}: no such file; nothing was pooled")
         notebooks = None if args.skip_notebooks else find_notebooks(args.notebooks, Path(args.studies))
-        run(Path(args.studies), target, Path(args.analyses) if args.analyses else None, notebooks_dir=notebooks)
+        run(
+            Path(args.studies),
+            target,
+            Path(args.analyses) if args.analyses else None,
+            notebooks_dir=notebooks,
+            history_dir=Path(args.history) if getattr(args, "history", None) else None,
+        )
     except (KeyboardInterrupt, RunInterrupted):
         return _interrupted(target)
     except StudyValidationError as exc:

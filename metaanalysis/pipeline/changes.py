@@ -7,6 +7,8 @@ whatever tables they are, so a table added to `run` is covered without further c
 
     compare(old_pooled, new_pooled, old_studies, new_studies)   pooled estimates only
     compare_runs(old_dir, new_dir, previous=...)    every table and the evidence base
+    compare_with_entry(entry, body, new_dir)        the primary estimates against a history entry,
+                                                    when the previous results cannot be trusted
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metaanalysis.pipeline.history import diff_evidence, read_evidence
+from metaanalysis.pipeline.history import HistoryEntry, check_evidence, diff_evidence
 
 KEY = ["population", "outcome", "regimen_class", "method"]
 ESTIMATE_COLUMNS = ["estimate", "ci_lb", "ci_ub", "k", "tau2", "I2"]
@@ -115,8 +117,15 @@ class ChangeReport:
     previous: str = ""  # when the run compared against finished
     unchanged: int = 0  # pooled estimates that did not move
     primary_moves: tuple[PrimaryMove, ...] = ()  # the report leads with these
+    # Compared with a history entry (results/ could not be used): its name; only the primary
+    # estimates and the input hashes are known of it, so studies and tables are not compared.
+    against: str = ""
+    inputs_changed: bool = False  # against an entry: the evidence or the analyses file differ from it
+    nothing_to_compare: str = ""  # said instead of "First run" when the history holds only damaged entries
 
     def is_empty(self) -> bool:
+        if self.against:
+            return not (self.primary_moves or self.inputs_changed)
         return not (
             self.studies_added
             or self.studies_removed
@@ -128,13 +137,15 @@ class ChangeReport:
     def text(self) -> str:
         """The short version printed at the end of a run."""
         if self.first_run:
-            return "\n".join(["First run: no previous complete results to compare with.", *self.notes])
+            return "\n".join([self._first_line(), *self.notes])
         if self.is_empty():
-            return "\n".join(["No change against the previous results.", *self.notes])
+            return "\n".join([self._no_change(), *self.notes])
         lines = list(self.notes)
         if self.primary_moves:
             lines.append("Primary estimates that changed:")
             lines += [f"  {m.describe()}" for m in self.primary_moves]
+        if self.against:
+            return "\n".join(lines + ([] if self.primary_moves else ["No primary estimate changed."]))
         if self.studies_added:
             lines.append("Studies added: " + ", ".join(self.studies_added))
         if self.studies_removed:
@@ -165,16 +176,35 @@ class ChangeReport:
         marked = self.primary_old if getattr(r, "change", "") == "removed" else self.primary
         return " (primary)" if (getattr(r, "analysis", None), r.regimen_class, r.method) in marked else ""
 
+    def _no_change(self) -> str:
+        if self.against:
+            return f"No change against the history entry {self.against}: the same inputs and primary estimates."
+        return "No change against the previous results."
+
+    def _first_line(self) -> str:
+        return self.nothing_to_compare or "First run: no previous complete results to compare with."
+
     def markdown(self) -> str:
         """The full version: this run's entry in the history and `changes.md`."""
         if self.first_run:
-            return "\n".join(["First run: no previous complete results to compare with.", *self.notes]) + "\n"
-        out = [f"Compared with the complete run finished {self.previous}." if self.previous else "", *self.notes]
+            return "\n".join([self._first_line(), *self.notes]) + "\n"
+        if self.against:
+            head = f"Compared with the history entry {self.against} (run finished {self.previous})."
+        else:
+            head = f"Compared with the complete run finished {self.previous}." if self.previous else ""
+        out = [head, *self.notes]
         if self.is_empty():
-            return "\n".join([*filter(None, out), "", "No change against the previous results."]) + "\n"
+            return "\n".join([*filter(None, out), "", self._no_change()]) + "\n"
         if self.primary_moves:
             out += ["", "### Primary estimates that changed", ""]
             out += [f"- {m.describe()}" for m in self.primary_moves]
+        if self.against:
+            out += [
+                "" if self.primary_moves else "\nNo primary estimate changed.\n",
+                f"{self.unchanged} primary estimate(s) unchanged. Studies and tables are not compared: a "
+                "history entry keeps the primary estimates and the hashes of the inputs, not the records.",
+            ]
+            return "\n".join(out).lstrip("\n") + "\n"
         out += ["", "### Studies", ""]
         out += [f"- added: {s}" for s in self.studies_added] + [f"- removed: {s}" for s in self.studies_removed]
         for study, edits in self.studies_edited:
@@ -455,7 +485,9 @@ def compare_runs(
     tables = tuple(
         diff_table(n, old_tables.get(n), new_tables.get(n)) for n in sorted(set(old_tables) | set(new_tables))
     )
-    old_ev, new_ev = read_evidence(old_dir), read_evidence(new_dir)
+    (old_ev, problem), (new_ev, _) = check_evidence(old_dir), check_evidence(new_dir)
+    if problem:  # read back from disk: say what is wrong rather than fail on it
+        notes = (*notes, f"Note: {Path(old_dir) / 'evidence.json'} {problem}: studies compared by studies.csv only.")
     if old_ev is not None and new_ev is not None:
         added, removed, edited = diff_evidence(old_ev, new_ev)
         old_ids, new_ids = set(old_ev), set(new_ev)
@@ -479,4 +511,50 @@ def compare_runs(
         primary_old=primary_old,
         previous=previous,
         notes=notes,
+    )
+
+
+# -- against a history entry ---------------------------------------------------------------
+def entry_pooled(body: dict) -> pd.DataFrame:
+    """A history entry's primary estimates as the rows of a pooled.csv marked primary."""
+    frame = pd.DataFrame([{**r, "primary": True} for r in body.get("primary", [])])
+    for c in ["analysis", *KEY, "primary"]:
+        if c not in frame:
+            frame[c] = pd.Series(dtype=object)
+    for c in ESTIMATE_COLUMNS:  # tau2 and I2 are not kept in an entry
+        frame[c] = pd.to_numeric(frame[c], errors="coerce") if c in frame else np.nan
+    return frame
+
+
+def compare_with_entry(entry: HistoryEntry, body: dict, new_dir: Path, *, notes: tuple[str, ...] = ()) -> ChangeReport:
+    """This run's primary estimates against those of a history entry (`body`: this run's own
+    entry body, for the input hashes), old -> new estimate, interval, method and k per class."""
+    old, was = _floats(entry_pooled(entry.body)), entry.body
+    new = read_tables(new_dir).get("pooled.csv")
+    if new is None or not {"primary", *KEY} <= set(new.columns):
+        new = pd.DataFrame(columns=[*KEY, "analysis", "primary"])
+    new = _floats(new[new["primary"].astype(str).str.lower().isin(("true", "1"))])
+    evidence = was["evidence_sha256"] != body["evidence_sha256"]
+    analyses = was["analyses_sha256"] != body["analyses_sha256"]
+    facts = [
+        f"Evidence base: {'changed' if evidence else 'unchanged'} since that entry "
+        f"({was['studies']} study records then, {body['studies']} now).",
+        f"Analyses file: {'changed' if analyses else 'unchanged'} since that entry.",
+    ]
+    if was["toolkit_version"] != body["toolkit_version"]:
+        facts.append(f"Toolkit: {was['toolkit_version']} then, {body['toolkit_version']} now.")
+    moves = primary_moves(old, new)
+    return ChangeReport(
+        False,
+        (),
+        (),
+        pd.DataFrame(),
+        primary_moves=moves,
+        unchanged=len(set(_primary_of(old)) | set(_primary_of(new))) - len(moves),
+        primary=primary_rows(new),
+        primary_old=primary_rows(old),
+        previous=entry.finished,
+        notes=(*notes, *facts),
+        against=entry.stem,
+        inputs_changed=evidence or analyses,
     )

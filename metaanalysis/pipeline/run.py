@@ -19,8 +19,11 @@ Outputs (under --out, default `results/`), replaced whole or not at all (see `st
   figures/          one forest plot per analysis (PNG at 300 dpi, SVG, PDF), survival plots, prisma.png/.svg
   report/           the executed notebooks as HTML, and the index with the summary of findings
   changes.md        what changed against the last complete run (also printed)
-  history/, history.md   one entry per complete run, newest first (see `history.py`)
+  history/, history.md   a copy of the tracked history (see `history.py`), newest first
   manifest.json     written last: the run is complete; every file with its SHA-256
+
+Outside it, the tracked history (`history/` beside the studies folder, or `history_dir`) gains
+one entry after the swap when the evidence or the analyses file changed.
 
 Every table and figure is a view of the one `Review` that `review.compute.compute_review` returns;
 the notebooks read `review.json` from the staging folder, so the pages show this run's numbers
@@ -30,6 +33,8 @@ business (`cli/run.py`); this module raises.
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,20 +42,40 @@ from metaanalysis import __version__
 from metaanalysis.evidence.review_folder import check_review, review_beside
 from metaanalysis.evidence.studies import StudyValidationError
 from metaanalysis.evidence.validation import check_directory, errors
-from metaanalysis.pipeline.changes import compare_runs
-from metaanalysis.pipeline.history import add_entry, carry_history, write_evidence
-from metaanalysis.pipeline.staging import OutputError, StagedOutput, altered_files, read_manifest
+from metaanalysis.pipeline.changes import ChangeReport, compare_runs, compare_with_entry
+from metaanalysis.pipeline.history import (
+    History,
+    HistoryEntry,
+    append_entry,
+    default_history_dir,
+    entry_body,
+    history_frame,
+    needs_entry,
+    next_stem,
+    read_history,
+    render_history,
+    write_evidence,
+)
+from metaanalysis.pipeline.staging import (
+    ManifestCheck,
+    OutputError,
+    StagedOutput,
+    altered_files,
+    check_manifest,
+    read_manifest,
+)
 from metaanalysis.presentation.figures import analysis_forest, comparison_forests
 from metaanalysis.presentation.findings import findings_frame, findings_tables
 from metaanalysis.presentation.findings_docx import write_docx
 from metaanalysis.presentation.forest import save_forest
+from metaanalysis.presentation.history_plot import save_history_plot
 from metaanalysis.presentation.labels import arm_labels, citation_labels
 from metaanalysis.presentation.prisma import counts_table, save_prisma_figure
 from metaanalysis.presentation.report import sealed, write_report
 from metaanalysis.presentation.safe_text import neutralise_csv, write_csv
 from metaanalysis.presentation.summary import facts, index_page
 from metaanalysis.presentation.survival_figures import draw_survival
-from metaanalysis.review.analyses import load_plan
+from metaanalysis.review.analyses import default_path, load_plan
 from metaanalysis.review.compute import compute_review, review_inputs
 from metaanalysis.review.result import Review
 from metaanalysis.review.result_io import write_review
@@ -59,10 +84,19 @@ PROJECT_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # beside 
 
 
 def run(
-    studies_dir: Path, out_dir: Path, plan_path: Path | None = None, *, notebooks_dir: Path | None = None, log=print
+    studies_dir: Path,
+    out_dir: Path,
+    plan_path: Path | None = None,
+    *,
+    notebooks_dir: Path | None = None,
+    history_dir: Path | None = None,
+    log=print,
 ) -> dict:
     """Validate, compute the review, write, draw and report into a staging folder, then replace
-    `out_dir` in one step."""
+    `out_dir` in one step; then add an entry to the tracked history (`history_dir`, default
+    `history/` beside the studies folder) if the evidence or the analyses file changed."""
+    history_dir = Path(history_dir) if history_dir is not None else default_history_dir(studies_dir)
+    _check_history_dir(history_dir)  # before anything: the entry is written after the results are replaced
     parsed, problems = check_directory(studies_dir)
     review_dir = review_beside(studies_dir)
     search_log, review_problems = check_review(review_dir, studies_dir, parsed) if review_dir.is_dir() else (None, [])
@@ -76,6 +110,7 @@ def run(
     )
     records = [p.data for p in parsed]
     plan = load_plan(plan_path)
+    plan_bytes = Path(plan_path if plan_path is not None else default_path()).read_bytes()
     started = datetime.now(UTC)
     review = compute_review(
         records,
@@ -86,21 +121,40 @@ def run(
     )
     target = Path(out_dir)
     with StagedOutput(target) as stage:
-        previous = read_manifest(stage.target)
-        notes = _notes_on_previous(stage, previous, target)
-        intact = previous is not None and not altered_files(stage.target, previous)
-        tables, figures = write_results(review, stage.path, reuse_from=stage.target / "figures" if intact else None)
+        found = check_manifest(stage.target)
+        previous = found.manifest
+        history = read_history(history_dir)
+        notes = _notes_on_previous(stage, found, target, history)
+        intact = previous is not None and not found.damaged_entries and not altered_files(stage.target, previous)
+        reuse = stage.target / "figures" if intact else None
+        tables, figures = write_results(review, stage.path, reuse_from=reuse)
         write_evidence(stage.path, records)
-        report = compare_runs(
-            stage.target if previous else None,
-            stage.path,
-            previous=previous.get("finished", "") if previous else "",
-            notes=tuple(notes),
-        )
+
+        def body_now() -> dict:
+            return entry_body(
+                finished=datetime.now(UTC),
+                records=records,
+                plan_bytes=plan_bytes,
+                pooled=tables["pooled.csv"],
+                medians=tables["survival_medians.csv"],
+                toolkit_version=__version__,
+            )
+
+        report = _compare(stage, previous, history, body_now(), notes)
         entry = _history_entry(started, len(records), notebooks_dir is not None, report)
-        carry_history(stage.target if previous else None, stage.path)
-        add_entry(stage.path, started, entry)
         (stage.path / "changes.md").write_text(entry, encoding="utf-8")
+        # The entry is stamped when every number is written, before the notebooks only show them:
+        # the report's index embeds the history figure, so the figure must exist first, and the
+        # entry it plots is this very entry (one timestamp in both).
+        body = body_now()
+        stem = next_stem(history_dir, body["finished"])
+        pending = HistoryEntry(stem, history_dir / f"{stem}.json", body) if needs_entry(history, body) else None
+        render_history(stage.path, history, pending, entry)
+        figures += save_history_plot(
+            history_frame([e.body for e in history.entries] + ([body] if pending else [])),
+            stage.path / "figures",
+            reuse_from=reuse,
+        )
         html = _report(review, stage.path, notebooks_dir, started)
         for csv_path in stage.path.rglob("*.csv"):  # whoever wrote it: no spreadsheet formulas
             neutralise_csv(csv_path)
@@ -112,19 +166,70 @@ def run(
                 "notebooks_executed": notebooks_dir is not None,
             }
         )
+    # The history gains its entry only now that the results are in place, so a failed run records
+    # nothing. Should the process die between the swap and this write, results/ shows an entry the
+    # history lacks; the next run finds the hashes differ from the newest entry and appends it then.
+    added = None
+    if pending is not None:
+        try:
+            added = append_entry(history_dir, body, entry)
+        except OSError as exc:
+            log(f"Warning: the history entry could not be written ({exc}); the next run adds it.")
     figures, html = _moved(figures, stage.path, target), _moved(html, stage.path, target)
     log(
         f"Pooled {len(plan.analyses)} analyses x methods into {len(tables['pooled.csv'])} rows; "
         f"{len(figures)} figure files; {len(html)} report pages; results in {target}/ (complete run)"
     )
     log(report.text())
-    return dict(tables=tables, figures=figures, report=report, html=html, review=review)
+    log(
+        f"History: added {added.json_path} and {added.md_path.name}."
+        if added is not None
+        else f"History: {history_dir}/ unchanged (same evidence and analyses file as its newest entry)."
+        if pending is None
+        else f"History: {history_dir}/ unchanged (its entry could not be written)."
+    )
+    return dict(tables=tables, figures=figures, report=report, html=html, review=review, history=added)
 
 
-def _notes_on_previous(stage: StagedOutput, previous: dict | None, target: Path) -> list[str]:
+def _check_history_dir(folder: Path) -> None:
+    """OutputError now, rather than a history that cannot be written after the results were replaced."""
+    existing = next((p for p in (folder, *folder.absolute().parents) if p.exists()), None)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"--history {folder} is a file, not a folder")
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"the history folder {folder} cannot be written ({existing} is not a writable folder)")
+
+
+def _compare(stage: StagedOutput, previous: dict | None, history: History, body: dict, notes: list[str]):
+    """Against the previous complete run; when results/ holds none that can be trusted, against the
+    newest intact history entry; a first run only when there is neither."""
+    if previous is not None:
+        return compare_runs(stage.target, stage.path, previous=previous.get("finished", ""), notes=tuple(notes))
+    if history.newest is not None:
+        return compare_with_entry(history.newest, body, stage.path, notes=tuple(notes))
+    report: ChangeReport = compare_runs(None, stage.path, notes=tuple(notes))
+    if history.folder.is_dir() and any(history.folder.glob("*.json")):  # entries, none of them intact
+        report = replace(
+            report,
+            nothing_to_compare=f"Nothing to compare with: no previous complete results, and no entry of "
+            f"{history.folder}/ is intact (see below).",
+        )
+    return report
+
+
+def _notes_on_previous(stage: StagedOutput, found: ManifestCheck, target: Path, history: History) -> list[str]:
     notes = []
-    if previous is None and stage.target.is_dir() and any(stage.target.iterdir()):
-        notes.append(f"Note: {target}/ has no manifest.json (written by an older version or by hand): not compared.")
+    previous, newest = found.manifest, history.newest
+    basis = f"the newest intact history entry, {newest.stem}" if newest is not None else ""
+    if previous is None and found.problem:
+        notes.append(
+            f"{target}/manifest.json {found.problem}: "
+            + (f"compared with {basis}." if basis else f"not compared ({history.folder}/ holds no intact entry).")
+        )
+    elif previous is None and basis:
+        notes.append(f"{target}/ holds no previous run: compared with {basis}.")
+    for damaged in found.damaged_entries[:3]:
+        notes.append(f"Note: {target}/manifest.json: {damaged}; not checked (a damaged manifest entry).")
     if previous is not None and (altered := altered_files(stage.target, previous)):
         notes.append(
             f"Note: {len(altered)} file(s) of the previous results were changed by hand after that "
@@ -136,6 +241,7 @@ def _notes_on_previous(stage: StagedOutput, previous: dict | None, target: Path)
             + ", ".join(stage.removed_extra[:5])
             + (", ..." if len(stage.removed_extra) > 5 else "")
         )
+    notes += [f"Note: {p}" for p in history.problems]
     return notes
 
 

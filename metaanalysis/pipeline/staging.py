@@ -21,12 +21,14 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import tempfile
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 MANIFEST = "manifest.json"
 # Every run before manifests existed wrote these two; a folder holding both is a results folder.
@@ -50,19 +52,90 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class ManifestCheck:
+    """What `folder/manifest.json` holds: the manifest of a complete run (its `files` only the
+    entries that can be checked), or why there is none, and the entries that were set aside."""
+
+    manifest: dict | None
+    problem: str = ""  # e.g. "is not valid JSON (line 1, column 5)"; "" when usable or absent with no folder
+    damaged_entries: tuple[str, ...] = ()  # e.g. 'files["../../etc/passwd"] names a path outside results/'
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def check_manifest(folder: Path) -> ManifestCheck:
+    """Read the manifest of `folder`, saying what is wrong with it when it cannot be used."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.exists():
+        # an empty or absent folder: nothing was there to lose, so nothing to report
+        return ManifestCheck(None, "is missing" if folder.is_dir() and any(folder.iterdir()) else "")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        return ManifestCheck(None, f"cannot be read ({exc.strerror})")
+    except UnicodeDecodeError as exc:
+        return ManifestCheck(None, f"is not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start})")
+    if not text.strip():
+        return ManifestCheck(None, "is empty")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        return ManifestCheck(None, f"is not valid JSON{where}")
+    if not isinstance(data, dict):
+        return ManifestCheck(None, f"is JSON {json_kind(data)}, not an object")
+    if data.get("complete") is not True:
+        said = json.dumps(data["complete"]) if "complete" in data else "nothing"
+        return ManifestCheck(None, f'says "complete": {said} (not written by a complete run)')
+    files = data.get("files")
+    if not isinstance(files, dict):
+        return ManifestCheck(None, f'field "files" is {json_kind(files)}, not a mapping of file to SHA-256')
+    kept, damaged = {}, []
+    for rel, digest in files.items():
+        if not _inside(folder, rel):
+            damaged.append(f"files[{json.dumps(rel)}] names a path outside {folder.name}/")
+        elif not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            damaged.append(f"files[{json.dumps(rel)}] is not a SHA-256")
+        else:
+            kept[rel] = digest
+    return ManifestCheck({**data, "files": kept}, "", tuple(damaged))
+
+
+def json_kind(value) -> str:
+    """'null', 'a list', 'a string'...: what a JSON value is, for messages."""
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(type(value), "a number")
+
+
+def _inside(folder: Path, rel) -> bool:
+    """Whether manifest entry `rel` names a file inside `folder` (never hashed otherwise: a manifest
+    is read from disk, and `../../etc/passwd` must not make a run read that file)."""
+    if not isinstance(rel, str) or not rel or "\\" in rel or "\0" in rel:
+        return False
+    parts = PurePosixPath(rel).parts
+    if PurePosixPath(rel).is_absolute() or ".." in parts:
+        return False
+    root = folder.resolve()
+    return (root / rel).resolve().is_relative_to(root)  # a symlink inside may point out
+
+
 def read_manifest(folder: Path) -> dict | None:
     """The manifest of a complete run in `folder`, or None (no run, or not written by a complete run)."""
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return manifest if isinstance(manifest, dict) and manifest.get("complete") is True else None
+    return check_manifest(folder).manifest
 
 
 def altered_files(folder: Path, manifest: dict) -> list[str]:
-    """Files of a complete run that were changed or deleted by hand since (relative paths)."""
+    """Files of a complete run that were changed or deleted by hand since (relative paths); entries
+    naming a path outside `folder` are never opened (`check_manifest` reports them)."""
+    files = manifest.get("files")
     out = []
-    for rel, digest in (manifest.get("files") or {}).items():
+    for rel, digest in (files if isinstance(files, dict) else {}).items():
+        if not _inside(Path(folder), rel):
+            continue
         path = folder / rel
         if not path.is_file() or sha256(path) != digest:
             out.append(rel)
@@ -139,10 +212,12 @@ class StagedOutput:
             raise OutputError(f"the folder {parent} is not writable, so {target.name}/ cannot be replaced")
         if target.is_dir() and not os.access(target, os.W_OK | os.X_OK):
             raise OutputError(f"the output folder {target} is read-only: make it writable or choose another --out")
+        # Refusals first: a refused --out (a foreign folder, `/`) leaves no lock file behind.
+        self._refuse_foreign(target)
         self._take_lock(parent)
         try:
             self._recover(parent)
-            self._refuse_foreign(target)
+            self._refuse_foreign(target)  # again under the lock: a kill may have left a swap half done
             self.path = Path(tempfile.mkdtemp(prefix=_prefix(target, "staging") + f"{os.getpid()}-", dir=parent))
         except BaseException:
             self._release_lock()

@@ -6,6 +6,7 @@ parameter cells (which hold local paths) are hidden, the narrative, tables and f
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 import time
@@ -122,34 +123,53 @@ def write_report(
         index_text = index_page(load_review(parameters["RESULTS_DIR"]), titles)
     else:
         index_text = index_html(titles)
-    changes = Path(parameters["RESULTS_DIR"]) / "changes.md" if "RESULTS_DIR" in parameters else None
-    if changes is not None and changes.is_file():
-        index_text = with_changes(index_text, changes.read_text(encoding="utf-8"))
+    results = Path(parameters["RESULTS_DIR"]) if "RESULTS_DIR" in parameters else None
+    if results is not None and (results / "changes.md").is_file():
+        figure = results / "figures" / "history.svg"
+        index_text = with_changes(
+            index_text,
+            (results / "changes.md").read_text(encoding="utf-8"),
+            history_figure=figure if figure.is_file() else None,
+        )
     index = out_dir / "index.html"
     index.write_text(sealed(index_text), encoding="utf-8")
     return [*written, index]
 
 
-def changes_section(markdown: str) -> str:
+def history_figure_html(svg: Path) -> str:
+    """The history figure inline, as a data URI: the pages' Content-Security-Policy admits images
+    only that way, so a link to ../figures would be blocked and the figure would not show."""
+    data = base64.b64encode(Path(svg).read_bytes()).decode("ascii")
+    return (
+        "<figure class='history'><img src='data:image/svg+xml;base64," + data + "' alt='Each primary "
+        "estimate with its interval at every update of the review, one panel per estimate' "
+        "style='max-width:100%'><figcaption>How each primary estimate moved over the updates of the "
+        "review, from the tracked history (also saved as figures/history.svg and .png).</figcaption></figure>"
+    )
+
+
+def changes_section(markdown: str, *, history_figure: Path | None = None) -> str:
     """The run's change report (changes.md, written by the pipeline; nothing is compared here) as
-    the index's first section, with a link to the full history. Markdown rendered with every
-    HTML tag in it escaped: record text in a change report is shown, never run."""
+    the index's first section, with the history figure when the run drew one and a link to the
+    full history. Markdown rendered with every HTML tag in it escaped: record text in a change
+    report is shown, never run."""
     import mistune
 
     render = mistune.create_markdown(escape=True, plugins=["table"])
     body = str(render(markdown))
     return (
         "<section class='changes'><h2>What changed in this update</h2>"
-        f"{body}<p><a href='../history.md'>The full history of every update</a></p></section>"
+        f"{body}{history_figure_html(history_figure) if history_figure is not None else ''}"
+        "<p><a href='../history.md'>The full history of every update</a></p></section>"
     )
 
 
-def with_changes(index: str, markdown: str) -> str:
+def with_changes(index: str, markdown: str, *, history_figure: Path | None = None) -> str:
     """`index` with the change report before its first section heading."""
     at = index.find("<h2")
     if at < 0:
         raise ValueError("an index page without a section heading")
-    return index[:at] + changes_section(markdown) + index[at:]
+    return index[:at] + changes_section(markdown, history_figure=history_figure) + index[at:]
 
 
 NAV_STYLE = (

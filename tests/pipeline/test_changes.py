@@ -53,10 +53,14 @@ def test_added_study_moved_estimate_new_and_removed_rows_are_all_named():
 
 # -- every table, the evidence base, the history --------------------------------------------
 import json  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
 
 from metaanalysis.pipeline.changes import compare_runs  # noqa: E402
-from metaanalysis.pipeline.history import add_entry, carry_history, evidence_snapshot  # noqa: E402
+from metaanalysis.pipeline.history import (  # noqa: E402
+    append_entry,
+    evidence_snapshot,
+    read_history,
+    render_history,
+)
 
 POOLED_HEADER = (
     "analysis,variant,population,outcome,regimen_class,method,primary,k,n_total,estimate,ci_lb,ci_ub,tau2,I2,studies\n"
@@ -159,20 +163,35 @@ def test_the_entry_gives_old_and_new_estimate_ci_k_tau2_i2_with_the_primary_meth
     assert "Compared with the complete run finished 2026-11-01T10:00:00+00:00." in text
 
 
+def _body(finished: str, evidence: str) -> dict:
+    return {
+        "schema": "metaanalysis-history/1",
+        "finished": finished,
+        "toolkit_version": "0",
+        "evidence_sha256": evidence * 64,
+        "analyses_sha256": "0" * 64,
+        "studies": 1,
+        "primary": [],
+        "survival_medians": [],
+    }
+
+
 def test_history_entries_are_never_rewritten_and_listed_newest_first(tmp_path):
-    first, second = tmp_path / "run1", tmp_path / "run2"
-    carry_history(None, first)
-    add_entry(first, datetime(2026, 11, 1, tzinfo=UTC), "## Run one\n")
-    old_entry = next((first / "history").glob("*.md"))
-    carried = carry_history(first, second)
-    assert [p.read_bytes() for p in carried] == [old_entry.read_bytes()]
-    # same second twice: a new file, never the old one
-    add_entry(second, datetime(2026, 11, 1, tzinfo=UTC), "## Run two\n")
-    add_entry(second, datetime(2026, 11, 2, tzinfo=UTC), "## Run three\n")
-    assert (second / "history" / old_entry.name).read_bytes() == old_entry.read_bytes()
-    index = (second / "history.md").read_text(encoding="utf-8")
+    folder, results = tmp_path / "history", tmp_path / "results"
+    old_entry = append_entry(folder, _body("2026-11-01T00:00:00+00:00", "a"), "## Run one\n")
+    before = old_entry.json_path.read_bytes()
+    # same second twice: a new pair of files, never the old one
+    second = append_entry(folder, _body("2026-11-01T00:00:00+00:00", "b"), "## Run two\n")
+    append_entry(folder, _body("2026-11-02T00:00:00+00:00", "c"), "## Run three\n")
+    assert second.stem != old_entry.stem and old_entry.json_path.read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []  # no temporary file left
+    history = read_history(folder)
+    assert [e.body["evidence_sha256"][0] for e in history.entries] == ["a", "b", "c"] and not history.problems
+    render_history(results, history)
+    index = (results / "history.md").read_text(encoding="utf-8")
     assert index.index("Run three") < index.index("Run two") < index.index("Run one")
-    assert "3 complete run(s)" in index
+    assert "3 update(s)" in index
+    assert (results / "history" / old_entry.json_path.name).read_bytes() == before
 
 
 # -- the report leads with the primary estimates ---------------------------------------------

@@ -83,6 +83,10 @@ def test_every_page_shows_its_forest_plots_in_a_browser(browser, built_report, t
         )
         if "<Figure size" in m["text"] or "Traceback" in m["text"]:
             failures.append(f"{page.name}: prints a figure's text or a traceback instead of a picture")
+        if page.stem == "index":  # the history figure (a first entry, in the run's own history folder)
+            history = [i for i in m["images"] if i["alt"].startswith("Each primary") and (i["natural"] or 0) > 0]
+            if not history or history[0]["width"] < MIN_FIGURE_WIDTH_PX:
+                failures.append(f"index.html: the history figure does not show; measured {m['images']}")
         prefixes = FOREST_PAGES.get(page.stem)
         if prefixes is None:
             continue
