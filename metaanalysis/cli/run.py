@@ -9,6 +9,7 @@ message says so.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import sys
@@ -22,6 +23,7 @@ class RunInterrupted(BaseException):
 
 
 _received: list[str] = []  # signals that arrived during this run
+_before: list[str | None] = []  # the digest of the output folder's manifest when the run started
 
 
 def _on_signal(signum, frame):
@@ -39,6 +41,7 @@ def main(args) -> int:
         matplotlib.use("Agg")
     target = Path(args.out)
     _received.clear()
+    _before[:] = [_manifest_digest(target)]
     handled = (signal.SIGINT, signal.SIGTERM)
     main_thread = threading.current_thread() is threading.main_thread()
     old = {s: signal.signal(s, _on_signal) for s in handled} if main_thread else {}
@@ -52,7 +55,7 @@ def main(args) -> int:
 def _main(args, target: Path) -> int:
     from metaanalysis.evidence.studies import StudyValidationError
     from metaanalysis.pipeline.run import describe_previous, find_notebooks, run
-    from metaanalysis.pipeline.staging import OutputError
+    from metaanalysis.pipeline.staging import OutputError, SwapUnavailable
     from metaanalysis.presentation.notebooks import NotebookError
     from metaanalysis.review.analyses import AnalysisDeclarationError
 
@@ -82,6 +85,8 @@ def _main(args, target: Path) -> int:
         return _fail(
             f"The analyses declaration is invalid; nothing was pooled and {describe_previous(target)}.", str(exc)
         )
+    except SwapUnavailable as exc:
+        return _fail(f"Results not replaced: {exc}")
     except OutputError as exc:
         return _fail(f"Cannot write the results: {exc}")
     except OSError as exc:
@@ -98,11 +103,27 @@ def _main(args, target: Path) -> int:
     return 0
 
 
+def _manifest_digest(target: Path) -> str | None:
+    try:
+        return hashlib.sha256((target / "manifest.json").read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def _interrupted(target: Path) -> int:
     from metaanalysis.pipeline.run import describe_previous
+    from metaanalysis.pipeline.staging import read_manifest
 
     name = _received[0] if _received else "SIGINT"
-    _fail(f"Interrupted ({name}); {describe_previous(target)}.")
+    now = _manifest_digest(target)
+    manifest = read_manifest(target) if now is not None and now != (_before[0] if _before else None) else None
+    if manifest is not None:  # the signal came after the swap: this run's results are in place
+        _fail(
+            f"Interrupted ({name}) after the new results were committed: {target}/ holds the complete run "
+            f"finished {manifest.get('finished', '?')}; its history entry, if it needs one, is added by the next run."
+        )
+    else:
+        _fail(f"Interrupted ({name}); {describe_previous(target)}.")
     return 143 if name == "SIGTERM" else 130
 
 

@@ -3,8 +3,11 @@
 A run writes everything into a staging folder beside the results folder
 (`.results.staging-<pid>-<token>/`), writes `manifest.json` last (the mark of a
 complete run: every file with its SHA-256), and only then swaps the staging
-folder into place in one step (Linux `renameat2(RENAME_EXCHANGE)`; elsewhere two
-renames, repaired by the next run if a kill falls between them). Any failure or
+folder into place in one step: Linux `renameat2(RENAME_EXCHANGE)` or macOS
+`renamex_np(RENAME_SWAP)`. Where the file system offers no such exchange, the
+previous results are not touched at all: the complete new results are left
+beside them in `<name>.new-<finished>/` and the run says so (two renames would
+leave no results folder at all if a kill fell between them). Any failure or
 interruption before the swap removes the staging folder and leaves the previous
 results byte-identical; a SIGKILL leaves only a staging folder, which the next
 run removes. A lock file stops two runs from writing the same folder at once.
@@ -38,6 +41,10 @@ LEGACY_MARKS = {"pooled.csv", "changes.md"}
 
 class OutputError(RuntimeError):
     """The output folder cannot be used; the message is one line naming it."""
+
+
+class SwapUnavailable(OutputError):
+    """The run is complete, but the file system cannot put it in place in one step (see `_set_aside`)."""
 
 
 def _prefix(target: Path, kind: str) -> str:
@@ -143,19 +150,27 @@ def altered_files(folder: Path, manifest: dict) -> list[str]:
 
 
 def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    """Swap two paths in one step; False where neither the C library nor the file system can."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
+    except OSError:
         return False
-    at_fdcwd, rename_exchange = -100, 2
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+    fa, fb = os.fsencode(a), os.fsencode(b)
+    if hasattr(libc, "renameat2"):  # Linux (glibc >= 2.28, musl)
+        at_fdcwd, rename_exchange = -100, 2
+        libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+        status = libc.renameat2(at_fdcwd, fa, at_fdcwd, fb, rename_exchange)
+    elif hasattr(libc, "renamex_np"):  # macOS >= 10.12 (APFS, HFS+)
+        rename_swap = 2
+        libc.renamex_np.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint]
+        status = libc.renamex_np(fa, fb, rename_swap)
+    else:
+        return False
+    if status == 0:
         return True
     err = ctypes.get_errno()
     if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
-        return False
+        return False  # an old kernel, or a file system (some network mounts) without the exchange
     raise OSError(err, os.strerror(err), str(a))
 
 
@@ -173,17 +188,30 @@ def _fsync_dir(path: Path) -> None:
 
 
 class _SignalsDeferred:
-    """Hold SIGINT/SIGTERM for the few system calls of the swap (main thread only)."""
+    """Hold SIGINT and SIGTERM until the few system calls of the swap are done.
+
+    The Python handlers are swapped for ones that only record the signal, and what was
+    recorded is raised again once the old handlers are back. (Blocking the signals with
+    pthread_sigmask would hold them for the calling thread only: the kernel may hand a
+    process signal to any other thread, whose C handler still schedules the Python one in
+    the main thread mid-swap.) Off the main thread nothing is changed: Python runs signal
+    handlers only in the main thread, so they cannot interrupt the swap there."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __enter__(self):
-        self.blocked = threading.current_thread() is threading.main_thread() and hasattr(signal, "pthread_sigmask")
-        if self.blocked:
-            self.old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        self.held: list[int] = []
+        self.old: dict[int, object] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self.old[sig] = signal.signal(sig, lambda signum, frame: self.held.append(signum))
         return self
 
     def __exit__(self, *exc):
-        if self.blocked:
-            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)  # a held signal is delivered now
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        for sig in dict.fromkeys(self.held):
+            signal.raise_signal(sig)  # delivered now, to the handler the program had
 
 
 class StagedOutput:
@@ -196,6 +224,7 @@ class StagedOutput:
         self.path: Path | None = None
         self.committed = False
         self.removed_extra: list[str] = []  # files in the old folder that no run wrote
+        self.set_aside: Path | None = None  # where the new results went when no exchange was possible
         self._lock = None
 
     # -- checks, lock, recovery --------------------------------------------------------
@@ -301,21 +330,38 @@ class StagedOutput:
         os.replace(tmp, self.path / MANIFEST)
         _fsync_dir(self.path)
         os.chmod(self.path, 0o755)  # mkdtemp makes it private; results are for reading
-        with _SignalsDeferred():
-            if not self.target.exists():
-                os.rename(self.path, self.target)
-                old = None
-            elif _exchange(self.path, self.target):
-                old = self.path  # now holds the previous results
-            else:
-                old = self.path.with_name(self.path.name.replace(".staging-", ".previous-"))
-                os.rename(self.target, old)
-                os.rename(self.path, self.target)
-            _fsync_dir(self.target.absolute().parent)
-            self.committed = True
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        old: Path | None = None
+        try:
+            with _SignalsDeferred():  # a signal held here is raised on leaving, after the swap
+                if not self.target.exists():
+                    os.rename(self.path, self.target)  # one step: nothing was there to lose
+                elif _exchange(self.path, self.target):
+                    old = self.path  # now holds the previous results
+                else:
+                    self._set_aside(manifest["finished"])
+                _fsync_dir(self.target.absolute().parent)
+                self.committed = True
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
         return manifest
+
+    def _set_aside(self, finished: str) -> None:
+        """No one-step exchange here: keep the previous results whole, the new ones beside them."""
+        assert self.path is not None
+        stamp = re.sub(r"[^0-9TZ]", "", finished.replace("+00:00", "Z"))
+        kept = self.target.with_name(f"{self.target.name}.new-{stamp}")
+        n = 1
+        while kept.exists():
+            n += 1
+            kept = self.target.with_name(f"{self.target.name}.new-{stamp}-{n}")
+        os.rename(self.path, kept)
+        self.path, self.set_aside = None, kept
+        raise SwapUnavailable(
+            f"this file system cannot swap two folders in one step, so {self.target} was left exactly "
+            f"as it was; the complete new results are in {kept}: remove {self.target.name}/ and rename "
+            f"that folder to {self.target.name}, or give --out a folder that does not exist yet"
+        )
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -176,3 +177,53 @@ def test_a_300_character_study_id_is_one_clear_line(tmp_path, capsys):
     assert cli.main(["new-study", "a" * 300, "--directory", str(tmp_path)]) == 1
     assert "at most 80" in one_line_error(capsys)
     assert not list(tmp_path.iterdir())
+
+
+def _earlier_results(target: Path) -> bytes:
+    with StagedOutput(target) as stage:
+        (stage.path / "pooled.csv").write_text("a\n1\n", encoding="utf-8")
+        stage.commit()
+    return (target / "manifest.json").read_bytes()
+
+
+def _run_cli(base: Path) -> int:
+    args = ["run", "--studies", str(base / "extracted_studies"), "--analyses", str(base / "plan.yaml")]
+    return cli.main([*args, "--out", str(base / "results"), "--skip-notebooks"])
+
+
+def test_a_signal_during_the_swap_says_the_new_results_were_committed(base, monkeypatch, capsys):
+    import signal
+
+    from metaanalysis.pipeline import staging
+
+    before = _earlier_results(base / "results")
+    real = staging._exchange
+
+    def exchange(a, b):
+        signal.raise_signal(signal.SIGTERM)  # held until the swap is done
+        return real(a, b)
+
+    monkeypatch.setattr(staging, "_exchange", exchange)
+    assert _run_cli(base) == 143
+    line = one_line_error(capsys)
+    manifest = (base / "results" / "manifest.json").read_bytes()
+    assert manifest != before and (base / "results" / "review.json").is_file()
+    finished = json.loads(manifest)["finished"]
+    assert line.startswith("Interrupted (SIGTERM) after the new results were committed:")
+    assert f"holds the complete run finished {finished}" in line and "still holds" not in line
+    assert not list(base.glob(".results.staging-*"))
+
+
+def test_where_folders_cannot_be_swapped_the_previous_results_stay_and_the_new_are_named(base, monkeypatch, capsys):
+    from metaanalysis.pipeline import staging
+
+    before = _earlier_results(base / "results")
+    monkeypatch.setattr(staging, "_exchange", lambda a, b: False)
+    assert _run_cli(base) == 1
+    line = one_line_error(capsys)
+    (kept,) = base.glob("results.new-*")
+    assert line.startswith("Results not replaced: this file system cannot swap two folders in one step")
+    assert str(kept) in line and "remove results/ and rename that folder to results" in line
+    assert (base / "results" / "manifest.json").read_bytes() == before
+    assert (kept / "review.json").is_file() and staging.read_manifest(kept) is not None
+    assert not list((base / "history").glob("*.json"))  # the history records only runs that landed

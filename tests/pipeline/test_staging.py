@@ -63,13 +63,34 @@ def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(tmp_path):
     assert not left.exists()
 
 
-def test_without_an_atomic_exchange_two_renames_are_repaired_after_a_kill(tmp_path, monkeypatch):
-    monkeypatch.setattr(staging, "_exchange", lambda a, b: False)
+def test_without_an_atomic_exchange_the_previous_results_are_never_touched(tmp_path, monkeypatch):
     target = tmp_path / "results"
     complete_run(target, {"pooled.csv": "a\n1\n"})
+    before = digest(target)
+    monkeypatch.setattr(staging, "_exchange", lambda a, b: False)
+    with pytest.raises(staging.SwapUnavailable, match="cannot swap two folders in one step") as caught:
+        complete_run(target, {"pooled.csv": "a\n2\n"})
+    assert digest(target) == before
+    (kept,) = tmp_path.glob("results.new-*")
+    assert str(kept) in str(caught.value) and "was left exactly as it was" in str(caught.value)
+    # the complete new run, with its manifest, ready to be renamed by hand
+    assert (kept / "pooled.csv").read_text() == "a\n2\n"
+    manifest = read_manifest(kept)
+    assert manifest is not None and altered_files(kept, manifest) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".results.lock", kept.name, "results"])
+    # a second such run keeps the first set-aside folder and names its own
+    with pytest.raises(staging.SwapUnavailable):
+        complete_run(target, {"pooled.csv": "a\n3\n"})
+    assert len(list(tmp_path.glob("results.new-*"))) == 2 and (kept / "pooled.csv").read_text() == "a\n2\n"
+    # where nothing is there to replace, one rename is one step: the run lands
+    complete_run(tmp_path / "fresh", {"pooled.csv": "a\n4\n"})
+    assert (tmp_path / "fresh" / "pooled.csv").read_text() == "a\n4\n"
+
+
+def test_a_half_done_two_rename_swap_of_an_earlier_version_is_repaired(tmp_path):
+    target = tmp_path / "results"
     complete_run(target, {"pooled.csv": "a\n2\n"})
-    assert (target / "pooled.csv").read_text() == "a\n2\n"
-    # killed between `results -> .results.previous-*` and `staging -> results`:
+    # what a kill between `results -> .results.previous-*` and `staging -> results` left:
     os.rename(target, tmp_path / ".results.previous-1-x")
     (tmp_path / ".results.staging-1-x").mkdir()
     with pytest.raises(RuntimeError):
@@ -77,6 +98,58 @@ def test_without_an_atomic_exchange_two_renames_are_repaired_after_a_kill(tmp_pa
             raise RuntimeError("stop after recovery")
     assert (target / "pooled.csv").read_text() == "a\n2\n" and read_manifest(target) is not None
     assert sorted(p.name for p in tmp_path.iterdir()) == [".results.lock", "results"]
+
+
+def test_a_signal_during_the_swap_is_delivered_after_it(tmp_path, monkeypatch):
+    """SIGTERM sent from another thread while the folders are exchanged: the swap completes, the
+    program's own handler then runs once, and both handlers are back as they were."""
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    target = tmp_path / "results"
+    complete_run(target, {"pooled.csv": "a\n1\n"})
+    real = staging._exchange
+    seen: list[str] = []
+
+    # Another thread is alive (as matplotlib's or a kernel client's are), started before the swap
+    # with signals unblocked: the kernel may hand it a process signal, which blocking the signal in
+    # the swapping thread alone would not hold back.
+    stop = threading.Event()
+    other = threading.Thread(target=lambda: [time.sleep(0.001) for _ in iter(stop.is_set, True)])
+
+    def exchange_with_a_signal(a, b):
+        subprocess.run(["kill", "-TERM", str(os.getpid())], check=True)
+        signal.raise_signal(signal.SIGINT)  # and a Ctrl-C in this very thread
+        until = time.monotonic() + 0.3
+        while time.monotonic() < until:  # bytecodes run: a Python handler would run now
+            pass
+        seen.append("swapping")
+        return real(a, b)
+
+    class Stop(BaseException):
+        pass
+
+    def handler(signum, frame):
+        seen.append(signal.Signals(signum).name)
+        raise Stop
+
+    monkeypatch.setattr(staging, "_exchange", exchange_with_a_signal)
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    other.start()
+    try:
+        with pytest.raises(Stop):
+            complete_run(target, {"pooled.csv": "a\n2\n"})
+        assert {s: signal.getsignal(s) for s in old} == {s: handler for s in old}
+    finally:
+        stop.set()
+        other.join()
+        for s, h in old.items():
+            signal.signal(s, h)
+    assert seen[0] == "swapping" and seen[1] in ("SIGTERM", "SIGINT")
+    assert (target / "pooled.csv").read_text() == "a\n2\n" and altered_files(target, read_manifest(target)) == []
+    assert not list(tmp_path.glob(".results.staging-*"))
 
 
 def test_out_pointing_at_a_file_is_one_clear_error(tmp_path):
