@@ -28,6 +28,7 @@
 # %% tags=["parameters"]
 RESULTS_DIR = "../results"
 STUDIES_DIR = "../extracted_studies"
+SCRATCH_DIR = None  # where the scratch copy goes; None: the system's temporary folder
 
 # %%
 import shutil
@@ -39,8 +40,9 @@ from metaanalysis.pipeline.demo import small_copy
 from metaanalysis.pipeline.run import run
 from metaanalysis.presentation.pages import open_review
 
-# Removed at the end of the notebook, and when the kernel exits should a cell fail first.
-scratch_dir = tempfile.TemporaryDirectory(prefix="metaanalysis-walkthrough-")
+# Removed at the end of the notebook, and when the kernel exits should a cell fail first
+# (`metaanalysis run` sets SCRATCH_DIR inside its staging folder, which goes whatever stops it).
+scratch_dir = tempfile.TemporaryDirectory(prefix="metaanalysis-walkthrough-", dir=SCRATCH_DIR)
 scratch = Path(scratch_dir.name)
 studies, analyses = small_copy(open_review(RESULTS_DIR), scratch)
 # The baseline: the small copy pooled into the scratch folder, so that the change report below

@@ -34,6 +34,7 @@ business (`cli/run.py`); this module raises.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,6 +82,7 @@ from metaanalysis.review.result import Review
 from metaanalysis.review.result_io import write_review
 
 PROJECT_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"  # beside the package in a clone
+SCRATCH = ".scratch"  # in the staging folder, for the notebooks (see `_report`); never in results/
 
 
 def run(
@@ -329,13 +331,21 @@ def _report(review: Review, out_dir: Path, notebooks_dir: Path | None, started: 
         )
         return []
     notebooks = sorted(Path(notebooks_dir).glob("*.py"))
-    return write_report(
-        notebooks,
-        out_dir / "report",
-        {"RESULTS_DIR": str(Path(out_dir).resolve())},
-        cwd=Path(notebooks_dir).resolve(),
-        index_html=lambda pages: index_page(review, pages),
-    )
+    # A notebook's scratch files (the walkthrough's small copy of the review) go inside the staging
+    # folder, never the system's temporary folder: whatever stops the run, they go with it (a
+    # killed run's staging folder is removed by the next run). Removed before the manifest.
+    scratch = Path(out_dir) / SCRATCH
+    scratch.mkdir()
+    try:
+        return write_report(
+            notebooks,
+            out_dir / "report",
+            {"RESULTS_DIR": str(Path(out_dir).resolve()), "SCRATCH_DIR": str(scratch.resolve())},
+            cwd=Path(notebooks_dir).resolve(),
+            index_html=lambda pages: index_page(review, pages),
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def find_notebooks(given: str | None, studies_dir: Path) -> Path:

@@ -176,17 +176,80 @@ def execute_notebooks(
     # the walkthrough notebook runs the pipeline on a small copy: the longest, so it starts first
     queue_order = sorted(paths, key=lambda p: "pipeline.run import" not in p.read_text(encoding="utf-8"))
     n = workers or min(len(paths), os.cpu_count() or 1)
-    # nbclient replaces the SIGINT/SIGTERM handlers while a kernel runs and leaves its own behind:
-    # put back whatever the caller had (the command's handlers), in the main thread only
+    coroutine = _execute_all(queue_order, parameters, cwd, max(1, n), on_done)
     main_thread = threading.current_thread() is threading.main_thread()
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
-    try:
-        done = asyncio.run(_execute_all(queue_order, parameters, cwd, max(1, n), on_done))
-    finally:
-        for s, handler in handlers.items():
-            if handler is not None:
-                signal.signal(s, handler)
+    if not main_thread or not hasattr(asyncio, "SelectorEventLoop") or os.name != "posix":
+        done = asyncio.run(coroutine)  # no signal handlers can be set here: nbclient's own try and give up
+    else:
+        done = _run_holding_signals(coroutine)
     return [done[p] for p in paths]
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _SignalsOwnedLoop(asyncio.SelectorEventLoop):
+    """The event loop of the notebook run, whose SIGINT/SIGTERM handlers nothing else replaces.
+
+    nbclient sets its own handlers on the running loop for every notebook and answers a signal by
+    shutting its kernel down; the notebook then fails with an unrelated error and no one can tell
+    which signal came (SIGTERM looked like Ctrl-C). nbclient treats a RuntimeError from
+    `add_signal_handler` as "not the main thread" and goes on without, so that is what it gets."""
+
+    owned = False
+
+    def add_signal_handler(self, sig, callback, *args):
+        if self.owned and sig in _SIGNALS:
+            raise RuntimeError("SIGINT and SIGTERM are handled by metaanalysis while notebooks run")
+        return super().add_signal_handler(sig, callback, *args)
+
+    def remove_signal_handler(self, sig):
+        if self.owned and sig in _SIGNALS:
+            return False
+        return super().remove_signal_handler(sig)
+
+
+def _run_holding_signals(coroutine) -> dict:
+    """Run the notebooks; on SIGINT or SIGTERM cancel them (each worker shuts its kernel down), put
+    the caller's handlers back and raise the same signal again, so the caller answers it as it
+    answers that signal anywhere else (`metaanalysis run`: one line, exit 130 or 143)."""
+    handlers = {s: signal.getsignal(s) for s in _SIGNALS}
+    received: list[int] = []
+    loop = _SignalsOwnedLoop()
+    task = loop.create_task(coroutine)
+
+    def stop(sig: int) -> None:
+        received.append(sig)
+        task.cancel()
+
+    for sig in _SIGNALS:
+        loop.add_signal_handler(sig, stop, sig)
+    loop.owned = True
+    done: dict = {}
+    try:
+        asyncio.set_event_loop(loop)
+        done = loop.run_until_complete(task)
+    except (asyncio.CancelledError, Exception):
+        if not received:
+            raise
+    finally:
+        loop.owned = False
+        for sig in _SIGNALS:
+            loop.remove_signal_handler(sig)
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+            for sig, handler in handlers.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
+    if not received:
+        return done
+    # Whatever the notebooks raised meanwhile (a kernel interrupted by the same Ctrl-C) is a
+    # consequence of the signal, not a notebook error.
+    signal.raise_signal(received[0])
+    raise NotebookError(f"notebook execution stopped by {signal.Signals(received[0]).name}")
 
 
 __all__ = [

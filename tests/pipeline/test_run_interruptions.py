@@ -70,10 +70,14 @@ NOTEBOOK = """\
 STUDIES_DIR = "../extracted_studies"
 RESULTS_DIR = "../results"
 
+SCRATCH_DIR = None
+
 # %%
 import os, time
 from pathlib import Path
-Path(os.environ["PAUSE_MARKER"]).write_text("paused")
+scratch = Path(SCRATCH_DIR) / "copy"  # as the walkthrough keeps its small copy of the review
+scratch.mkdir()
+Path(os.environ["PAUSE_MARKER"]).write_text(str(scratch))
 time.sleep(300)
 """
 
@@ -151,6 +155,7 @@ def staging_folders(base: Path) -> list[Path]:
         ("figure", signal.SIGKILL),
         ("figure", signal.SIGTERM),
         ("notebook", signal.SIGINT),
+        ("notebook", signal.SIGTERM),
         ("notebook", signal.SIGKILL),
     ],
 )
@@ -161,6 +166,9 @@ def test_a_killed_run_leaves_the_previous_results_byte_identical(living, tmp_pat
     try:
         wait_for(marker, proc)
         assert staging_folders(living), "the run writes into a staging folder"
+        if pause_at == "notebook":  # a notebook's scratch folder is inside it, never in the system's
+            scratch = Path(marker.read_text(encoding="utf-8"))
+            assert scratch.is_dir() and scratch.parent.parent in staging_folders(living), scratch
         if sig == signal.SIGINT:  # Ctrl-C: the terminal signals the whole process group
             os.killpg(proc.pid, sig)
         else:
@@ -183,6 +191,8 @@ def test_a_killed_run_leaves_the_previous_results_byte_identical(living, tmp_pat
         assert len(lines) == 1 and lines[0].startswith("Interrupted"), err
         assert "still holds the complete run" in lines[0]
         assert not staging_folders(living)
+        if pause_at == "notebook":
+            assert not scratch.exists()
 
 
 def test_the_next_complete_run_reports_the_edit_against_the_last_complete_run(living):
